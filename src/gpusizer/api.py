@@ -1,0 +1,312 @@
+"""The Python API, and the one place that turns names and files into core values.
+
+``fit(...)`` resolves a model (catalogue name, config.json, model directory or GGUF), a
+GPU (catalogue name or custom numbers), a quantization and an engine, builds a frozen
+``Deployment`` and hands it to the pure estimator. The CLI and (later) the web app call
+these functions, so every front end shows the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ValidationError
+
+from gpusizer.catalog.arch import ModelArch
+from gpusizer.catalog.hf_config import arch_from_hf_config
+from gpusizer.catalog.load import (
+    _engines,
+    gpu_catalogue,
+    model_catalogue,
+    model_config,
+    quant_catalogue,
+)
+from gpusizer.catalog.resolve import resolve_gpu, resolve_model, resolve_quant
+from gpusizer.catalog.specs import GpuSpec, ModelEntry
+from gpusizer.domain.kv import ENGINES, Engine
+from gpusizer.domain.params import ParamCounts, count_params
+from gpusizer.domain.quant import AppliedQuant, apply_quant, native_quant_key
+from gpusizer.domain.scenario import Deployment, Usage
+from gpusizer.domain.topology import Layout
+from gpusizer.domain.weights import total_weight_bytes
+from gpusizer.errors import BadInputError, NotInCatalogueError
+from gpusizer.estimate.memory import MemoryEstimate, estimate_memory
+from gpusizer.readers.local import read_local_model
+from gpusizer.units import GB, GIB
+
+__all__ = [
+    "FitResult",
+    "ResolvedModel",
+    "engine_numbers",
+    "fit",
+    "resolve_gpu_spec",
+    "resolve_model_spec",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResolvedModel:
+    name: str
+    arch: ModelArch
+    counts: ParamCounts
+    source: str
+    entry: ModelEntry | None = None
+    native_quant: str | None = None
+    exact_weight_bytes: int | None = None
+    gguf_type: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+def resolve_model_spec(spec: str, *, hf: bool = False) -> ResolvedModel:
+    """Catalogue name / HF id, a local config.json, model directory or .gguf, or (with
+    ``hf``) a Hugging Face repo fetched over the network."""
+    if not spec or not spec.strip():
+        raise BadInputError("MODEL", "empty model name")
+    local = read_local_model(spec)
+    if local is not None:
+        arch = arch_from_hf_config(local.config, local.name)
+        notes = (local.weight_bytes_note,) if local.weight_bytes_note else ()
+        return ResolvedModel(
+            name=local.name,
+            arch=arch,
+            counts=count_params(arch),
+            source=local.source,
+            native_quant=native_quant_key(local.config.get("quantization_config")),
+            exact_weight_bytes=local.exact_weight_bytes,
+            gguf_type=local.gguf_type,
+            notes=notes,
+        )
+    try:
+        entry = resolve_model(spec, model_catalogue())
+    except NotInCatalogueError:
+        if not hf:
+            raise
+        from gpusizer.readers.hub import fetch_hub_model
+
+        hub = fetch_hub_model(spec)
+        arch = arch_from_hf_config(hub.config, hub.name)
+        return ResolvedModel(
+            name=hub.name,
+            arch=arch,
+            counts=count_params(arch),
+            source=hub.source,
+            native_quant=native_quant_key(hub.config.get("quantization_config")),
+            exact_weight_bytes=hub.exact_weight_bytes,
+            notes=(hub.weight_bytes_note,) if hub.weight_bytes_note else (),
+        )
+    config = model_config(entry)
+    arch = arch_from_hf_config(config, entry.id)
+    notes = (entry.config_note,) if entry.config_note else ()
+    return ResolvedModel(
+        name=entry.id,
+        arch=arch,
+        counts=count_params(arch),
+        source=entry.config_source,
+        entry=entry,
+        native_quant=native_quant_key(config.get("quantization_config")),
+        notes=notes,
+    )
+
+
+def _positive(field_name: str, value: float | None) -> float | None:
+    if value is not None and not 0 < value < 1e7:
+        raise BadInputError(field_name, f"must be a positive number, got {value}")
+    return value
+
+
+def resolve_gpu_spec(
+    name: str | None,
+    *,
+    memory_gib: float | None = None,
+    bandwidth_gbps: float | None = None,
+    tflops_bf16: float | None = None,
+    gpu_file: str | None = None,
+) -> tuple[GpuSpec, str | None]:
+    """Catalogue GPU (optionally with overridden capacity), a user YAML file, or a
+    custom GPU from numbers alone."""
+    memory_gib = _positive("--gpu-memory-gib", memory_gib)
+    bandwidth_gbps = _positive("--gpu-bandwidth-gbps", bandwidth_gbps)
+    tflops_bf16 = _positive("--gpu-tflops", tflops_bf16)
+    note: str | None = None
+    if gpu_file:
+        path = Path(gpu_file)
+        try:
+            data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise BadInputError("--gpu-file", f"cannot read {gpu_file!r}") from exc
+        except yaml.YAMLError as exc:
+            raise BadInputError("--gpu-file", f"{gpu_file!r} is not valid YAML") from exc
+        try:
+            gpu = GpuSpec.model_validate({"source": f"user file {gpu_file}", **(data or {})})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise BadInputError(
+                "--gpu-file",
+                f"{'.'.join(map(str, err['loc']))}: {err['msg']}",
+                "the GpuSpec fields of data/gpus/*.yaml",
+            ) from exc
+    elif name:
+        match = resolve_gpu(name, gpu_catalogue())
+        gpu, note = match.gpu, match.note
+    elif memory_gib:
+        gpu = GpuSpec(
+            key="custom",
+            name=f"custom {memory_gib:g} GiB GPU",
+            vendor="nvidia",
+            gpu_class="datacenter",
+            architecture="custom",
+            memory_bytes=int(memory_gib * GIB),
+            memory_bandwidth_bps=(bandwidth_gbps or 1000) * GB,
+            source="user flags",
+        )
+    else:
+        raise BadInputError(
+            "--gpu", "missing", "a catalogue GPU name (see `gpusizer gpus`) or --gpu-memory-gib"
+        )
+    update: dict[str, Any] = {}
+    if memory_gib:
+        update.update(memory_bytes=int(memory_gib * GIB), memory_visible_bytes=int(memory_gib * GIB))
+    if bandwidth_gbps:
+        update["memory_bandwidth_bps"] = bandwidth_gbps * GB
+    if tflops_bf16:
+        update["flops"] = gpu.flops.model_copy(
+            update={"bf16": tflops_bf16 * 1e12, "fp16": tflops_bf16 * 1e12}
+        )
+    if update:
+        gpu = gpu.model_copy(update=update)
+    return gpu, note
+
+
+def engine_numbers(engine: str) -> dict[str, float]:
+    """The named constants of ``engine`` (data/engines.yaml); engines that run a
+    vLLM-like profile forward inherit vLLM's activation constants."""
+    table = _engines()
+    base = {k: v.value for k, v in table["vllm"].numbers.items()}
+    if engine != "vllm" and engine in table:
+        base.update({k: v.value for k, v in table[engine].numbers.items()})
+    return base
+
+
+@dataclass(frozen=True, kw_only=True)
+class FitResult:
+    model: ResolvedModel
+    deployment: Deployment
+    estimate: MemoryEstimate
+    gpu_note: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+def _quant(model: ResolvedModel, quant: str | None) -> tuple[AppliedQuant, tuple[str, ...]]:
+    formats = quant_catalogue()
+    notes: list[str] = []
+    key = quant
+    if key is None and model.gguf_type:
+        key = model.gguf_type.lower()
+        try:
+            resolve_quant(key, formats)
+        except NotInCatalogueError:
+            key = "q4_k_m"
+            notes.append(f"GGUF type {model.gguf_type} not catalogued; exact file bytes used")
+    if key is None:
+        key = model.native_quant or "bf16"
+        if model.native_quant:
+            notes.append(f"weights as the checkpoint ships them: {model.native_quant}")
+    fmt = resolve_quant(key, formats)
+    native = fmt.key == model.native_quant
+    cfg = model.arch.quantization_config
+    return apply_quant(fmt, quantization_config=cfg, native=native), tuple(notes)
+
+
+def fit(
+    model: str | ResolvedModel,
+    gpu: str | None = None,
+    *,
+    gpus: int | None = None,
+    tp: int | None = None,
+    pp: int | None = None,
+    quant: str | None = None,
+    kv_dtype: str = "auto",
+    engine: str | None = None,
+    engine_version: str | None = None,
+    engine_mode: Literal["V0", "V1"] | None = None,
+    max_model_len: int | None = None,
+    users: int = 1,
+    gpu_memory_utilization: float | None = None,
+    max_num_seqs: int | None = None,
+    max_num_batched_tokens: int | None = None,
+    block_size: int | None = None,
+    enforce_eager: bool = False,
+    speculative_mtp: bool = False,
+    usage: Usage = "serve",
+    gpu_memory_gib: float | None = None,
+    gpu_bandwidth_gbps: float | None = None,
+    gpu_file: str | None = None,
+    hf: bool = False,
+) -> FitResult:
+    """Does ``model`` fit on ``gpu`` for ``users`` at ``max_model_len``? Per-GPU answer."""
+    resolved = model if isinstance(model, ResolvedModel) else resolve_model_spec(model, hf=hf)
+    gpu_spec, gpu_note = resolve_gpu_spec(
+        gpu, memory_gib=gpu_memory_gib, bandwidth_gbps=gpu_bandwidth_gbps, gpu_file=gpu_file
+    )
+    eng = engine or ("llamacpp" if resolved.gguf_type or gpu_spec.vendor == "apple" else "vllm")
+    if eng not in ENGINES:
+        raise BadInputError("--engine", f"unknown engine {eng!r}", ", ".join(ENGINES))
+    engine_name: Engine = eng
+    n_gpus = gpus or (tp or 1) * (pp or 1)
+    if tp is None and pp is None:
+        tp_, pp_ = (n_gpus, 1) if engine_name != "llamacpp" else (1, n_gpus)
+    else:
+        tp_ = tp or max(1, n_gpus // (pp or 1))
+        pp_ = pp or max(1, n_gpus // tp_)
+    if tp_ * pp_ != n_gpus:
+        raise BadInputError("--gpus", f"{n_gpus} GPUs do not equal tp {tp_} × pp {pp_}")
+    applied, qnotes = _quant(resolved, quant)
+    if engine_name not in applied.fmt.engines:
+        raise BadInputError(
+            "--quant",
+            f"{applied.fmt.key} does not run on {engine_name}",
+            "engines: " + ", ".join(applied.fmt.engines),
+        )
+    context = max_model_len or resolved.arch.max_position_embeddings or 4096
+    if resolved.entry is not None and resolved.entry.context_length and max_model_len is None:
+        context = min(context, resolved.entry.context_length)
+    scale = 1.0
+    if resolved.exact_weight_bytes:
+        modelled = total_weight_bytes(resolved.counts, applied)
+        if resolved.arch.mtp_layers and "index.json" in " ".join(resolved.notes):
+            modelled += (
+                sum(lp.total for lp in resolved.counts.mtp_layers) * applied.fmt.linear_bits_per_weight / 8
+            )
+        scale = resolved.exact_weight_bytes / modelled if modelled else 1.0
+    dep = Deployment(
+        model=resolved.arch,
+        quant=applied,
+        gpu=gpu_spec,
+        layout=Layout(tp=tp_, pp=pp_),
+        engine=engine_name,
+        engine_version=engine_version,
+        engine_mode=engine_mode,
+        kv_dtype=kv_dtype,
+        max_model_len=context,
+        users=users,
+        gpu_memory_utilization=gpu_memory_utilization,
+        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens,
+        block_size=block_size,
+        enforce_eager=enforce_eager,
+        speculative_mtp=speculative_mtp,
+        usage=usage,
+        engine_numbers=engine_numbers(engine_name),
+        counts=resolved.counts,
+        weights_scale=scale,
+    )
+    return FitResult(
+        model=resolved,
+        deployment=dep,
+        estimate=estimate_memory(dep),
+        gpu_note=gpu_note,
+        notes=(*resolved.notes, *qnotes),
+    )

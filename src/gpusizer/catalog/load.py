@@ -1,0 +1,125 @@
+"""Load and validate the catalogue shipped as package data (YAML).
+
+This is the data layer's one bit of I/O: reading files that ship inside the package.
+Everything is validated by the pydantic shapes in ``specs`` and cached per process.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from gpusizer.catalog.specs import (
+    EngineDefaults,
+    EngineFile,
+    GpuFile,
+    GpuSpec,
+    ModelEntry,
+    ModelFile,
+    QuantFile,
+    QuantFormat,
+    Sourced,
+)
+from gpusizer.errors import GpusizerError
+
+__all__ = [
+    "engine_number",
+    "gpu_catalogue",
+    "kv_dtype_table",
+    "model_catalogue",
+    "model_config",
+    "quant_catalogue",
+]
+
+
+def _read(relative: str) -> Any:
+    text = resources.files("gpusizer").joinpath("data", relative).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def _files(folder: str) -> list[str]:
+    root = resources.files("gpusizer").joinpath("data", folder)
+    return sorted(f"{folder}/{p.name}" for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validate(shape: type[_M], relative: str) -> _M:
+    try:
+        return shape.model_validate(_read(relative))
+    except ValidationError as exc:  # a broken shipped file is a bug, but say where
+        raise GpusizerError(
+            f"catalogue file {relative}: {exc.errors()[0]['msg']} at "
+            f"{'.'.join(str(x) for x in exc.errors()[0]['loc'])}"
+        ) from exc
+
+
+@lru_cache(maxsize=1)
+def model_catalogue() -> tuple[ModelEntry, ...]:
+    """Every catalogue model, in file order."""
+    entries: list[ModelEntry] = []
+    for rel in _files("models"):
+        entries.extend(_validate(ModelFile, rel).models)
+    ids = [e.id.lower() for e in entries]
+    dup = {i for i in ids if ids.count(i) > 1}
+    if dup:
+        raise GpusizerError(f"catalogue: duplicate model ids {sorted(dup)}")
+    return tuple(entries)
+
+
+def model_config(entry: ModelEntry) -> dict[str, Any]:
+    """The config.json of a catalogue entry, following ``config_from`` references."""
+    seen: set[str] = set()
+    current = entry
+    by_id = {e.id: e for e in model_catalogue()}
+    while current.config is None:
+        ref = current.config_from or ""
+        if ref in seen or ref not in by_id:
+            raise GpusizerError(f"catalogue: {entry.id} config_from {ref!r} does not resolve")
+        seen.add(ref)
+        current = by_id[ref]
+    return dict(current.config)
+
+
+@lru_cache(maxsize=1)
+def gpu_catalogue() -> tuple[GpuSpec, ...]:
+    """Every catalogue GPU."""
+    gpus: list[GpuSpec] = []
+    for rel in _files("gpus"):
+        gpus.extend(_validate(GpuFile, rel).gpus)
+    keys = [g.key for g in gpus]
+    dup = {k for k in keys if keys.count(k) > 1}
+    if dup:
+        raise GpusizerError(f"catalogue: duplicate GPU keys {sorted(dup)}")
+    return tuple(gpus)
+
+
+@lru_cache(maxsize=1)
+def _quant_file() -> QuantFile:
+    return _validate(QuantFile, "quant.yaml")
+
+
+def quant_catalogue() -> tuple[QuantFormat, ...]:
+    return _quant_file().formats
+
+
+def kv_dtype_table() -> dict[str, Sourced]:
+    return dict(_quant_file().kv_dtypes)
+
+
+@lru_cache(maxsize=1)
+def _engines() -> dict[str, EngineDefaults]:
+    return {e.engine: e for e in _validate(EngineFile, "engines.yaml").engines}
+
+
+def engine_number(engine: str, name: str) -> float:
+    """A named engine constant (see data/engines.yaml for its source)."""
+    try:
+        return _engines()[engine].numbers[name].value
+    except KeyError as exc:
+        raise GpusizerError(f"catalogue: engines.yaml has no {engine}.{name}") from exc

@@ -1,0 +1,190 @@
+"""Validated shapes of the catalogue files (YAML under ``gpusizer/data``).
+
+Every model is ``extra="forbid"`` so that a typo in a data file fails at load time
+instead of silently dropping a number. Units are base units: bytes, bytes/s, FLOP/s, W.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "EngineDefaults",
+    "EngineFile",
+    "FlopsTable",
+    "GpuFile",
+    "GpuSpec",
+    "ModelEntry",
+    "ModelFile",
+    "PublishedCounts",
+    "QuantFile",
+    "QuantFormat",
+    "Sourced",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ----------------------------------------------------------------------------- models
+class PublishedCounts(_Strict):
+    """Parameter counts as the model's owner published them (a test oracle, not an input)."""
+
+    total_params: int | None = None
+    active_params: int | None = None
+    source: str
+
+
+class ModelEntry(_Strict):
+    """One catalogue model: its Hugging Face ``config.json`` kept unmodified, plus provenance."""
+
+    id: str = Field(description="Hugging Face repo id, exact case")
+    aliases: tuple[str, ...] = ()
+    context_length: int | None = Field(default=None, gt=0)
+    published: PublishedCounts | None = None
+    config_source: str
+    config_note: str | None = None
+    config: dict[str, Any] | None = None
+    config_from: str | None = None
+
+    @model_validator(mode="after")
+    def _one_config(self) -> ModelEntry:
+        if (self.config is None) == (self.config_from is None):
+            raise ValueError(f"{self.id}: give exactly one of `config` or `config_from`")
+        return self
+
+
+class ModelFile(_Strict):
+    family: str
+    models: tuple[ModelEntry, ...]
+
+
+# ------------------------------------------------------------------------------- GPUs
+class FlopsTable(_Strict):
+    """Dense tensor-core FLOP/s per math dtype (no structured sparsity)."""
+
+    fp32: float | None = None
+    tf32: float | None = None
+    fp16: float | None = None
+    bf16: float | None = None
+    fp8: float | None = None
+    int8: float | None = None
+    fp6: float | None = None
+    fp4: float | None = None
+    int4: float | None = None
+
+
+GpuClass = Literal["consumer", "workstation", "datacenter", "apple"]
+Vendor = Literal["nvidia", "amd", "apple"]
+
+
+class GpuSpec(_Strict):
+    """A GPU as the catalogue knows it. ``memory_visible_bytes`` is what the driver reports
+    as total device memory (``cudaMemGetInfo`` total), which is what engines budget from."""
+
+    key: str
+    name: str
+    vendor: Vendor
+    gpu_class: GpuClass
+    architecture: str
+    compute_capability: str | None = None
+    aliases: tuple[str, ...] = ()
+    memory_bytes: int = Field(gt=0)
+    memory_visible_bytes: int | None = Field(default=None, gt=0)
+    memory_bandwidth_bps: float = Field(gt=0)
+    flops: FlopsTable = FlopsTable()
+    scale_up_link: str | None = None
+    scale_up_bandwidth_bps: float | None = None
+    host_link: str | None = None
+    tdp_w: float | None = None
+    list_price_usd: float | None = None
+    source: str
+    unverified: tuple[str, ...] = ()
+    note: str | None = None
+
+
+class GpuFile(_Strict):
+    gpus: tuple[GpuSpec, ...]
+
+
+# ----------------------------------------------------------------------- quantization
+ParamGroup = Literal[
+    "embedding",
+    "lm_head",
+    "attention",
+    "mlp",
+    "experts",
+    "shared_experts",
+    "router",
+    "norm",
+    "bias",
+    "indexer",
+    "mtp",
+]
+
+
+class QuantFormat(_Strict):
+    """A weight storage format and its real cost in bits per weight.
+
+    ``bits_per_weight`` of a quantized tensor = ``weight_bits`` + ``(scale_bits +
+    zero_bits) / group_size`` (+ ``extra_bits_per_weight`` for per-row items such as
+    GPTQ's ``g_idx``), unless ``bits_per_weight`` is given outright (GGUF mixes, where
+    the published whole-model figure already includes the mix).
+    """
+
+    key: str
+    aliases: tuple[str, ...] = ()
+    description: str
+    kind: Literal["float", "int-group", "fp8", "gguf", "microscaling", "bnb"]
+    weight_bits: float = Field(gt=0, le=32)
+    group_size: int | None = Field(default=None, gt=0)
+    scale_bits: float = 0.0
+    zero_bits: float = 0.0
+    extra_bits_per_weight: float = 0.0
+    bits_per_weight: float | None = Field(default=None, gt=0, le=32)
+    quantized_groups: tuple[ParamGroup, ...]
+    compute_dtype: Literal["fp32", "fp16", "bf16", "fp8", "int8", "fp4"] = "bf16"
+    engines: tuple[str, ...] = ("vllm", "sglang", "tensorrt-llm", "transformers")
+    precision_rank: int = Field(ge=0, le=10, description="0 = lossless … 10 = most lossy")
+    source: str
+
+    @property
+    def linear_bits_per_weight(self) -> float:
+        """Effective stored bits per weight of a tensor this format quantizes."""
+        if self.bits_per_weight is not None:
+            return self.bits_per_weight
+        per_group = (self.scale_bits + self.zero_bits) / self.group_size if self.group_size else 0.0
+        return self.weight_bits + per_group + self.extra_bits_per_weight
+
+
+class QuantFile(_Strict):
+    formats: tuple[QuantFormat, ...]
+    kv_dtypes: dict[str, Sourced]
+
+
+class Sourced(_Strict):
+    """A number with its provenance."""
+
+    value: float
+    unit: str
+    source: str
+    note: str | None = None
+
+
+QuantFile.model_rebuild()
+
+
+# ---------------------------------------------------------------------------- engines
+class EngineDefaults(_Strict):
+    """Named, sourced numbers of one engine (one version band)."""
+
+    engine: str
+    versions: str
+    numbers: dict[str, Sourced]
+
+
+class EngineFile(_Strict):
+    engines: tuple[EngineDefaults, ...]

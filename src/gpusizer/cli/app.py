@@ -1,0 +1,44 @@
+"""The ``gpusizer`` command line: one typer app, one module per command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gpusizer import __version__
+from gpusizer.cli.catalog import gpus_command, models_command, quants_command
+from gpusizer.cli.common import DEBUG
+from gpusizer.cli.fit import fit_command
+
+app = typer.Typer(
+    name="gpusizer",
+    help="Right-size GPU hardware for self-hosted LLM inference (DeepSeek first, any HF model too).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gpusizer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+) -> None:
+    DEBUG["on"] = debug
+
+
+app.command("fit")(fit_command)
+app.command("models")(models_command)
+app.command("gpus")(gpus_command)
+app.command("quants")(quants_command)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,130 @@
+"""``gpusizer fit``: does a model fit, how is each GPU's memory spent, how many users."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from gpusizer.api import fit as api_fit
+from gpusizer.cli.common import console, guarded, parse_tokens
+from gpusizer.errors import BadInputError
+from gpusizer.report.fit import fit_to_dict, render_fit
+
+__all__ = ["fit_command"]
+
+ENGINE_HELP = "vllm | sglang | tensorrt-llm | llamacpp | transformers"
+
+
+@guarded
+def fit_command(
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Catalogue name or HF id (deepseek-r1-distill-qwen-7b), "
+            "a config.json, a model directory, or a .gguf file"
+        ),
+    ],
+    gpu: Annotated[
+        str | None,
+        typer.Option(
+            "--gpu",
+            "-g",
+            help="GPU name: H100, 'RTX 4090', 'NVIDIA A100-SXM4-80GB', MI300X … (see `gpusizer gpus`)",
+        ),
+    ] = None,
+    gpus: Annotated[
+        int | None, typer.Option(help="Number of GPUs (default: tp × pp)", min=1, max=4096)
+    ] = None,
+    tp: Annotated[int | None, typer.Option(help="Tensor-parallel size", min=1, max=1024)] = None,
+    pp: Annotated[int | None, typer.Option(help="Pipeline-parallel size", min=1, max=256)] = None,
+    quant: Annotated[
+        str | None,
+        typer.Option(
+            "--quant",
+            "-q",
+            help="Weight format: bf16, fp8, fp8-block, awq, "
+            "gptq, int8, bnb-nf4, mxfp4, nvfp4, q4_k_m … (default: as shipped)",
+        ),
+    ] = None,
+    kv_dtype: Annotated[
+        str, typer.Option(help="KV cache dtype: auto, bf16, fp16, fp8, fp8_e5m2, fp8_ds_mla, q8_0, q4_0")
+    ] = "auto",
+    engine: Annotated[
+        str | None, typer.Option(help=ENGINE_HELP + " (default vllm; llamacpp for GGUF/Apple)")
+    ] = None,
+    engine_version: Annotated[
+        str | None,
+        typer.Option(help="Engine version, e.g. 0.11.0 (vLLM's accounting changed at 0.9.2 and 0.21)"),
+    ] = None,
+    max_model_len: Annotated[
+        str | None,
+        typer.Option("--max-model-len", "--context", "-L", help="Context per request: 4096, 32k, 128k"),
+    ] = None,
+    users: Annotated[
+        int, typer.Option("--users", "-n", help="Concurrent requests at full context", min=1, max=1_000_000)
+    ] = 1,
+    gpu_memory_utilization: Annotated[
+        float | None,
+        typer.Option(
+            help="vLLM gpu_memory_utilization / SGLang mem_fraction_static / TRT-LLM free fraction",
+            min=0.05,
+            max=1.0,
+        ),
+    ] = None,
+    max_num_seqs: Annotated[int | None, typer.Option(min=1, max=1_000_000)] = None,
+    max_num_batched_tokens: Annotated[
+        str | None, typer.Option(help="Token budget per step, e.g. 8192, 16k")
+    ] = None,
+    block_size: Annotated[int | None, typer.Option(min=1, max=4096)] = None,
+    enforce_eager: Annotated[bool, typer.Option(help="No CUDA graphs")] = False,
+    mtp: Annotated[
+        bool, typer.Option(help="DeepSeek MTP speculative decoding (loads the MTP layer)")
+    ] = False,
+    offline: Annotated[
+        bool, typer.Option(help="vLLM LLM class (offline) defaults instead of `vllm serve`")
+    ] = False,
+    gpu_memory_gib: Annotated[float | None, typer.Option(help="Override the GPU's memory (GiB)")] = None,
+    gpu_bandwidth_gbps: Annotated[float | None, typer.Option(help="Override memory bandwidth (GB/s)")] = None,
+    gpu_file: Annotated[str | None, typer.Option(help="A YAML file describing a custom GPU")] = None,
+    hf: Annotated[bool, typer.Option("--hf", help="Look MODEL up on the Hugging Face Hub (network)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Per-GPU VRAM breakdown, verdict, max concurrency and max context.
+
+    Exit status: 0 fits, 1 does not fit, 2 bad input.
+    """
+    if gpu is None and gpu_memory_gib is None and gpu_file is None:
+        raise BadInputError(
+            "--gpu", "missing", "a GPU name (see `gpusizer gpus`), --gpu-memory-gib or --gpu-file"
+        )
+    res = api_fit(
+        model,
+        gpu,
+        gpus=gpus,
+        tp=tp,
+        pp=pp,
+        quant=quant,
+        kv_dtype=kv_dtype,
+        engine=engine,
+        engine_version=engine_version,
+        max_model_len=parse_tokens("--max-model-len", max_model_len),
+        users=users,
+        gpu_memory_utilization=gpu_memory_utilization,
+        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=parse_tokens("--max-num-batched-tokens", max_num_batched_tokens),
+        block_size=block_size,
+        enforce_eager=enforce_eager,
+        speculative_mtp=mtp,
+        usage="offline" if offline else "serve",
+        gpu_memory_gib=gpu_memory_gib,
+        gpu_bandwidth_gbps=gpu_bandwidth_gbps,
+        gpu_file=gpu_file,
+        hf=hf,
+    )
+    if as_json:
+        typer.echo(json.dumps(fit_to_dict(res), indent=2))
+    else:
+        render_fit(res, console)
+    raise typer.Exit(code=0 if res.estimate.fits else 1)

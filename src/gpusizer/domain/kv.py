@@ -1,0 +1,164 @@
+"""KV-cache bytes per token, per layer, on one GPU — by engine, because engines store
+different things:
+
+* vLLM / SGLang / TensorRT-LLM, GQA/MHA: ``2 · max(1, kv_heads / TP) · head_dim · bytes``
+  per layer (KV heads fewer than TP are replicated: every rank keeps one).
+* vLLM / SGLang / TensorRT-LLM, DeepSeek MLA: the latent ``kv_lora_rank + qk_rope_head_dim``
+  (576) per layer, **not** divided by TP — every rank holds it. ``fp8_ds_mla`` is 656 B per
+  layer; DeepSeek-V3.2 adds a 132 B/layer indexer key cache.
+* llama.cpp: K/V rows per layer (quantized types by block size); MLA GGUFs cache the
+  576-wide K only (V-less cache, llama.cpp #19067), no TP.
+* HF transformers: full per-head K/V — for MLA 128 heads × (192 + 128), 71× the latent.
+
+Sources: ../shared/reference/engine-memory.md §1.6, §2.1, §3.2, §4.1–4.2, §5, §6.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from gpusizer.catalog.arch import LayerAttention, ModelArch
+from gpusizer.errors import BadInputError
+
+__all__ = ["ENGINES", "Engine", "KvLayout", "kv_element_bytes", "kv_layout"]
+
+Engine = Literal["vllm", "sglang", "tensorrt-llm", "llamacpp", "transformers"]
+ENGINES: tuple[Engine, ...] = ("vllm", "sglang", "tensorrt-llm", "llamacpp", "transformers")
+
+_ELEMENT_BYTES: dict[str, float] = {
+    "bf16": 2,
+    "bfloat16": 2,
+    "fp16": 2,
+    "float16": 2,
+    "f16": 2,
+    "half": 2,
+    "fp32": 4,
+    "float32": 4,
+    "f32": 4,
+    "fp8": 1,
+    "fp8_e4m3": 1,
+    "fp8_e5m2": 1,
+    "fp8_ds_mla": 1,
+    "q8_0": 34 / 32,
+    "q4_0": 18 / 32,
+}
+_LLAMACPP_ONLY = {"q8_0", "q4_0"}
+KV_DTYPES = tuple(sorted(set(_ELEMENT_BYTES) | {"auto"}))
+
+MLA_FP8_DS_CELL = 656  # bytes/token/layer: 512 fp8 latent + 4 fp32 scales + 64 bf16 RoPE
+INDEXER_BLOCK = 128  # DeepSeek-V3.2 indexer key quant block; one fp32 scale per block
+
+
+def kv_element_bytes(kv_dtype: str, model_dtype_bytes: float) -> float:
+    """Bytes per cached element for a KV dtype name (``auto`` = the model dtype)."""
+    key = kv_dtype.lower()
+    if key == "auto":
+        return model_dtype_bytes
+    if key not in _ELEMENT_BYTES:
+        raise BadInputError("--kv-dtype", f"unknown KV dtype {kv_dtype!r}", ", ".join(KV_DTYPES))
+    return _ELEMENT_BYTES[key]
+
+
+@dataclass(frozen=True, kw_only=True)
+class KvLayout:
+    """What one GPU caches per token for each decoder layer."""
+
+    per_layer_bytes: float  # bytes per token per layer on this rank
+    layer_attention: tuple[LayerAttention, ...]
+    replicated_over_tp: bool
+    what: str  # one line for the user: what is cached and why it costs this
+
+    def bytes_per_token(self, layers: Sequence[int] | range | None = None) -> float:
+        """Bytes per token over ``layers`` (default: all layers), counting every layer."""
+        idx = range(len(self.layer_attention)) if layers is None else layers
+        return self.per_layer_bytes * len(idx)
+
+    def request_bytes(
+        self,
+        tokens: int,
+        layers: Sequence[int] | range | None = None,
+        *,
+        window_extra: int = 0,
+        window: int | None = None,
+        block: int = 1,
+    ) -> float:
+        """KV bytes one request of ``tokens`` holds; sliding layers keep only
+        ``window + window_extra`` tokens. Rounded up to whole blocks per layer."""
+        idx = range(len(self.layer_attention)) if layers is None else layers
+        total = 0.0
+        for i in idx:
+            kept = tokens
+            if self.layer_attention[i] == "sliding" and window:
+                kept = min(tokens, window + window_extra)
+            blocks = -(-kept // block)
+            total += blocks * block * self.per_layer_bytes
+        return total
+
+
+def kv_layout(
+    a: ModelArch,
+    engine: Engine,
+    kv_dtype: str = "auto",
+    *,
+    tp: int = 1,
+    model_dtype_bytes: float = 2.0,
+    legacy_llamacpp_mla: bool = False,
+) -> KvLayout:
+    """The per-rank KV layout of ``a`` under ``engine``."""
+    key = kv_dtype.lower()
+    if key in _LLAMACPP_ONLY and engine != "llamacpp":
+        raise BadInputError(
+            "--kv-dtype",
+            f"{kv_dtype} is a llama.cpp cache type",
+            "auto, bf16, fp16, fp8, fp8_e4m3, fp8_e5m2" + (", fp8_ds_mla" if a.mla else ""),
+        )
+    if key == "fp8_ds_mla" and (a.mla is None or engine not in ("vllm", "sglang")):
+        raise BadInputError("--kv-dtype", "fp8_ds_mla applies to DeepSeek MLA models on vLLM/SGLang")
+    elem = kv_element_bytes(key, model_dtype_bytes)
+    full: LayerAttention = "full"
+    layers: tuple[LayerAttention, ...] = a.layer_attention or tuple(full for _ in range(a.num_layers))
+    if a.mla is not None:
+        m = a.mla
+        latent = m.kv_lora_rank + m.qk_rope_head_dim
+        if engine == "transformers":
+            per = a.num_attention_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim) * elem
+            what = (
+                f"full per-head K/V: {a.num_attention_heads} heads × "
+                f"({m.qk_nope_head_dim + m.qk_rope_head_dim}+{m.v_head_dim}) × {elem:g} B — HF transformers decompresses MLA"
+            )
+            return KvLayout(per_layer_bytes=per, layer_attention=layers, replicated_over_tp=False, what=what)
+        if engine == "llamacpp":
+            if legacy_llamacpp_mla:
+                per = a.num_attention_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim) * elem
+                what = "legacy GGUF without MLA metadata: full per-head K/V"
+            else:
+                per = latent * elem
+                what = f"MLA latent K only ({latent} × {elem:g} B, V read from K; llama.cpp #19067)"
+            return KvLayout(per_layer_bytes=per, layer_attention=layers, replicated_over_tp=False, what=what)
+        sparse = a.index_n_heads > 0
+        if key == "fp8_ds_mla" or (sparse and elem == 1):
+            per = float(MLA_FP8_DS_CELL)
+            what = "MLA latent in fp8_ds_mla cells (656 B: 512 fp8 + 16 B scales + 128 B bf16 RoPE)"
+        else:
+            per = latent * elem
+            what = f"MLA latent {m.kv_lora_rank}+{m.qk_rope_head_dim} = {latent} × {elem:g} B"
+        if sparse:
+            per += a.index_head_dim + a.index_head_dim // INDEXER_BLOCK * 4
+            what += f" + {a.index_head_dim + a.index_head_dim // INDEXER_BLOCK * 4} B indexer keys"
+        what += f", replicated on every one of {tp} TP ranks" if tp > 1 else ""
+        return KvLayout(per_layer_bytes=per, layer_attention=layers, replicated_over_tp=True, what=what)
+    heads = a.num_kv_heads
+    if engine in ("vllm", "sglang", "tensorrt-llm"):
+        heads_rank = max(1, heads // tp)
+        replicated = tp > heads
+    else:
+        heads_rank, replicated = heads, False
+    per = heads_rank * (a.head_dim + a.v_head_dim) * elem
+    what = f"K+V: {heads_rank} KV head{'s' if heads_rank > 1 else ''} × ({a.head_dim}+{a.v_head_dim}) × {elem:g} B"
+    if replicated:
+        what += f" ({heads} KV heads < TP {tp}: each rank keeps a replica)"
+    elif tp > 1 and engine in ("vllm", "sglang", "tensorrt-llm"):
+        what += f" ({heads} KV heads split over TP {tp})"
+    return KvLayout(per_layer_bytes=per, layer_attention=layers, replicated_over_tp=replicated, what=what)

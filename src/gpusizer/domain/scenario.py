@@ -1,0 +1,99 @@
+"""User inputs of a memory/speed question, as one frozen value: which model, stored how,
+on which GPUs, under which engine and settings, for how many users at what context."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from gpusizer.catalog.arch import ModelArch
+from gpusizer.catalog.specs import GpuSpec
+from gpusizer.domain.kv import Engine
+from gpusizer.domain.params import ParamCounts, count_params
+from gpusizer.domain.quant import AppliedQuant
+from gpusizer.domain.topology import Layout
+from gpusizer.errors import BadInputError
+
+__all__ = ["VISIBLE_FRACTION_DEFAULT", "Deployment", "Usage"]
+
+Usage = Literal["serve", "offline"]
+
+MAX_CONTEXT = 16 * 1024 * 1024  # 16M tokens: beyond any model today; guards absurd input
+MAX_USERS = 1_000_000
+# When no driver reading of a GPU's total memory is catalogued, take this share of the
+# nominal capacity: published readings give 79.22/80 (H100), 23.58/24 (RTX 3090),
+# 39.49/40 (A100-40GB), 14.74/15 (T4) → 0.983–0.990 (calibration/vllm_memory_cases.jsonl).
+VISIBLE_FRACTION_DEFAULT = 0.985
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deployment:
+    """One model replica on ``layout.gpus`` GPUs of type ``gpu`` under ``engine``.
+
+    Optional engine settings left as None take the engine's own defaults (which depend on
+    its version and the GPU); ``engine_numbers`` are the named constants of
+    ``data/engines.yaml`` for that engine.
+    """
+
+    model: ModelArch
+    quant: AppliedQuant
+    gpu: GpuSpec
+    layout: Layout = field(default_factory=Layout)
+    engine: Engine = "vllm"
+    engine_version: str | None = None
+    engine_mode: Literal["V0", "V1"] | None = None  # vLLM engine core; default by version (V1 from 0.8)
+    kv_dtype: str = "auto"
+    max_model_len: int
+    users: int = 1
+    gpu_memory_utilization: float | None = None
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    block_size: int | None = None
+    enforce_eager: bool = False
+    speculative_mtp: bool = False
+    usage: Usage = "serve"
+    engine_numbers: Mapping[str, float] = field(default_factory=dict, compare=False)
+    counts: ParamCounts | None = field(default=None, compare=False)
+    weights_scale: float = 1.0  # exact stored bytes / modelled bytes, when a file told us
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_model_len <= MAX_CONTEXT:
+            raise BadInputError("--max-model-len", f"must be 1..{MAX_CONTEXT}, got {self.max_model_len}")
+        if not 1 <= self.users <= MAX_USERS:
+            raise BadInputError("--users", f"must be 1..{MAX_USERS}, got {self.users}")
+        u = self.gpu_memory_utilization
+        if u is not None and not 0.05 <= u <= 1.0:
+            raise BadInputError("--gpu-memory-utilization", f"must be in (0.05, 1], got {u}")
+        for name, value in (
+            ("--max-num-seqs", self.max_num_seqs),
+            ("--max-num-batched-tokens", self.max_num_batched_tokens),
+            ("--block-size", self.block_size),
+        ):
+            if value is not None and not 1 <= value <= MAX_CONTEXT:
+                raise BadInputError(name, f"must be 1..{MAX_CONTEXT}, got {value}")
+        a = self.model
+        tp = self.layout.tp
+        if a.mla is None and tp > 1 and a.num_attention_heads % tp:
+            raise BadInputError(
+                "--tp",
+                f"{tp} does not divide the {a.num_attention_heads} attention heads",
+                ", ".join(
+                    str(d) for d in range(1, a.num_attention_heads + 1) if a.num_attention_heads % d == 0
+                ),
+            )
+        if a.mla is None and tp > a.num_kv_heads and tp % a.num_kv_heads:
+            raise BadInputError("--tp", f"{tp} is not a multiple of the {a.num_kv_heads} KV heads")
+        if a.mla is not None and tp > 1 and a.num_attention_heads % tp:
+            raise BadInputError("--tp", f"{tp} does not divide the {a.num_attention_heads} attention heads")
+        if self.layout.pp > a.num_layers:
+            raise BadInputError("--pp", f"{self.layout.pp} stages for {a.num_layers} layers")
+
+    @property
+    def param_counts(self) -> ParamCounts:
+        return self.counts if self.counts is not None else count_params(self.model)
+
+    @property
+    def visible_memory_bytes(self) -> int:
+        g = self.gpu
+        return g.memory_visible_bytes or int(g.memory_bytes * VISIBLE_FRACTION_DEFAULT)

@@ -1,0 +1,408 @@
+"""Per-GPU VRAM budget of a deployment, engine by engine.
+
+Data flow::
+
+    Deployment ──► weights per rank (domain.weights) ─┐
+               ──► KV layout per rank (domain.kv) ────┼─► engine convention ──► MemoryEstimate
+               ──► activation peak (estimate.activation)┘   (vLLM | SGLang | TRT-LLM | llama.cpp | HF)
+
+Engines pre-allocate differently, and that is the whole point of modelling them:
+
+* vLLM: ``KV pool = total × gpu_memory_utilization − weights − activation peak −
+  non-torch [− CUDA-graph estimate, ≥0.21] [− CUDA context, <0.9.2]``; blocks of
+  ``block_size`` tokens; the pool is the minimum over ranks.
+* SGLang: ``KV pool = free_after_NCCL × mem_fraction_static − weights``.
+* TensorRT-LLM: ``KV pool = 0.9 × (free after weights, activations, graphs)``.
+* llama.cpp: KV for ``n_ctx`` cells (padded to 256) + compute buffers; nothing reserved.
+* HF transformers: nothing pre-allocated; the cache grows with the sequences.
+
+All sizes are per GPU, in bytes. Sources: ../shared/reference/engine-memory.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gpusizer.domain.kv import KvLayout, kv_layout
+from gpusizer.domain.scenario import Deployment
+from gpusizer.domain.weights import RankWeights, rank_weights, total_weight_bytes
+from gpusizer.estimate.activation import activation_bytes
+from gpusizer.estimate.engine_settings import EngineSettings, engine_settings
+from gpusizer.units import GIB
+
+__all__ = ["RULE_OF_THUMB_OVERHEAD", "MemoryEstimate", "RankMemory", "estimate_memory"]
+
+RULE_OF_THUMB_OVERHEAD = 0.15  # the guide's "+15 % overhead buffer" (shared/reference/guide.txt)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RankMemory:
+    """How one GPU's memory is spent (bytes)."""
+
+    stage: int
+    capacity_bytes: float  # total device memory as the driver reports it
+    weights_bytes: float
+    weights_by_group: Mapping[str, float]
+    kv_pool_bytes: float  # KV memory the engine holds (pre-allocated pool, or what N×L needs)
+    kv_needed_bytes: float  # KV for `users` requests of `max_model_len` tokens on this rank
+    activation_bytes: float
+    non_torch_bytes: float
+    cuda_graph_bytes: float
+    cuda_context_bytes: float
+    engine_reserve_bytes: float  # left unused by the engine's own memory fraction
+
+    @property
+    def used_bytes(self) -> float:
+        return (
+            self.weights_bytes
+            + self.kv_pool_bytes
+            + self.activation_bytes
+            + self.non_torch_bytes
+            + self.cuda_graph_bytes
+            + self.cuda_context_bytes
+        )
+
+    @property
+    def free_bytes(self) -> float:
+        return self.capacity_bytes - self.used_bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryEstimate:
+    """The answer to "does it fit": per-GPU breakdown, capacity in tokens and users."""
+
+    settings: EngineSettings
+    ranks: tuple[RankMemory, ...]
+    limiting_stage: int
+    kv: KvLayout
+    kv_bytes_per_token: float  # per GPU, on the limiting rank, all its layers
+    kv_cache_tokens: int  # tokens the KV pool holds (per engine's own log formula)
+    max_concurrency: float  # requests of max_model_len the pool holds at once
+    max_context_at_users: int  # longest context every one of `users` can have at once
+    fits: bool
+    problems: tuple[str, ...]
+    rule_of_thumb_bytes: float  # the guide's rule, per GPU
+    total_weight_bytes: float  # the whole model once, as stored
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def limiting(self) -> RankMemory:
+        return self.ranks[self.limiting_stage]
+
+
+# ----------------------------------------------------------------------------- helpers
+def _weights(dep: Deployment) -> tuple[RankWeights, ...]:
+    """Per-stage weights, scaled to the exact stored bytes when a file gave them."""
+    ranks = rank_weights(dep.model, dep.param_counts, dep.quant, dep.layout, with_mtp=dep.speculative_mtp)
+    if dep.weights_scale == 1.0:
+        return ranks
+    return tuple(
+        RankWeights(
+            stage=r.stage,
+            layers=r.layers,
+            bytes_by_group={k: v * dep.weights_scale for k, v in r.bytes_by_group.items()},
+        )
+        for r in ranks
+    )
+
+
+def _stage_layers(dep: Deployment) -> list[range]:
+    return [rw.layers for rw in _weights(dep)]
+
+
+def _rule_of_thumb(dep: Deployment, kv_model_per_token: float) -> float:
+    weights = total_weight_bytes(dep.param_counts, dep.quant) * dep.weights_scale
+    need = weights + kv_model_per_token * dep.max_model_len * dep.users
+    return need * (1 + RULE_OF_THUMB_OVERHEAD) / dep.layout.gpus
+
+
+def _max_context(request_bytes_at: object, pool: float, users: int, limit: int, step: int) -> int:
+    """Largest context (multiple of ``step``) such that ``users`` requests fit in ``pool``."""
+    f = request_bytes_at  # callable: tokens -> bytes of one request
+    assert callable(f)
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if f(mid) * users <= pool:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo - lo % step if step > 1 else lo
+
+
+def _capacity(
+    dep: Deployment,
+    st: EngineSettings,
+    kv: KvLayout,
+    layers: range,
+    pool: float,
+) -> tuple[int, float, int, float]:
+    """(tokens, max concurrency at L, max context at users, KV needed for users×L)."""
+    block = st.block_size
+    window_extra = st.max_num_batched_tokens if dep.engine == "vllm" else 0
+
+    def req(tokens: int) -> float:
+        return kv.request_bytes(
+            tokens, layers, window=dep.model.sliding_window, window_extra=window_extra, block=block
+        )
+
+    per_token = kv.bytes_per_token(layers)
+    if per_token <= 0:
+        return 0, 0.0, 0, 0.0
+    need_one = req(dep.max_model_len)
+    if not dep.model.has_sliding_layers:
+        blocks = max(0, math.floor(pool / (per_token * block)))
+        tokens = blocks * block
+        per_req_blocks = math.ceil(dep.max_model_len / block)
+        concurrency = blocks / per_req_blocks
+        max_ctx = (blocks // dep.users) * block if dep.users else 0
+    else:
+        concurrency = max(0.0, pool / need_one)
+        tokens = int(concurrency * dep.max_model_len)
+        max_ctx = _max_context(req, pool, dep.users, dep.model.max_position_embeddings or 10**7, block)
+    return int(tokens), concurrency, int(max_ctx), need_one * dep.users
+
+
+# ------------------------------------------------------------------------------- vLLM
+def _vllm(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
+    a = dep.model
+    n = dep.engine_numbers
+    cap = float(dep.visible_memory_bytes)
+    kv = kv_layout(a, "vllm", dep.kv_dtype, tp=dep.layout.tp, model_dtype_bytes=2.0)
+    weights = _weights(dep)
+    budget = cap * st.memory_fraction
+    non_torch = n["non_torch_single_gpu_bytes"]
+    if dep.layout.tp > 1:
+        non_torch += n["non_torch_tp_legacy_bytes"] if st.band == "legacy" else n["non_torch_tp_bytes"]
+    context = n["cuda_context_bytes"]
+    graphs = 0.0 if dep.enforce_eager else n["cuda_graph_bytes"]
+    graph_in_budget = st.band == "graph-estimate"
+    context_in_budget = st.band == "legacy"
+    ranks: list[RankMemory] = []
+    pools: list[float] = []
+    for rw in weights:
+        last = rw.stage == len(weights) - 1
+        act = activation_bytes(a, rw.layers, dep.layout.tp, st, n, with_sampler=last)
+        pool = budget - rw.total_bytes - act - non_torch
+        if graph_in_budget:
+            pool -= graphs
+        if context_in_budget:
+            pool -= context
+        pools.append(pool)
+        outside = (0.0 if context_in_budget else context) + (0.0 if graph_in_budget else graphs)
+        ranks.append(
+            RankMemory(
+                stage=rw.stage,
+                capacity_bytes=cap,
+                weights_bytes=rw.total_bytes,
+                weights_by_group=dict(rw.bytes_by_group),
+                kv_pool_bytes=max(pool, 0.0),
+                kv_needed_bytes=0.0,
+                activation_bytes=act,
+                non_torch_bytes=non_torch,
+                cuda_graph_bytes=graphs,
+                cuda_context_bytes=context,
+                engine_reserve_bytes=cap - budget - outside,
+            )
+        )
+    return _finish(dep, st, kv, ranks, pools, engine_label="vLLM")
+
+
+# ----------------------------------------------------------------------------- SGLang
+def _sglang(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
+    a = dep.model
+    n = dep.engine_numbers
+    cap = float(dep.visible_memory_bytes)
+    kv = kv_layout(a, "sglang", dep.kv_dtype, tp=dep.layout.tp)
+    weights = _weights(dep)
+    pre = cap - n["pre_load_overhead_bytes"]
+    ranks, pools = [], []
+    for rw in weights:
+        pool = pre * st.memory_fraction - rw.total_bytes
+        pools.append(pool)
+        last = rw.stage == len(weights) - 1
+        act = activation_bytes(a, rw.layers, dep.layout.tp, st, n, with_sampler=last)
+        slack = pre * (1 - st.memory_fraction)
+        ranks.append(
+            RankMemory(
+                stage=rw.stage,
+                capacity_bytes=cap,
+                weights_bytes=rw.total_bytes,
+                weights_by_group=dict(rw.bytes_by_group),
+                kv_pool_bytes=max(pool, 0.0),
+                kv_needed_bytes=0.0,
+                activation_bytes=min(act, slack),
+                non_torch_bytes=0.0,
+                cuda_graph_bytes=0.0,
+                cuda_context_bytes=n["pre_load_overhead_bytes"],
+                engine_reserve_bytes=max(slack - act, 0.0),
+            )
+        )
+    return _finish(dep, st, kv, ranks, pools, engine_label="SGLang")
+
+
+# ----------------------------------------------------------------------- TensorRT-LLM
+def _trtllm(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
+    a = dep.model
+    n = dep.engine_numbers
+    cap = float(dep.visible_memory_bytes)
+    kv = kv_layout(a, "tensorrt-llm", dep.kv_dtype, tp=dep.layout.tp)
+    weights = _weights(dep)
+    context = n["cuda_context_bytes"]
+    graphs = 0.0 if dep.enforce_eager else n["cuda_graph_bytes"]
+    non_torch = n["non_torch_single_gpu_bytes"] + (n["non_torch_tp_bytes"] if dep.layout.tp > 1 else 0.0)
+    ranks, pools = [], []
+    for rw in weights:
+        last = rw.stage == len(weights) - 1
+        act = activation_bytes(a, rw.layers, dep.layout.tp, st, n, with_sampler=last)
+        free = cap - rw.total_bytes - act - non_torch - context - graphs
+        pool = free * st.memory_fraction
+        pools.append(pool)
+        ranks.append(
+            RankMemory(
+                stage=rw.stage,
+                capacity_bytes=cap,
+                weights_bytes=rw.total_bytes,
+                weights_by_group=dict(rw.bytes_by_group),
+                kv_pool_bytes=max(pool, 0.0),
+                kv_needed_bytes=0.0,
+                activation_bytes=act,
+                non_torch_bytes=non_torch,
+                cuda_graph_bytes=graphs,
+                cuda_context_bytes=context,
+                engine_reserve_bytes=max(free - pool, 0.0),
+            )
+        )
+    return _finish(dep, st, kv, ranks, pools, engine_label="TensorRT-LLM")
+
+
+# -------------------------------------------------------- llama.cpp and transformers
+def _grow_as_needed(dep: Deployment, st: EngineSettings, engine: str) -> MemoryEstimate:
+    """Engines that size KV to the request (llama.cpp n_ctx, HF DynamicCache)."""
+    a = dep.model
+    n = dep.engine_numbers
+    cap = float(dep.visible_memory_bytes)
+    if engine == "llamacpp":
+        kv = kv_layout(a, "llamacpp", dep.kv_dtype)
+    else:
+        kv = kv_layout(a, "transformers", dep.kv_dtype)
+    weights = _weights(dep)
+    context = n["cuda_context_bytes"]
+    pad = int(n.get("ctx_padding", 1))
+    ranks, pools = [], []
+    for rw in weights:
+        last = rw.stage == len(weights) - 1
+        act = activation_bytes(a, rw.layers, 1, st, n, with_sampler=last)
+        cells = dep.users * dep.max_model_len
+        cells = -(-cells // pad) * pad
+        need = kv.request_bytes(
+            cells, rw.layers, window=a.sliding_window, window_extra=int(n.get("n_ubatch", 0))
+        )
+        room = cap - rw.total_bytes - act - context
+        pools.append(room)
+        ranks.append(
+            RankMemory(
+                stage=rw.stage,
+                capacity_bytes=cap,
+                weights_bytes=rw.total_bytes,
+                weights_by_group=dict(rw.bytes_by_group),
+                kv_pool_bytes=need,
+                kv_needed_bytes=need,
+                activation_bytes=act,
+                non_torch_bytes=0.0,
+                cuda_graph_bytes=0.0,
+                cuda_context_bytes=context,
+                engine_reserve_bytes=0.0,
+            )
+        )
+    label = "llama.cpp" if engine == "llamacpp" else "HF transformers"
+    return _finish(dep, st, kv, ranks, pools, engine_label=label, preallocated=False)
+
+
+# ------------------------------------------------------------------------------ verdict
+def _finish(
+    dep: Deployment,
+    st: EngineSettings,
+    kv: KvLayout,
+    ranks: list[RankMemory],
+    pools: list[float],
+    *,
+    engine_label: str,
+    preallocated: bool = True,
+) -> MemoryEstimate:
+    stages = [r.stage for r in ranks]
+    layers = _stage_layers(dep)
+    caps = [_capacity(dep, st, kv, layers[s], max(pools[s], 0.0)) for s in stages]
+    limiting = min(stages, key=lambda s: caps[s][1] if kv.bytes_per_token(layers[s]) else math.inf)
+    tokens, concurrency, max_ctx, _ = caps[limiting]
+    problems: list[str] = []
+    notes: list[str] = []
+    final_ranks = []
+    for r in ranks:
+        need = caps[r.stage][3]
+        final_ranks.append(RankMemory(**{**r.__dict__, "kv_needed_bytes": need}))
+    if min(pools) <= 0:
+        short = -min(pools)
+        problems.append(
+            f"no room for the KV cache: weights + activations exceed the {engine_label} budget by "
+            f"{short / GIB:.2f} GiB per GPU"
+        )
+    elif concurrency < 1:
+        problems.append(
+            f"one request of {dep.max_model_len:,} tokens needs {caps[limiting][3] / dep.users / GIB:.2f} GiB "
+            f"of KV but the pool holds {max(pools[limiting], 0) / GIB:.2f} GiB"
+            + (f" ({engine_label} refuses to start)" if preallocated else "")
+        )
+    elif concurrency < dep.users:
+        problems.append(
+            f"{dep.users} users × {dep.max_model_len:,} tokens need "
+            f"{caps[limiting][3] / GIB:.2f} GiB of KV per GPU; the pool holds "
+            f"{max(pools[limiting], 0) / GIB:.2f} GiB ({concurrency:.2f} such requests at once)"
+        )
+    over = [r for r in final_ranks if r.free_bytes < -1e-6]
+    if over and not problems:
+        problems.append(
+            f"GPU memory exceeded by {-over[0].free_bytes / GIB:.2f} GiB "
+            f"({engine_label} memory fraction too high for what sits outside it)"
+        )
+    kv_model = (
+        kv_layout(
+            dep.model, "vllm" if dep.model.mla is not None else "transformers", dep.kv_dtype, tp=1
+        ).bytes_per_token()
+        if dep.engine != "transformers"
+        else kv.bytes_per_token()
+    )
+    if dep.model.has_sliding_layers:
+        notes.append(
+            f"{sum(1 for k in dep.model.layer_attention if k == 'sliding')} of "
+            f"{dep.model.num_layers} layers use a {dep.model.sliding_window}-token sliding window"
+        )
+    return MemoryEstimate(
+        settings=st,
+        ranks=tuple(final_ranks),
+        limiting_stage=limiting,
+        kv=kv,
+        kv_bytes_per_token=kv.bytes_per_token(layers[limiting]),
+        kv_cache_tokens=tokens,
+        max_concurrency=concurrency,
+        max_context_at_users=min(max_ctx, dep.model.max_position_embeddings or max_ctx),
+        fits=not problems,
+        problems=tuple(problems),
+        rule_of_thumb_bytes=_rule_of_thumb(dep, kv_model),
+        total_weight_bytes=total_weight_bytes(dep.param_counts, dep.quant) * dep.weights_scale,
+        notes=tuple(notes),
+    )
+
+
+def estimate_memory(dep: Deployment) -> MemoryEstimate:
+    """Per-GPU memory breakdown and capacity of ``dep`` under its engine's conventions."""
+    st = engine_settings(dep)
+    if dep.engine == "vllm":
+        return _vllm(dep, st)
+    if dep.engine == "sglang":
+        return _sglang(dep, st)
+    if dep.engine == "tensorrt-llm":
+        return _trtllm(dep, st)
+    return _grow_as_needed(dep, st, dep.engine)
