@@ -61,11 +61,16 @@ def rank_weights(
     *,
     with_mtp: bool = False,
     dtype_bytes: float = 2.0,
+    serving_engine: bool = True,
 ) -> tuple[RankWeights, ...]:
-    """Weight bytes per pipeline stage (each TP rank of a stage holds the same amount)."""
+    """Weight bytes per pipeline stage (each TP rank of a stage holds the same amount).
+
+    ``serving_engine``: vLLM-style vocabulary padding and rotary cache (vLLM, SGLang,
+    TensorRT-LLM); False for llama.cpp / transformers, which hold the tensors as stored."""
     tp = layout.tp
     stages = pp_partition(a.num_layers, layout.pp)
-    padded_vocab = math.ceil(a.vocab_size / (VOCAB_PADDING * tp)) * VOCAB_PADDING * tp
+    pad = VOCAB_PADDING * tp if serving_engine else 1
+    padded_vocab = math.ceil(a.vocab_size / pad) * pad
     vocab_rows = padded_vocab / tp
     out: list[RankWeights] = []
     for s, layers in enumerate(stages):
@@ -89,7 +94,7 @@ def rank_weights(
                     mtp: dict[str, float] = {}
                     _layer_bytes(lp, q, tp, mtp)
                     by["mtp"] = by.get("mtp", 0.0) + sum(mtp.values())
-        if a.rotary_dim and a.max_position_embeddings:
+        if serving_engine and a.rotary_dim and a.max_position_embeddings:
             by["rotary_cache"] = a.max_position_embeddings * a.rotary_dim * dtype_bytes
         out.append(RankWeights(stage=s, layers=layers, bytes_by_group=by))
     return tuple(out)

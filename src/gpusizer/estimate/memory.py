@@ -95,7 +95,14 @@ class MemoryEstimate:
 # ----------------------------------------------------------------------------- helpers
 def _weights(dep: Deployment) -> tuple[RankWeights, ...]:
     """Per-stage weights, scaled to the exact stored bytes when a file gave them."""
-    ranks = rank_weights(dep.model, dep.param_counts, dep.quant, dep.layout, with_mtp=dep.speculative_mtp)
+    ranks = rank_weights(
+        dep.model,
+        dep.param_counts,
+        dep.quant,
+        dep.layout,
+        with_mtp=dep.speculative_mtp,
+        serving_engine=dep.engine in ("vllm", "sglang", "tensorrt-llm"),
+    )
     if dep.weights_scale == 1.0:
         return ranks
     return tuple(
