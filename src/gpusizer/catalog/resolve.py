@@ -23,6 +23,8 @@ def normalize(name: str) -> str:
     """Canonical lookup form: lowercase, vendor words dropped, separators removed."""
     s = name.strip().lower()
     s = _VENDOR_WORDS.sub(" ", s)
+    s = re.sub(r"\bgpu\b|[()]", " ", s)  # "Apple M2 Ultra (76-core GPU)"
+    s = re.sub(r"(\d+)[\s\-]*cores?\b", r"\1c", s)  # "76-core" → "76c"
     return re.sub(r"[\s_\-]+", "", s)
 
 

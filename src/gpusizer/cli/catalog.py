@@ -75,23 +75,12 @@ def gpus_command(
         typer.echo(json.dumps([g.model_dump() for g in gpus], indent=2))
         return
     t = Table(title=f"{len(gpus)} GPUs")
-    for col in (
-        "key",
-        "name",
-        "class",
-        "memory GiB",
-        "visible GiB",
-        "TB/s",
-        "BF16 TF",
-        "FP8 TF",
-        "link",
-        "list $",
-    ):
-        t.add_column(col, justify="left" if col in ("key", "name", "class", "link") else "right")
+    cols = ("key", "class", "GiB", "visible", "TB/s", "BF16 TF", "FP8 TF", "link", "list $")
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("key", "class", "link") else "right", no_wrap=True)
     for g in gpus:
         t.add_row(
             g.key,
-            g.name,
             g.gpu_class,
             f"{g.memory_bytes / GIB:.0f}",
             f"{g.memory_visible_bytes / GIB:.2f}" if g.memory_visible_bytes else "—",
