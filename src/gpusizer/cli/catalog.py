@@ -46,7 +46,7 @@ def models_command(
         return
     t = Table(title=f"{len(rows)} models")
     for col in ("id", "attention", "MoE", "params (B)", "active (B)", "layers", "context"):
-        t.add_column(col, justify="right" if col not in ("id", "attention") else "left")
+        t.add_column(col, justify="right" if col not in ("id", "attention") else "left", no_wrap=col == "id")
     for r in rows:
         t.add_row(
             str(r["id"]),

@@ -77,7 +77,7 @@ def activation_bytes(
         logits = st.max_num_seqs * a.vocab_size * 4 if with_sampler else 0.0
         return hidden + _layer_peak(a, layers, 1, tokens, tokens) + logits
     tokens = st.max_num_batched_tokens
-    rows = min(tokens, st.max_num_seqs)
+    rows = st.sampler_rows or min(tokens, st.max_num_seqs)
     hidden = tokens * a.hidden_size * ACT_BYTES * numbers["act_hidden_copies"]
     chunk = int(numbers.get("fused_moe_chunk_tokens", tokens))
     sampler = rows * a.vocab_size * numbers["sampler_bytes_per_logit"] if with_sampler else 0.0

@@ -38,6 +38,7 @@ class EngineSettings:
     max_num_batched_tokens: int
     max_num_seqs: int
     block_size: int
+    sampler_rows: int = 0  # rows of [rows, vocab] logits in the profiled sampler run (0: min(T, seqs))
     defaults_used: tuple[str, ...]  # "gpu_memory_utilization=0.92 (vLLM ≥0.25 default)", …
 
 
@@ -99,6 +100,9 @@ def engine_settings(dep: Deployment) -> EngineSettings:
                 used.append(f"block_size={block} (FlashMLA on compute capability ≥ 9.0)")
             else:
                 block = int(n["block_size"])
+        rows = min(mnbt, mns)
+        if v1 and not _vf(version, n["sampler_all_rows_before_version"]):
+            rows = mnbt  # early V1 sampled every profiled token's logits
         return EngineSettings(
             engine="vllm",
             version=version,
@@ -107,6 +111,7 @@ def engine_settings(dep: Deployment) -> EngineSettings:
             max_num_batched_tokens=mnbt,
             max_num_seqs=mns,
             block_size=block,
+            sampler_rows=rows,
             defaults_used=tuple(used),
         )
     if dep.engine == "sglang":
