@@ -119,8 +119,9 @@ def render_fit(res: FitResult, console: Console) -> None:
         f"{dep.param_counts.active / 1e9:.2f} B active per token[/]"
     )
     for note in (res.gpu_note, *res.notes):
-        if note:
-            console.print(f"[yellow]note:[/] {note}")
+        if note:  # full text in --json; the terminal gets the first 160 characters
+            short = note if len(note) <= 160 else note[:157].rsplit(" ", 1)[0] + " …"
+            console.print(f"[yellow]note:[/] {short}", highlight=False)
     for r in est.ranks:
         t = Table(
             title=(f"Per GPU (pipeline stage {r.stage})" if len(est.ranks) > 1 else "Per GPU"),
