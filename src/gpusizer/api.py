@@ -8,7 +8,7 @@ these functions, so every front end shows the same numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -197,6 +197,7 @@ class FitResult:
     estimate: MemoryEstimate
     gpu_note: str | None = None
     notes: tuple[str, ...] = field(default=())
+    suggestions: tuple[str, ...] = field(default=())
 
 
 def _quant(model: ResolvedModel, quant: str | None) -> tuple[AppliedQuant, tuple[str, ...]]:
@@ -303,10 +304,49 @@ def fit(
         counts=resolved.counts,
         weights_scale=scale,
     )
+    est = estimate_memory(dep)
     return FitResult(
         model=resolved,
         deployment=dep,
-        estimate=estimate_memory(dep),
+        estimate=est,
         gpu_note=gpu_note,
         notes=(*resolved.notes, *qnotes),
+        suggestions=() if est.fits else _suggest(dep),
     )
+
+
+def _suggest(dep: Deployment) -> tuple[str, ...]:
+    """Single changes that would make a failing deployment fit (each one checked)."""
+    out: list[str] = []
+
+    def fits(d: Deployment) -> bool:
+        try:
+            return estimate_memory(d).fits
+        except BadInputError:
+            return False
+
+    if dep.kv_dtype == "auto" and dep.engine != "transformers":
+        kv = "q8_0" if dep.engine == "llamacpp" else "fp8"
+        if fits(replace(dep, kv_dtype=kv)):
+            out.append(f"--kv-dtype {kv} (half the KV bytes) fits")
+    awq = next((f for f in quant_catalogue() if f.key == "awq"), None)
+    native16 = dep.quant.fmt.key in ("bf16", "fp16")
+    if awq and native16 and dep.engine in awq.engines and fits(replace(dep, quant=apply_quant(awq))):
+        out.append("--quant awq (4-bit, the guide's production default) fits")
+    for factor in (2, 4, 8):
+        try:
+            if dep.engine == "llamacpp":
+                layout = Layout(tp=1, pp=dep.layout.pp * factor)
+            else:
+                layout = Layout(tp=dep.layout.tp * factor, pp=dep.layout.pp)
+            candidate = replace(dep, layout=layout)
+        except BadInputError:
+            continue
+        if fits(candidate):
+            out.append(f"--gpus {layout.gpus} (TP {layout.tp} × PP {layout.pp}) fits")
+            break
+    for users in range(dep.users - 1, 0, -1):
+        if fits(replace(dep, users=users)):
+            out.append(f"--users {users} fits at this context")
+            break
+    return tuple(out)

@@ -70,6 +70,7 @@ def run_case(spec: dict[str, Any], row: dict[str, Any]) -> tuple[list[Check], An
         max_num_seqs=spec.get("max_num_seqs"),
         max_num_batched_tokens=spec.get("max_num_batched_tokens"),
         block_size=spec.get("block_size"),
+        quant=spec.get("quant"),
         usage=spec.get("usage", "serve"),
         gpu_memory_gib=spec.get("gpu_visible_gib"),  # the total the log printed, when it did
     )
@@ -117,6 +118,21 @@ def run_case(spec: dict[str, Any], row: dict[str, Any]) -> tuple[list[Check], An
                 KV_TOL,
                 counted_kv,
                 f"{row['kv_cache_gib']} GiB logged ÷ {est.kv_bytes_per_token:,.0f} B/token",
+            )
+        )
+    if "stage_kv" in want:
+        st = spec["stage_kv_gib"]
+        rank = est.ranks[st["stage"]]
+        per_token = est.kv.per_layer_bytes * len(res.deployment.model.layer_attention) / len(est.ranks)
+        checks.append(
+            Check(
+                cid,
+                "kv_tokens",
+                st["logged"] * GIB / per_token,
+                rank.kv_pool_bytes / per_token,
+                KV_TOL,
+                counted_kv,
+                f"PP stage {st['stage']} worker: {st['logged']} GiB logged",
             )
         )
     return checks, res

@@ -104,3 +104,12 @@ def test_broken_inputs_name_the_file(tmp_path: Path) -> None:
         resolve_model_spec(str(junk))
     with pytest.raises(BadInputError, match="does not exist"):
         resolve_model_spec(str(tmp_path / "missing.gguf"))
+
+
+def test_vllm_refuses_when_one_request_exceeds_the_pool() -> None:
+    # vLLM raises "The model's max seq len (L) is larger than the maximum number of tokens
+    # that can be stored in KV cache" when one max_model_len request does not fit.
+    res = fit("deepseek-r1-distill-qwen-7b", "RTX 4090", max_model_len=131072)
+    assert not res.estimate.fits
+    assert res.estimate.max_concurrency < 1
+    assert "refuses to start" in res.estimate.problems[0]

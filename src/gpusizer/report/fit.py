@@ -87,6 +87,7 @@ def fit_to_dict(res: FitResult) -> dict[str, Any]:
         "rule_of_thumb_gib": _g(est.rule_of_thumb_bytes),
         "per_gpu": [_rank_dict(r) for r in est.ranks],
         "notes": [n for n in (res.gpu_note, *res.notes, *est.notes) if n],
+        "suggestions": list(res.suggestions),
     }
 
 
@@ -201,3 +202,5 @@ def render_fit(res: FitResult, console: Console) -> None:
         console.print("[bold red]DOES NOT FIT[/]")
         for p in est.problems:
             console.print(f"  [red]•[/] {p}")
+        for hint in res.suggestions:
+            console.print(f"  [cyan]try:[/] {hint}")
