@@ -19,7 +19,9 @@ from gpusizer.catalog.arch import ModelArch
 from gpusizer.catalog.hf_config import arch_from_hf_config
 from gpusizer.catalog.load import (
     _engines,
+    efficiency_factors,
     gpu_catalogue,
+    interconnects,
     model_catalogue,
     model_config,
     quant_catalogue,
@@ -34,14 +36,17 @@ from gpusizer.domain.topology import Layout
 from gpusizer.domain.weights import total_weight_bytes
 from gpusizer.errors import BadInputError, NotInCatalogueError
 from gpusizer.estimate.memory import MemoryEstimate, estimate_memory
+from gpusizer.estimate.perf import PerfRow, efficiency_for, link_for, perf_rows
 from gpusizer.readers.local import read_local_model
 from gpusizer.units import GB, GIB
 
 __all__ = [
     "FitResult",
+    "PerfResult",
     "ResolvedModel",
     "engine_numbers",
     "fit",
+    "perf",
     "resolve_gpu_spec",
     "resolve_model_spec",
 ]
@@ -350,3 +355,65 @@ def _suggest(dep: Deployment) -> tuple[str, ...]:
             out.append(f"--users {users} fits at this context")
             break
     return tuple(out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PerfResult:
+    fit: FitResult
+    rows: tuple[PerfRow, ...]
+    input_len: int
+    output_len: int
+    efficiency_row: str
+    link_name: str | None
+
+
+MAX_BATCH = 4096
+
+
+def perf(
+    model: str | ResolvedModel,
+    gpu: str | None = None,
+    *,
+    input_len: int = 1024,
+    output_len: int = 256,
+    batches: tuple[int, ...] | None = None,
+    link: str | None = None,
+    **fit_kwargs: Any,
+) -> PerfResult:
+    """TTFT, TPOT and throughput by batch size (the analytic step-time model)."""
+    for name, value in (("--input-len", input_len), ("--output-len", output_len)):
+        if not 1 <= value <= 16 * 1024 * 1024:
+            raise BadInputError(name, f"must be 1..16M tokens, got {value}")
+    if link is not None and link not in interconnects():
+        raise BadInputError("--link", f"unknown link {link!r}", ", ".join(sorted(interconnects())))
+    fit_kwargs.setdefault("max_model_len", input_len + output_len)
+    res = fit(model, gpu, **fit_kwargs)
+    dep = res.deployment
+    if batches is None:
+        top = max(1, min(MAX_BATCH, int(res.estimate.max_concurrency) or 1))
+        batches = tuple(b for b in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096) if b <= top) or (
+            1,
+        )
+    if any(not 1 <= b <= MAX_BATCH for b in batches):
+        raise BadInputError("--batch", f"must be 1..{MAX_BATCH}")
+    lk = link_for(dep, interconnects(), link)
+    link_name = next((k for k, v in interconnects().items() if v is lk), None) if lk else None
+    eff, row = efficiency_for(
+        efficiency_factors(), dep.engine, dep.gpu.vendor, lk, gpu_class=dep.gpu.gpu_class
+    )
+    rows = perf_rows(
+        dep,
+        eff,
+        input_len=input_len,
+        output_len=output_len,
+        batches=batches,
+        chunk=res.estimate.settings.max_num_batched_tokens if dep.engine != "llamacpp" else 2048,
+    )
+    return PerfResult(
+        fit=res,
+        rows=tuple(rows),
+        input_len=input_len,
+        output_len=output_len,
+        efficiency_row=row,
+        link_name=link_name,
+    )

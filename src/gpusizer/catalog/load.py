@@ -14,10 +14,14 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from gpusizer.catalog.specs import (
+    EfficiencyFactor,
+    EfficiencyFile,
     EngineDefaults,
     EngineFile,
     GpuFile,
     GpuSpec,
+    InterconnectFile,
+    LinkSpec,
     ModelEntry,
     ModelFile,
     QuantFile,
@@ -27,8 +31,10 @@ from gpusizer.catalog.specs import (
 from gpusizer.errors import GpusizerError
 
 __all__ = [
+    "efficiency_factors",
     "engine_number",
     "gpu_catalogue",
+    "interconnects",
     "kv_dtype_table",
     "model_catalogue",
     "model_config",
@@ -123,3 +129,15 @@ def engine_number(engine: str, name: str) -> float:
         return _engines()[engine].numbers[name].value
     except KeyError as exc:
         raise GpusizerError(f"catalogue: engines.yaml has no {engine}.{name}") from exc
+
+
+@lru_cache(maxsize=1)
+def interconnects() -> dict[str, LinkSpec]:
+    """GPU-to-GPU links by name (data/interconnects.yaml)."""
+    return dict(_validate(InterconnectFile, "interconnects.yaml").links)
+
+
+@lru_cache(maxsize=1)
+def efficiency_factors() -> tuple[EfficiencyFactor, ...]:
+    """Achieved-fraction factors per engine × vendor (data/efficiency.yaml)."""
+    return _validate(EfficiencyFile, "efficiency.yaml").factors

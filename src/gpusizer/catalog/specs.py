@@ -11,11 +11,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "EfficiencyFactor",
+    "EfficiencyFile",
     "EngineDefaults",
     "EngineFile",
     "FlopsTable",
     "GpuFile",
     "GpuSpec",
+    "InterconnectFile",
+    "LinkSpec",
     "ModelEntry",
     "ModelFile",
     "PublishedCounts",
@@ -188,3 +192,32 @@ class EngineDefaults(_Strict):
 
 class EngineFile(_Strict):
     engines: tuple[EngineDefaults, ...]
+
+
+# ------------------------------------------------------------------ interconnects, efficiency
+class LinkSpec(_Strict):
+    """A GPU-to-GPU link as all-reduce sees it."""
+
+    bandwidth_bps: float = Field(gt=0, description="per direction, bytes/s")
+    busbw_fraction: float = Field(gt=0, le=1, description="achieved all-reduce bus bandwidth / link rate")
+    latency_s: float = Field(ge=0, description="one small all-reduce, seconds")
+    source: str
+
+
+class InterconnectFile(_Strict):
+    links: dict[str, LinkSpec]
+
+
+class EfficiencyFactor(_Strict):
+    """Achieved fractions of peak for one engine on one GPU vendor."""
+
+    engine: str
+    vendor: str
+    gpu_class: str = "any"
+    bandwidth_fraction: Sourced
+    compute_fraction: Sourced
+    step_overhead_s: Sourced
+
+
+class EfficiencyFile(_Strict):
+    factors: tuple[EfficiencyFactor, ...]

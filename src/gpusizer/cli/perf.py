@@ -1,0 +1,76 @@
+"""``gpusizer perf``: how fast — TTFT, time per output token, tokens/s — and what binds."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from gpusizer.api import perf as api_perf
+from gpusizer.cli.common import console, guarded, parse_tokens
+from gpusizer.errors import BadInputError
+from gpusizer.report.perf import perf_to_dict, render_perf
+
+__all__ = ["perf_command"]
+
+
+@guarded
+def perf_command(
+    model: Annotated[str, typer.Argument(help="Catalogue name, config.json, model directory or .gguf")],
+    gpu: Annotated[str | None, typer.Option("--gpu", "-g", help="GPU name (see `gpusizer gpus`)")] = None,
+    gpus: Annotated[int | None, typer.Option(min=1, max=4096)] = None,
+    tp: Annotated[int | None, typer.Option(min=1, max=1024)] = None,
+    pp: Annotated[int | None, typer.Option(min=1, max=256)] = None,
+    quant: Annotated[str | None, typer.Option("--quant", "-q")] = None,
+    kv_dtype: Annotated[str, typer.Option()] = "auto",
+    engine: Annotated[
+        str | None, typer.Option(help="vllm | sglang | tensorrt-llm | llamacpp | transformers")
+    ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option("--batch", "-b", help="Batch sizes, e.g. 1,8,32 (default: 1,2,4… up to what fits)"),
+    ] = None,
+    users: Annotated[
+        int | None, typer.Option("--users", "-n", min=1, max=4096, help="One row at this batch size")
+    ] = None,
+    input_len: Annotated[str, typer.Option(help="Prompt tokens, e.g. 1024 or 8k")] = "1024",
+    output_len: Annotated[str, typer.Option(help="Generated tokens")] = "256",
+    link: Annotated[
+        str | None, typer.Option(help="Force the GPU link: nvlink4, pcie4-x16, pcie4-x4, pcie-through-cpu …")
+    ] = None,
+    gpu_memory_gib: Annotated[float | None, typer.Option()] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Latency and throughput by batch size, with the binding resource and why."""
+    if gpu is None and gpu_memory_gib is None:
+        raise BadInputError("--gpu", "missing", "a GPU name (see `gpusizer gpus`)")
+    batches: tuple[int, ...] | None = None
+    if batch:
+        try:
+            batches = tuple(int(x) for x in batch.split(","))
+        except ValueError as exc:
+            raise BadInputError("--batch", f"cannot read {batch!r}", "e.g. 1,8,32") from exc
+    elif users:
+        batches = (users,)
+    i = parse_tokens("--input-len", input_len) or 1
+    o = parse_tokens("--output-len", output_len) or 1
+    res = api_perf(
+        model,
+        gpu,
+        input_len=i,
+        output_len=o,
+        batches=batches,
+        link=link,
+        gpus=gpus,
+        tp=tp,
+        pp=pp,
+        quant=quant,
+        kv_dtype=kv_dtype,
+        engine=engine,
+        gpu_memory_gib=gpu_memory_gib,
+    )
+    if as_json:
+        typer.echo(json.dumps(perf_to_dict(res), indent=2))
+    else:
+        render_perf(res, console)

@@ -1,0 +1,112 @@
+"""Latency and throughput by batch size, from the step-time model.
+
+For each batch size B: TTFT is the prefill of one ``input_len`` prompt (in chunks of the
+engine's token budget) on an otherwise idle engine; TPOT is one decode step of B sequences
+at the mean context ``input_len + output_len / 2``. Tokens/s per user = 1 / TPOT; total
+output tokens/s = B / TPOT. This is the analytic picture (no queueing): ``simulate`` adds
+arrivals, continuous batching and a finite KV cache on top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gpusizer.catalog.specs import EfficiencyFactor, LinkSpec
+from gpusizer.domain.scenario import Deployment
+from gpusizer.estimate.roofline import Batch, Bound, Efficiency, StepTime, step_time
+
+__all__ = ["PerfRow", "efficiency_for", "link_for", "perf_rows"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PerfRow:
+    batch: int
+    ttft_s: float
+    tpot_s: float
+    prefill_tokens_per_s: float
+    decode_tokens_per_s: float  # per sequence
+    output_tokens_per_s: float  # all sequences
+    bound: Bound
+    reason: str
+    decode_step: StepTime
+
+
+def efficiency_for(
+    factors: Sequence[EfficiencyFactor],
+    engine: str,
+    vendor: str,
+    link: LinkSpec | None,
+    *,
+    gpu_class: str = "any",
+) -> tuple[Efficiency, str]:
+    """The most specific factor row: engine × vendor × class, then wider, then the default."""
+    order = [
+        (engine, vendor, gpu_class),
+        (engine, vendor, "any"),
+        (engine, "any", "any"),
+        ("default", vendor, "any"),
+        ("default", "any", "any"),
+    ]
+    for key in order:
+        for f in factors:
+            if (f.engine, f.vendor, f.gpu_class) == key:
+                eff = Efficiency(
+                    bandwidth_fraction=f.bandwidth_fraction.value,
+                    compute_fraction=f.compute_fraction.value,
+                    step_overhead_s=f.step_overhead_s.value,
+                    link=link,
+                )
+                return eff, f"{f.engine}/{f.vendor}/{f.gpu_class}"
+    raise LookupError("efficiency.yaml has no default row")
+
+
+def link_for(dep: Deployment, links: dict[str, LinkSpec], override: str | None = None) -> LinkSpec | None:
+    """The link TP/PP traffic crosses: NVLink/IF when the GPU has it, else its PCIe slot."""
+    if dep.layout.gpus == 1:
+        return None
+    name = override
+    if name is None:
+        up = dep.gpu.scale_up_link
+        if up and up != "none" and up in links and not (up == "nvlink-bridge" and dep.layout.gpus > 2):
+            name = up
+        else:
+            name = dep.gpu.host_link if dep.gpu.host_link in links else "pcie4-x16"
+    return links[name]
+
+
+def perf_rows(
+    dep: Deployment,
+    eff: Efficiency,
+    *,
+    input_len: int,
+    output_len: int,
+    batches: Sequence[int],
+    chunk: int,
+) -> list[PerfRow]:
+    rows: list[PerfRow] = []
+    # TTFT: the prompt in chunks of the engine's token budget, one sequence alone
+    ttft = 0.0
+    done = 0
+    while done < input_len:
+        n = min(chunk, input_len - done)
+        ttft += step_time(dep, Batch(prefill=((n, done),)), eff).total_s
+        done += n
+    ctx = input_len + output_len // 2
+    for b in batches:
+        st = step_time(dep, Batch(decode=(ctx,) * b), eff)
+        tpot = st.total_s
+        rows.append(
+            PerfRow(
+                batch=b,
+                ttft_s=ttft,
+                tpot_s=tpot,
+                prefill_tokens_per_s=input_len / ttft if ttft else 0.0,
+                decode_tokens_per_s=1 / tpot,
+                output_tokens_per_s=b / tpot,
+                bound=st.bound,
+                reason=st.reason,
+                decode_step=st,
+            )
+        )
+    return rows

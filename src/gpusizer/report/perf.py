@@ -1,0 +1,78 @@
+"""Presenting perf rows: JSON-ready dicts and a rich table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from gpusizer.api import PerfResult
+
+__all__ = ["perf_to_dict", "render_perf"]
+
+
+def perf_to_dict(res: PerfResult) -> dict[str, Any]:
+    dep = res.fit.deployment
+    return {
+        "schema_version": 1,
+        "model": res.fit.model.name,
+        "gpu": dep.gpu.key,
+        "gpus": dep.layout.gpus,
+        "tp": dep.layout.tp,
+        "pp": dep.layout.pp,
+        "engine": dep.engine,
+        "quant": dep.quant.label,
+        "input_len": res.input_len,
+        "output_len": res.output_len,
+        "efficiency": res.efficiency_row,
+        "link": res.link_name,
+        "max_concurrency": round(res.fit.estimate.max_concurrency, 2),
+        "rows": [
+            {
+                "batch": r.batch,
+                "ttft_ms": round(r.ttft_s * 1e3, 3),
+                "tpot_ms": round(r.tpot_s * 1e3, 3),
+                "prefill_tokens_per_s": round(r.prefill_tokens_per_s, 1),
+                "decode_tokens_per_s": round(r.decode_tokens_per_s, 2),
+                "output_tokens_per_s": round(r.output_tokens_per_s, 1),
+                "bound": r.bound,
+                "reason": r.reason,
+                "arithmetic_intensity": round(r.decode_step.arithmetic_intensity, 2),
+            }
+            for r in res.rows
+        ],
+    }
+
+
+def render_perf(res: PerfResult, console: Console) -> None:
+    dep = res.fit.deployment
+    console.print(
+        f"[bold]{res.fit.model.name}[/] · {dep.quant.label} · {dep.layout.gpus}× {dep.gpu.name} · {dep.engine}"
+        f" · {res.input_len:,} in / {res.output_len:,} out"
+    )
+    console.print(
+        f"[dim]efficiency factors: {res.efficiency_row} (data/efficiency.yaml)"
+        + (f" · link {res.link_name}" if res.link_name else "")
+        + "[/]"
+    )
+    t = Table(title="Latency and throughput by batch size (analytic, no queueing)", title_justify="left")
+    for col in ("batch", "TTFT ms", "TPOT ms", "tok/s per user", "output tok/s", "bound"):
+        t.add_column(col, justify="right" if col != "bound" else "left")
+    for r in res.rows:
+        t.add_row(
+            str(r.batch),
+            f"{r.ttft_s * 1e3:,.1f}",
+            f"{r.tpot_s * 1e3:,.2f}",
+            f"{r.decode_tokens_per_s:,.1f}",
+            f"{r.output_tokens_per_s:,.0f}",
+            r.bound,
+        )
+    console.print(t)
+    if res.rows:
+        console.print(f"batch {res.rows[0].batch}: {res.rows[0].reason}")
+        console.print(f"batch {res.rows[-1].batch}: {res.rows[-1].reason}")
+    if res.fit.estimate.max_concurrency < (res.rows[-1].batch if res.rows else 1):
+        console.print(
+            "[yellow]note:[/] larger batches than the KV cache holds at this length are shown for reference"
+        )

@@ -1,0 +1,42 @@
+"""Invariants of the step-time model."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gpusizer.api import fit
+from gpusizer.estimate.roofline import Batch, Efficiency, step_time
+
+EFF = Efficiency(bandwidth_fraction=0.8, compute_fraction=0.7, step_overhead_s=2e-4)
+BASE = fit("deepseek-r1-distill-qwen-7b", "H100", max_model_len=8192).deployment
+MOE = fit("qwen/qwen3-30b-a3b", "H100", max_model_len=8192).deployment
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    bw=st.floats(1e11, 1e13), more=st.floats(1.0, 10.0), batch=st.integers(1, 256), ctx=st.integers(1, 8192)
+)
+def test_more_bandwidth_never_makes_decode_slower(bw: float, more: float, batch: int, ctx: int) -> None:
+    slow = replace(BASE, gpu=BASE.gpu.model_copy(update={"memory_bandwidth_bps": bw}))
+    fast = replace(BASE, gpu=BASE.gpu.model_copy(update={"memory_bandwidth_bps": bw * more}))
+    b = Batch(decode=(ctx,) * batch)
+    assert step_time(fast, b, EFF).total_s <= step_time(slow, b, EFF).total_s
+
+
+@settings(max_examples=50, deadline=None)
+@given(batch=st.integers(1, 512), extra=st.integers(1, 512), ctx=st.integers(1, 8192))
+def test_bigger_batches_never_lower_throughput_or_per_step_time(batch: int, extra: int, ctx: int) -> None:
+    for dep in (BASE, MOE):
+        small = step_time(dep, Batch(decode=(ctx,) * batch), EFF).total_s
+        big = step_time(dep, Batch(decode=(ctx,) * (batch + extra)), EFF).total_s
+        assert big >= small
+        assert (batch + extra) / big >= batch / small * 0.999
+
+
+def test_moe_batch_touches_more_experts() -> None:
+    one = step_time(MOE, Batch(decode=(1024,)), EFF)
+    many = step_time(MOE, Batch(decode=(1024,) * 64), EFF)
+    assert many.weight_bytes > one.weight_bytes * 2  # 8 of 128 experts per token → most hit at 64
