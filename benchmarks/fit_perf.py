@@ -1,16 +1,19 @@
-"""Fit the llama.cpp efficiency factors from published llama-bench rows and print them.
+"""Fit the llama.cpp efficiency factors from published llama-bench rows and print them as
+the YAML that data/efficiency.yaml carries.
 
     .venv/bin/python benchmarks/fit_perf.py
 
-For each GPU group (vendor × class) and metric the model is ``t = x / η + c`` where x is the
-ideal time at peak (bytes / bandwidth for tg, FLOPs / tensor peak for pp) and c a fixed
-per-step overhead; η and c come from a least-squares line through the group's rows
-(c clamped at ≥ 0). Vulkan rows are left out: gpusizer models the CUDA, Metal and ROCm
-backends. The printed values are what data/efficiency.yaml carries.
+Per GPU group (vendor × class) and metric the model is ``t = x / η + c``: x is the ideal
+time at peak (bytes / bandwidth for tg, FLOPs / tensor peak for pp), c a fixed overhead
+(per generated token for tg, per prompt for pp). η and c come from a least-squares line
+through the group's rows (c ≥ 0, η ≤ 1; groups with fewer than 4 rows get the median ratio
+and c = 0). Vulkan rows are left out: gpusizer models the CUDA, Metal and ROCm backends.
+The residual median |error| of each group becomes its ± uncertainty.
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
 from pathlib import Path
 
@@ -23,6 +26,16 @@ from perf_harness import load_rows, run
 from gpusizer.catalog.load import gpu_catalogue
 from gpusizer.catalog.resolve import resolve_gpu
 from gpusizer.estimate.roofline import Efficiency
+
+
+def _line(pts: list[tuple[float, float]]) -> tuple[float, float]:
+    xs = np.array([p[0] for p in pts])
+    ys = np.array([p[1] for p in pts])
+    if len(pts) >= 4 and np.ptp(xs) > 0:
+        slope, icpt = (float(v) for v in np.polyfit(xs, ys, 1))
+        if icpt >= 0 and slope >= 1:  # η = 1/slope must stay a fraction
+            return slope, icpt
+    return float(np.median(ys / xs)), 0.0
 
 
 def main() -> int:
@@ -38,23 +51,33 @@ def main() -> int:
         if "vulkan" in str(r.get("engine_backend", "")).lower():
             continue
         gpu = resolve_gpu(r["gpu_key"], gpu_catalogue()).gpu
-        key = (f"{gpu.vendor}/{gpu.gpu_class}", c.metric)
+        cls = gpu.gpu_class if gpu.vendor == "nvidia" else "any"
         n = int(r["output_tokens"] if c.metric == "tg" else r["input_tokens"])
-        # ideal seconds per step and measured seconds per step
-        x = (1 if c.metric == "tg" else n) / c.predicted
-        y = (1 if c.metric == "tg" else n) / c.measured
-        groups.setdefault(key, []).append((x, y))
-    print(f"{'group':24} {'metric':6} {'n':>3} {'eta':>6} {'overhead ms':>12}")
+        per = 1 if c.metric == "tg" else n
+        groups.setdefault((f"{gpu.vendor}/{cls}", c.metric), []).append((per / c.predicted, per / c.measured))
+    fitted: dict[str, dict[str, tuple[float, float, float, int]]] = {}
     for (group, metric), pts in sorted(groups.items()):
-        xs = np.array([p[0] for p in pts])
-        ys = np.array([p[1] for p in pts])
-        if len(pts) >= 3 and np.ptp(xs) > 0:
-            slope, icpt = np.polyfit(xs, ys, 1)
-            if icpt < 0 or slope <= 0:
-                slope, icpt = float(np.sum(xs * ys) / np.sum(xs * xs)), 0.0
-        else:
-            slope, icpt = float(np.median(ys / xs)), 0.0
-        print(f"{group:24} {metric:6} {len(pts):3d} {1 / slope:6.3f} {1000 * icpt:12.3f}")
+        slope, icpt = _line(pts)
+        resid = statistics.median(abs((x * slope + icpt) - y) / y for x, y in pts)
+        fitted.setdefault(group, {})[metric] = (1 / slope, icpt, resid, len(pts))
+    for group, m in fitted.items():
+        vendor, cls = group.split("/")
+        tg = m.get("tg")
+        pp = m.get("pp")
+        if not tg or not pp:
+            continue
+        print(f"  - engine: llamacpp\n    vendor: {vendor}\n    gpu_class: {cls}")
+        print(
+            f'    bandwidth_fraction: {{value: {tg[0]:.3f}, unit: fraction, source: "fit_perf.py: {tg[3]} tg rows"}}'
+        )
+        print(
+            f'    compute_fraction: {{value: {pp[0]:.3f}, unit: fraction, source: "fit_perf.py: {pp[3]} pp rows"}}'
+        )
+        print(f'    step_overhead_s: {{value: {tg[1]:.3e}, unit: s, source: "fit_perf.py: tg intercept"}}')
+        print(f'    prefill_overhead_s: {{value: {pp[1]:.3e}, unit: s, source: "fit_perf.py: pp intercept"}}')
+        print(
+            f"    uncertainty: {max(tg[2], pp[2]):.3f}  # residual median |error|: tg {tg[2]:.3f}, pp {pp[2]:.3f}"
+        )
     return 0
 
 

@@ -365,6 +365,9 @@ class PerfResult:
     output_len: int
     efficiency_row: str
     link_name: str | None
+    uncertainty: float | None  # median |relative error| of the factors' fit; None: not fitted
+    bandwidth_fraction: float = 1.0
+    compute_fraction: float = 1.0
 
 
 MAX_BATCH = 4096
@@ -416,4 +419,7 @@ def perf(
         output_len=output_len,
         efficiency_row=row,
         link_name=link_name,
+        uncertainty=eff.uncertainty,
+        bandwidth_fraction=eff.bandwidth_fraction,
+        compute_fraction=eff.compute_fraction,
     )

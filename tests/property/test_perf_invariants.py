@@ -40,3 +40,26 @@ def test_moe_batch_touches_more_experts() -> None:
     one = step_time(MOE, Batch(decode=(1024,)), EFF)
     many = step_time(MOE, Batch(decode=(1024,) * 64), EFF)
     assert many.weight_bytes > one.weight_bytes * 2  # 8 of 128 experts per token → most hit at 64
+
+
+@settings(max_examples=30, deadline=None)
+@given(batch=st.integers(1, 256), ctx=st.integers(1, 8192), tp=st.sampled_from([2, 4]))
+def test_tp_over_nvlink_never_slower_than_over_pcie(batch: int, ctx: int, tp: int) -> None:
+    from gpusizer.catalog.load import interconnects
+
+    dep = fit("deepseek-r1-distill-qwen-7b", "H100", tp=tp, max_model_len=8192).deployment
+    links = interconnects()
+    b = Batch(decode=(ctx,) * batch)
+    nv = step_time(dep, b, replace(EFF, link=links["nvlink4"])).total_s
+    for slow in ("pcie5-x16", "pcie4-x16", "pcie4-x4", "pcie-through-cpu"):
+        assert nv <= step_time(dep, b, replace(EFF, link=links[slow])).total_s
+
+
+@settings(max_examples=30, deadline=None)
+@given(batch=st.integers(1, 64), ctx=st.integers(1, 8192))
+def test_quantized_model_never_reads_more_weight_bytes(batch: int, ctx: int) -> None:
+    b = Batch(decode=(ctx,) * batch)
+    bf16 = step_time(BASE, b, EFF).weight_bytes
+    for q in ("fp8", "awq", "gptq"):
+        quantized = fit("deepseek-r1-distill-qwen-7b", "H100", quant=q, max_model_len=8192).deployment
+        assert step_time(quantized, b, EFF).weight_bytes < bf16

@@ -217,6 +217,8 @@ class EfficiencyFactor(_Strict):
     bandwidth_fraction: Sourced
     compute_fraction: Sourced
     step_overhead_s: Sourced
+    prefill_overhead_s: Sourced | None = None  # extra fixed cost of a step that prefills
+    uncertainty: float | None = Field(default=None, ge=0, description="median |error| of the fit (fraction)")
 
 
 class EfficiencyFile(_Strict):

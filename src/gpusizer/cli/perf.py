@@ -40,6 +40,9 @@ def perf_command(
         str | None, typer.Option(help="Force the GPU link: nvlink4, pcie4-x16, pcie4-x4, pcie-through-cpu …")
     ] = None,
     gpu_memory_gib: Annotated[float | None, typer.Option()] = None,
+    plot: Annotated[
+        str | None, typer.Option("--plot", help="Write the roofline picture to this .svg file")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Latency and throughput by batch size, with the binding resource and why."""
@@ -70,7 +73,21 @@ def perf_command(
         engine=engine,
         gpu_memory_gib=gpu_memory_gib,
     )
+    if plot:
+        from pathlib import Path
+
+        from gpusizer.report.roofline_svg import roofline_svg
+
+        target = Path(plot)
+        if target.suffix.lower() != ".svg":
+            raise BadInputError("--plot", f"{plot!r} must end in .svg")
+        try:
+            target.write_text(roofline_svg(res), encoding="utf-8")
+        except OSError as exc:
+            raise BadInputError("--plot", f"cannot write {plot!r} ({exc.strerror})") from exc
     if as_json:
         typer.echo(json.dumps(perf_to_dict(res), indent=2))
     else:
         render_perf(res, console)
+        if plot:
+            console.print(f"roofline written to {plot}")

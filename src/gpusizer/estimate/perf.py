@@ -55,6 +55,8 @@ def efficiency_for(
                     bandwidth_fraction=f.bandwidth_fraction.value,
                     compute_fraction=f.compute_fraction.value,
                     step_overhead_s=f.step_overhead_s.value,
+                    prefill_overhead_s=f.prefill_overhead_s.value if f.prefill_overhead_s else 0.0,
+                    uncertainty=f.uncertainty,
                     link=link,
                 )
                 return eff, f"{f.engine}/{f.vendor}/{f.gpu_class}"

@@ -51,6 +51,8 @@ class Efficiency:
     bandwidth_fraction: float
     compute_fraction: float
     step_overhead_s: float
+    prefill_overhead_s: float = 0.0
+    uncertainty: float | None = None  # median |relative error| of the fit behind these factors
     link: LinkSpec | None = None  # None: a single GPU, no collectives
 
 
@@ -158,7 +160,7 @@ def step_time(dep: Deployment, batch: Batch, eff: Efficiency) -> StepTime:
         comm_s += (dep.layout.pp - 1) * (
             eff.link.latency_s + tokens * a.hidden_size * 2 / eff.link.bandwidth_bps
         )
-    overhead_s = eff.step_overhead_s
+    overhead_s = eff.step_overhead_s + (eff.prefill_overhead_s if batch.prefill else 0.0)
     parts: dict[Bound, float] = {
         "compute": compute_s,
         "memory": memory_s,

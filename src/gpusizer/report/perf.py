@@ -26,6 +26,7 @@ def perf_to_dict(res: PerfResult) -> dict[str, Any]:
         "input_len": res.input_len,
         "output_len": res.output_len,
         "efficiency": res.efficiency_row,
+        "uncertainty_pct": None if res.uncertainty is None else round(100 * res.uncertainty, 1),
         "link": res.link_name,
         "max_concurrency": round(res.fit.estimate.max_concurrency, 2),
         "rows": [
@@ -51,19 +52,21 @@ def render_perf(res: PerfResult, console: Console) -> None:
         f"[bold]{res.fit.model.name}[/] · {dep.quant.label} · {dep.layout.gpus}× {dep.gpu.name} · {dep.engine}"
         f" · {res.input_len:,} in / {res.output_len:,} out"
     )
-    console.print(
-        f"[dim]efficiency factors: {res.efficiency_row} (data/efficiency.yaml)"
-        + (f" · link {res.link_name}" if res.link_name else "")
-        + "[/]"
-    )
+    if res.uncertainty is not None:
+        band = f"± {100 * res.uncertainty:.0f} % (median error of the fit behind these factors)"
+    else:
+        band = "uncertainty unknown: default factors, not yet fitted for this engine"
+    link = f" · link {res.link_name}" if res.link_name else ""
+    console.print(f"[dim]efficiency factors: {res.efficiency_row} (data/efficiency.yaml) · {band}{link}[/]")
     t = Table(title="Latency and throughput by batch size (analytic, no queueing)", title_justify="left")
     for col in ("batch", "TTFT ms", "TPOT ms", "tok/s per user", "output tok/s", "bound"):
         t.add_column(col, justify="right" if col != "bound" else "left")
+    pm = f" ±{100 * res.uncertainty:.0f}%" if res.uncertainty is not None else ""
     for r in res.rows:
         t.add_row(
             str(r.batch),
-            f"{r.ttft_s * 1e3:,.1f}",
-            f"{r.tpot_s * 1e3:,.2f}",
+            f"{r.ttft_s * 1e3:,.1f}{pm}",
+            f"{r.tpot_s * 1e3:,.2f}{pm}",
             f"{r.decode_tokens_per_s:,.1f}",
             f"{r.output_tokens_per_s:,.0f}",
             r.bound,
@@ -71,8 +74,9 @@ def render_perf(res: PerfResult, console: Console) -> None:
     console.print(t)
     if res.rows:
         console.print(f"batch {res.rows[0].batch}: {res.rows[0].reason}")
-        console.print(f"batch {res.rows[-1].batch}: {res.rows[-1].reason}")
+        if len(res.rows) > 1:
+            console.print(f"batch {res.rows[-1].batch}: {res.rows[-1].reason}")
     if res.fit.estimate.max_concurrency < (res.rows[-1].batch if res.rows else 1):
         console.print(
-            "[yellow]note:[/] larger batches than the KV cache holds at this length are shown for reference"
+            "[yellow]note:[/] batches larger than the KV cache holds at this length are shown for reference"
         )
