@@ -15,6 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "golden"))
 
 from perf_harness import run, summary
+from serving_harness import mdape
+from serving_harness import run as run_serving
 
 
 def main() -> int:
@@ -29,6 +31,21 @@ def main() -> int:
     print(f"\n{'backend/vendor/metric':28} {'n':>4} {'MdAPE':>7} {'P90 APE':>8}")
     for (backend, vendor, metric), (n, med, p90) in summary(checks).items():
         print(f"{backend + '/' + vendor + '/' + metric:28} {n:4d} {100 * med:6.1f}% {100 * p90:7.1f}%")
+    serving, skipped_serving = run_serving()
+    print(
+        f"\n{'TensorRT-LLM max-throughput case':50} {'batch':>6} {'measured':>10} {'predicted':>10} {'error':>8}"
+    )
+    for c in serving:
+        print(
+            f"{c.case_id[:50]:50} {c.batch:6d} {c.measured:10,.0f} {c.predicted:10,.0f} {100 * c.error:7.1f}%"
+        )
+    for cid, why in skipped_serving:
+        print(f"{cid[:50]:50} skipped: {why}")
+    errs = sorted(abs(c.error) for c in serving)
+    print(
+        f"serving throughput (output tok/s): n={len(errs)} MdAPE {100 * mdape(serving):.1f}% "
+        f"P90 {100 * errs[round(0.9 * (len(errs) - 1))]:.1f}%"
+    )
     return 0
 
 
