@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import get_args
 
 from gpusizer.catalog.arch import ModelArch
 from gpusizer.catalog.specs import ParamGroup
@@ -101,19 +102,6 @@ def rank_weights(
 
 
 def total_weight_bytes(counts: ParamCounts, q: AppliedQuant) -> float:
-    """Checkpoint-style total: every parameter once at its stored width (no TP padding)."""
-    groups: tuple[ParamGroup, ...] = (
-        "attention",
-        "mlp",
-        "experts",
-        "shared_experts",
-        "router",
-        "norm",
-        "bias",
-        "indexer",
-    )
-    total = counts.embedding * q.bits("embedding") / 8 + counts.lm_head * q.bits("lm_head") / 8
-    total += counts.final_norm * q.bits("norm") / 8
-    for g in groups:
-        total += sum(lp.group(g) for lp in counts.layers) * q.bits(g) / 8
-    return total
+    """Checkpoint-style total: every main-model parameter once at its stored width (no TP
+    padding, no MTP layer)."""
+    return sum(counts.group_total(g) * q.bits(g) / 8 for g in get_args(ParamGroup) if g != "mtp")

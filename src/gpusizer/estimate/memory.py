@@ -22,8 +22,8 @@ All sizes are per GPU, in bytes. Sources: ../shared/reference/engine-memory.md.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 from gpusizer.domain.kv import KvLayout, kv_layout
 from gpusizer.domain.scenario import Deployment
@@ -42,6 +42,7 @@ class RankMemory:
     """How one GPU's memory is spent (bytes)."""
 
     stage: int
+    layers: range  # decoder layers this GPU runs
     capacity_bytes: float  # total device memory as the driver reports it
     weights_bytes: float
     weights_by_group: Mapping[str, float]
@@ -115,20 +116,17 @@ def _weights(dep: Deployment) -> tuple[RankWeights, ...]:
     )
 
 
-def _stage_layers(dep: Deployment) -> list[range]:
-    return [rw.layers for rw in _weights(dep)]
-
-
 def _rule_of_thumb(dep: Deployment, kv_model_per_token: float) -> float:
     weights = total_weight_bytes(dep.param_counts, dep.quant) * dep.weights_scale
     need = weights + kv_model_per_token * dep.max_model_len * dep.users
     return need * (1 + RULE_OF_THUMB_OVERHEAD) / dep.layout.gpus
 
 
-def _max_context(request_bytes_at: object, pool: float, users: int, limit: int, step: int) -> int:
+def _max_context(
+    request_bytes: Callable[[int], float], pool: float, users: int, limit: int, step: int
+) -> int:
     """Largest context (multiple of ``step``) such that ``users`` requests fit in ``pool``."""
-    f = request_bytes_at  # callable: tokens -> bytes of one request
-    assert callable(f)
+    f = request_bytes
     lo, hi = 0, limit
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -202,6 +200,7 @@ def _vllm(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
         ranks.append(
             RankMemory(
                 stage=rw.stage,
+                layers=rw.layers,
                 capacity_bytes=cap,
                 weights_bytes=rw.total_bytes,
                 weights_by_group=dict(rw.bytes_by_group),
@@ -235,6 +234,7 @@ def _sglang(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
         ranks.append(
             RankMemory(
                 stage=rw.stage,
+                layers=rw.layers,
                 capacity_bytes=cap,
                 weights_bytes=rw.total_bytes,
                 weights_by_group=dict(rw.bytes_by_group),
@@ -270,6 +270,7 @@ def _trtllm(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
         ranks.append(
             RankMemory(
                 stage=rw.stage,
+                layers=rw.layers,
                 capacity_bytes=cap,
                 weights_bytes=rw.total_bytes,
                 weights_by_group=dict(rw.bytes_by_group),
@@ -312,6 +313,7 @@ def _grow_as_needed(dep: Deployment, st: EngineSettings, engine: str) -> MemoryE
         ranks.append(
             RankMemory(
                 stage=rw.stage,
+                layers=rw.layers,
                 capacity_bytes=cap,
                 weights_bytes=rw.total_bytes,
                 weights_by_group=dict(rw.bytes_by_group),
@@ -340,7 +342,7 @@ def _finish(
     preallocated: bool = True,
 ) -> MemoryEstimate:
     stages = [r.stage for r in ranks]
-    layers = _stage_layers(dep)
+    layers = [r.layers for r in ranks]
     caps = [_capacity(dep, st, kv, layers[s], max(pools[s], 0.0)) for s in stages]
     limiting = min(stages, key=lambda s: caps[s][1] if kv.bytes_per_token(layers[s]) else math.inf)
     tokens, concurrency, max_ctx, _ = caps[limiting]
@@ -349,7 +351,7 @@ def _finish(
     final_ranks = []
     for r in ranks:
         need = caps[r.stage][3]
-        final_ranks.append(RankMemory(**{**r.__dict__, "kv_needed_bytes": need}))
+        final_ranks.append(replace(r, kv_needed_bytes=need))
     if min(pools) <= 0:
         short = -min(pools)
         problems.append(

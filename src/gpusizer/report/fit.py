@@ -25,6 +25,7 @@ def _g(x: float) -> float:
 def _rank_dict(r: RankMemory) -> dict[str, Any]:
     return {
         "stage": r.stage,
+        "layers": [r.layers.start, r.layers.stop - 1] if len(r.layers) else [],
         "capacity_gib": _g(r.capacity_bytes),
         "weights_gib": _g(r.weights_bytes),
         "weights_by_group_gib": {k: _g(v) for k, v in sorted(r.weights_by_group.items())},
