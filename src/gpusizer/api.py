@@ -61,6 +61,7 @@ class ResolvedModel:
     entry: ModelEntry | None = None
     native_quant: str | None = None
     exact_weight_bytes: int | None = None
+    exact_includes_mtp: bool = False
     gguf_type: str | None = None
     notes: tuple[str, ...] = ()
 
@@ -81,6 +82,7 @@ def resolve_model_spec(spec: str, *, hf: bool = False) -> ResolvedModel:
             source=local.source,
             native_quant=native_quant_key(local.config.get("quantization_config")),
             exact_weight_bytes=local.exact_weight_bytes,
+            exact_includes_mtp=local.exact_includes_mtp,
             gguf_type=local.gguf_type,
             notes=notes,
         )
@@ -100,6 +102,7 @@ def resolve_model_spec(spec: str, *, hf: bool = False) -> ResolvedModel:
             source=hub.source,
             native_quant=native_quant_key(hub.config.get("quantization_config")),
             exact_weight_bytes=hub.exact_weight_bytes,
+            exact_includes_mtp=hub.exact_includes_mtp,
             notes=(hub.weight_bytes_note,) if hub.weight_bytes_note else (),
         )
     config = model_config(entry)
@@ -282,7 +285,7 @@ def fit(
     scale = 1.0
     if resolved.exact_weight_bytes:
         modelled = total_weight_bytes(resolved.counts, applied)
-        if resolved.arch.mtp_layers and "index.json" in " ".join(resolved.notes):
+        if resolved.exact_includes_mtp:
             modelled += (
                 sum(lp.total for lp in resolved.counts.mtp_layers) * applied.fmt.linear_bits_per_weight / 8
             )

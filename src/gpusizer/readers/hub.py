@@ -61,5 +61,6 @@ def fetch_hub_model(repo: str, *, transport: Any = None, timeout_s: float = 20.0
         config=config,
         source=f"{HUB_URL}/{repo}/blob/main/config.json",
         exact_weight_bytes=exact,
+        exact_includes_mtp=exact is not None,
         weight_bytes_note=note,
     )

@@ -28,6 +28,7 @@ class LocalModel:
     config: dict[str, Any]
     source: str  # where the config was read
     exact_weight_bytes: int | None = None  # stored bytes of the main model's tensors
+    exact_includes_mtp: bool = False  # an index total_size counts the MTP layer too
     weight_bytes_note: str | None = None
     gguf_type: str | None = None  # GGUF file type name (e.g. Q4_K_M) when read from GGUF
 
@@ -67,7 +68,7 @@ def _is_mtp(name: str, num_layers: int) -> bool:
     return name.startswith(f"model.layers.{num_layers}.") or ".mtp." in name
 
 
-def _dir_weight_bytes(folder: Path, config: dict[str, Any]) -> tuple[int | None, str | None]:
+def _dir_weight_bytes(folder: Path, config: dict[str, Any]) -> tuple[int | None, str | None, bool]:
     layers = int(config.get("num_hidden_layers") or 0)
     files = sorted(folder.glob("*.safetensors"))
     if files:
@@ -85,14 +86,14 @@ def _dir_weight_bytes(folder: Path, config: dict[str, Any]) -> tuple[int | None,
         note = f"exact bytes from {len(files)} safetensors header(s)"
         if skipped:
             note += f"; {skipped / 2**30:.2f} GiB of MTP tensors not loaded"
-        return total, note
+        return total, note, False
     index = folder / "model.safetensors.index.json"
     if index.exists():
         data = _load_json(index)
         total_size = (data.get("metadata") or {}).get("total_size") if isinstance(data, dict) else None
         if isinstance(total_size, int) and total_size > 0:
-            return total_size, "total_size from model.safetensors.index.json (includes any MTP layer)"
-    return None, None
+            return total_size, "total_size from model.safetensors.index.json (includes any MTP layer)", True
+    return None, None, False
 
 
 def _read_gguf(path: Path) -> LocalModel:
@@ -135,13 +136,14 @@ def read_local_model(spec: str) -> LocalModel | None:
         config = _load_json(cfg_path)
         if not isinstance(config, dict):
             raise BadInputError(str(cfg_path), "is not a JSON object")
-        exact, note = _dir_weight_bytes(path, config)
+        exact, note, with_mtp = _dir_weight_bytes(path, config)
         return LocalModel(
             name=path.name,
             config=config,
             source=str(cfg_path),
             exact_weight_bytes=exact,
             weight_bytes_note=note,
+            exact_includes_mtp=with_mtp,
         )
     if path.suffix == ".gguf":
         return _read_gguf(path)
