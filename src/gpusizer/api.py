@@ -279,6 +279,7 @@ def fit(
             f"{applied.fmt.key} does not run on {engine_name}",
             "engines: " + ", ".join(applied.fmt.engines),
         )
+    qnotes = (*qnotes, *_check_quant_on_gpu(applied, gpu_spec, engine_name))
     context = max_model_len or resolved.arch.max_position_embeddings or 4096
     if resolved.entry is not None and resolved.entry.context_length and max_model_len is None:
         context = min(context, resolved.entry.context_length)
@@ -320,6 +321,32 @@ def fit(
         gpu_note=gpu_note,
         notes=(*resolved.notes, *qnotes),
         suggestions=() if est.fits else _suggest(dep),
+    )
+
+
+def _check_quant_on_gpu(q: AppliedQuant, gpu: GpuSpec, engine: Engine) -> tuple[str, ...]:
+    """Refuse formats a GPU cannot run on ``engine``; note the ones it runs weight-only.
+
+    FP8 needs FP8 tensor cores (Ada/Hopper/Blackwell, compute capability ≥ 8.9) for W8A8;
+    vLLM (and SGLang) still serve FP8 checkpoints on Ampere as weight-only W8A16 (Marlin), at
+    16-bit math speed; TensorRT-LLM's FP8 needs SM 8.9+. NVFP4 math needs Blackwell FP4 tensor cores.
+    """
+    if gpu.vendor != "nvidia" or q.fmt.compute_dtype not in ("fp8", "fp4"):
+        return ()
+    has = gpu.flops.fp8 if q.fmt.compute_dtype == "fp8" else gpu.flops.fp4
+    if has:
+        return ()
+    alternatives = "int8, awq, gptq, bf16" if q.fmt.compute_dtype == "fp8" else "fp8, awq, bf16"
+    if engine in ("vllm", "sglang") and q.fmt.compute_dtype == "fp8":
+        return (
+            f"{gpu.name} has no FP8 tensor cores: {engine} runs {q.fmt.key} weight-only (W8A16 Marlin), "
+            "FP8 storage with 16-bit math",
+        )
+    raise BadInputError(
+        "--quant",
+        f"{q.fmt.key} needs {q.fmt.compute_dtype.upper()} tensor cores, which {gpu.name} "
+        f"({gpu.architecture}) lacks on {engine}",
+        alternatives,
     )
 
 

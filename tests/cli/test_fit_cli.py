@@ -74,3 +74,23 @@ def test_missing_gpu_is_bad_input(cfg: str) -> None:
     r = runner.invoke(app, ["fit", cfg])
     assert r.exit_code == 2
     assert "--gpu" in r.output
+
+
+def test_fp8_on_ampere_is_refused_for_tensorrt_llm_and_noted_for_vllm() -> None:
+    r = runner.invoke(
+        app,
+        ["fit", "deepseek-r1-distill-qwen-7b", "--gpu", "A100", "--quant", "fp8", "--engine", "tensorrt-llm"],
+    )
+    assert r.exit_code == 2
+    assert "FP8 tensor cores" in r.output and "awq" in r.output
+    r = runner.invoke(
+        app, ["fit", "deepseek-r1-distill-qwen-7b", "--gpu", "A100", "--quant", "fp8", "--json"]
+    )
+    assert r.exit_code in (0, 1)
+    assert any("weight-only" in n for n in json.loads(r.output)["notes"])
+
+
+def test_tp_that_does_not_divide_heads_lists_valid_choices() -> None:
+    r = runner.invoke(app, ["fit", "deepseek-r1", "--gpu", "H100", "--tp", "3"])
+    assert r.exit_code == 2
+    assert "accepted: 1, 2, 4, 8" in r.output

@@ -85,7 +85,13 @@ class Deployment:
         if a.mla is None and tp > a.num_kv_heads and tp % a.num_kv_heads:
             raise BadInputError("--tp", f"{tp} is not a multiple of the {a.num_kv_heads} KV heads")
         if a.mla is not None and tp > 1 and a.num_attention_heads % tp:
-            raise BadInputError("--tp", f"{tp} does not divide the {a.num_attention_heads} attention heads")
+            raise BadInputError(
+                "--tp",
+                f"{tp} does not divide the {a.num_attention_heads} attention heads",
+                ", ".join(
+                    str(d) for d in range(1, a.num_attention_heads + 1) if a.num_attention_heads % d == 0
+                ),
+            )
         if self.layout.pp > a.num_layers:
             raise BadInputError("--pp", f"{self.layout.pp} stages for {a.num_layers} layers")
 
