@@ -126,7 +126,7 @@ def _positive(field_name: str, value: float | None) -> float | None:
 
 
 def resolve_gpu_spec(
-    name: str | None,
+    name: str | GpuSpec | None,
     *,
     memory_gib: float | None = None,
     bandwidth_gbps: float | None = None,
@@ -139,7 +139,9 @@ def resolve_gpu_spec(
     bandwidth_gbps = _positive("--gpu-bandwidth-gbps", bandwidth_gbps)
     tflops_bf16 = _positive("--gpu-tflops", tflops_bf16)
     note: str | None = None
-    if gpu_file:
+    if isinstance(name, GpuSpec):
+        gpu = name
+    elif gpu_file:
         path = Path(gpu_file)
         try:
             data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -231,7 +233,7 @@ def _quant(model: ResolvedModel, quant: str | None) -> tuple[AppliedQuant, tuple
 
 def fit(
     model: str | ResolvedModel,
-    gpu: str | None = None,
+    gpu: str | GpuSpec | None = None,
     *,
     gpus: int | None = None,
     tp: int | None = None,
@@ -254,6 +256,7 @@ def fit(
     gpu_bandwidth_gbps: float | None = None,
     gpu_file: str | None = None,
     hf: bool = False,
+    suggest: bool = True,
 ) -> FitResult:
     """Does ``model`` fit on ``gpu`` for ``users`` at ``max_model_len``? Per-GPU answer."""
     resolved = model if isinstance(model, ResolvedModel) else resolve_model_spec(model, hf=hf)
@@ -320,7 +323,7 @@ def fit(
         estimate=est,
         gpu_note=gpu_note,
         notes=(*resolved.notes, *qnotes),
-        suggestions=() if est.fits else _suggest(dep),
+        suggestions=() if est.fits or not suggest else _suggest(dep),
     )
 
 

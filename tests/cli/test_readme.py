@@ -30,4 +30,4 @@ def test_readme_main_command_runs() -> None:
     invocation = main.split(".venv/bin/gpusizer ", 1)[1]
     result = CliRunner().invoke(app, shlex.split(invocation))
     assert result.exit_code in (0, 1), result.output  # a verdict, not an error
-    assert "Per GPU" in result.output
+    assert "Top picks" in result.output or "No feasible plan" in result.output

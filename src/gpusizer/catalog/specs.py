@@ -200,7 +200,13 @@ class LinkSpec(_Strict):
 
     bandwidth_bps: float = Field(gt=0, description="per direction, bytes/s")
     busbw_fraction: float = Field(gt=0, le=1, description="achieved all-reduce bus bandwidth / link rate")
-    latency_s: float = Field(ge=0, description="one small all-reduce, seconds")
+    latency_s: float = Field(ge=0, description="one small all-reduce between 2 GPUs, seconds")
+    latency_growth: Literal["log2", "linear"] = Field(
+        default="linear",
+        description="how small-message all-reduce latency grows with n GPUs: switched NVLink "
+        "≈ α·(1 + log2(n/2)); PCIe ≈ α·n/2 (facts.md C.8.1: H100 7.3/11.3/18.7 µs, "
+        "RTX PRO 6000 PCIe 9.2/16.9/34.2 µs at 2/4/8 GPUs)",
+    )
     source: str
 
 

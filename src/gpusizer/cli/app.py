@@ -11,6 +11,7 @@ from gpusizer.cli.catalog import gpus_command, models_command, quants_command
 from gpusizer.cli.common import DEBUG
 from gpusizer.cli.fit import fit_command
 from gpusizer.cli.perf import perf_command
+from gpusizer.cli.plan import plan_command
 
 app = typer.Typer(
     name="gpusizer",
@@ -35,6 +36,7 @@ def _root(
     DEBUG["on"] = debug
 
 
+app.command("plan")(plan_command)
 app.command("fit")(fit_command)
 app.command("perf")(perf_command)
 app.command("models")(models_command)

@@ -18,6 +18,7 @@ for a single step. Pure: plain values in, plain values out.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -97,6 +98,15 @@ def compute_peak_flops(gpu: GpuSpec, compute_dtype: str) -> tuple[float, str]:
     return float(gpu.memory_bandwidth_bps), "none"  # no tensor table: treat as 1 FLOP/byte
 
 
+def _allreduce_latency(link: LinkSpec, n: int) -> float:
+    """Small-message all-reduce latency across ``n`` GPUs (see LinkSpec.latency_growth)."""
+    if n <= 2:
+        return link.latency_s
+    if link.latency_growth == "log2":
+        return link.latency_s * (1 + math.log2(n / 2))
+    return link.latency_s * n / 2
+
+
 def _expert_fraction(experts: int, topk: int, tokens: int) -> float:
     """Expected share of experts hit at least once by ``tokens`` tokens (uniform routing)."""
     if experts <= 0 or tokens <= 0:
@@ -148,7 +158,7 @@ def step_time(dep: Deployment, batch: Batch, eff: Efficiency) -> StepTime:
         memory_s += (weights_read + kv_read) / (dep.gpu.memory_bandwidth_bps * eff.bandwidth_fraction)
         if tp > 1 and eff.link is not None and serving:
             msg = tokens * a.hidden_size * 2
-            per = eff.link.latency_s + msg * 2 * (tp - 1) / tp / (
+            per = _allreduce_latency(eff.link, tp) + msg * 2 * (tp - 1) / tp / (
                 eff.link.bandwidth_bps * eff.link.busbw_fraction
             )
             comm_s += 2 * len(layers) * per

@@ -1,0 +1,93 @@
+"""``gpusizer plan``: the cheapest hardware that meets the users' targets."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from gpusizer.cli.common import console, guarded, parse_tokens
+from gpusizer.errors import BadInputError
+from gpusizer.planning import plan as run_plan
+from gpusizer.report.plan import plan_to_dict, render_plan
+
+__all__ = ["plan_command"]
+
+
+def _list(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@guarded
+def plan_command(
+    model: Annotated[str, typer.Argument(help="Catalogue name, config.json, model directory or .gguf")],
+    context: Annotated[
+        str, typer.Option("--context", "-L", help="Max tokens per request: 8k, 32k, 128k")
+    ] = "8k",
+    users: Annotated[
+        int, typer.Option("--users", "-n", min=1, max=100_000, help="Concurrent users at full context")
+    ] = 1,
+    input_len: Annotated[
+        str | None, typer.Option(help="Typical prompt tokens for TTFT (default min(2k, context))")
+    ] = None,
+    output_len: Annotated[str, typer.Option(help="Typical output tokens")] = "512",
+    ttft_ms: Annotated[float | None, typer.Option(help="Time-to-first-token target, ms")] = None,
+    tpot_ms: Annotated[float | None, typer.Option(help="Time-per-output-token target, ms")] = None,
+    tokens_per_s_per_user: Annotated[
+        float | None, typer.Option(help="Per-user decode speed target (= 1000/TPOT ms)")
+    ] = None,
+    gpu: Annotated[str | None, typer.Option("--gpu", help="Only these GPUs, comma-separated")] = None,
+    gpu_class: Annotated[
+        str | None, typer.Option("--class", help="consumer,workstation,datacenter,apple")
+    ] = None,
+    max_gpus: Annotated[int, typer.Option(min=1, max=64)] = 8,
+    quant: Annotated[
+        str | None, typer.Option("--quant", "-q", help="Only these weight formats, comma-separated")
+    ] = None,
+    precision: Annotated[
+        str, typer.Option(help="default (AWQ first, FP8 where supported) | high (BF16/native)")
+    ] = "default",
+    engine: Annotated[
+        str, typer.Option(help="vllm | sglang | tensorrt-llm (Apple GPUs use llama.cpp)")
+    ] = "vllm",
+    kv_dtype: Annotated[str, typer.Option()] = "auto",
+    max_cost_per_hour: Annotated[
+        float | None, typer.Option(help="Budget, USD per hour for the deployment")
+    ] = None,
+    years: Annotated[float, typer.Option(help="Owned hardware: amortisation years")] = 3.0,
+    kwh_price: Annotated[float, typer.Option(help="Owned hardware: USD per kWh")] = 0.15,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Search GPU × count × layout × quantization; keep what fits and meets the SLOs; rank by cost."""
+    if precision not in ("default", "high"):
+        raise BadInputError("--precision", f"unknown value {precision!r}", "default, high")
+    if tokens_per_s_per_user is not None:
+        if tokens_per_s_per_user <= 0:
+            raise BadInputError("--tokens-per-s-per-user", "must be positive")
+        tpot = 1000.0 / tokens_per_s_per_user
+        tpot_ms = min(tpot_ms, tpot) if tpot_ms else tpot
+    res = run_plan(
+        model,
+        context=parse_tokens("--context", context) or 8192,
+        users=users,
+        input_len=parse_tokens("--input-len", input_len),
+        output_len=parse_tokens("--output-len", output_len) or 512,
+        ttft_ms=ttft_ms,
+        tpot_ms=tpot_ms,
+        gpus=_list(gpu),
+        classes=_list(gpu_class),
+        max_gpus=max_gpus,
+        quants=_list(quant),
+        precision="high" if precision == "high" else "default",
+        engine=engine,
+        kv_dtype=kv_dtype,
+        max_cost_per_hour=max_cost_per_hour,
+        years=years,
+        kwh_price=kwh_price,
+    )
+    if as_json:
+        typer.echo(json.dumps(plan_to_dict(res), indent=2))
+    else:
+        render_plan(res, console)
+    raise typer.Exit(code=0 if res.picks.cheapest else 1)

@@ -1,0 +1,1 @@
+"""gpusizer.plan: candidate search, SLO filter, cost, ranking and the guide's decision rules (pure)."""

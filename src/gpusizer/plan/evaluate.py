@@ -1,0 +1,129 @@
+"""Evaluate one candidate deployment: does it fit (memory), does it meet the SLOs
+(analytic step times at the planned concurrency), what does it cost. A rejection is a
+value that says which stage failed and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from gpusizer.domain.scenario import Deployment
+from gpusizer.estimate.memory import MemoryEstimate, estimate_memory
+from gpusizer.estimate.perf import PerfRow, perf_rows
+from gpusizer.estimate.roofline import Efficiency
+
+__all__ = ["Accepted", "CostModel", "Rejected", "Slo", "evaluate"]
+
+HOURS_PER_YEAR = 8766  # 365.25 days
+
+
+@dataclass(frozen=True, kw_only=True)
+class Slo:
+    ttft_s: float | None = None
+    tpot_s: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostModel:
+    """Owned hardware: list price spread over ``years`` plus power at ``kwh_price``; or a
+    cloud $/GPU-hour when the price table has one and ``cloud`` is chosen."""
+
+    years: float = 3.0
+    kwh_price: float = 0.15  # USD per kWh
+    cloud_usd_per_gpu_hour: dict[str, float] | None = None
+    basis: Literal["owned", "cloud"] = "owned"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Accepted:
+    dep: Deployment
+    memory: MemoryEstimate
+    perf: PerfRow
+    usd_per_hour: float
+    cost_basis: str
+    usd_per_million_output_tokens: float
+    headroom_users: float  # max concurrency / planned users
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rejected:
+    dep: Deployment | None
+    label: str
+    stage: Literal["config", "memory", "slo", "budget", "cost"]
+    reason: str
+    detail: str = ""  # the number behind the reason
+
+
+def hourly_cost(dep: Deployment, cost: CostModel) -> tuple[float, str] | None:
+    """USD per hour for the whole deployment, with the basis; None when no price is known."""
+    n = dep.layout.gpus
+    g = dep.gpu
+    if cost.basis == "cloud":
+        price = (cost.cloud_usd_per_gpu_hour or {}).get(g.key)
+        return (price * n, f"cloud ${price:.2f}/GPU-h") if price else None
+    if g.list_price_usd is None:
+        return None
+    capex = g.list_price_usd * n / (cost.years * HOURS_PER_YEAR)
+    power = (g.tdp_w or 0) * n / 1000 * cost.kwh_price
+    return (
+        capex + power,
+        f"owned: ${g.list_price_usd:,.0f} × {n} over {cost.years:g} y + {g.tdp_w or 0:.0f} W × {n}",
+    )
+
+
+def evaluate(
+    dep: Deployment,
+    eff: Efficiency,
+    *,
+    label: str,
+    slo: Slo,
+    input_len: int,
+    output_len: int,
+    cost: CostModel,
+    max_cost_per_hour: float | None = None,
+) -> Accepted | Rejected:
+    mem = estimate_memory(dep)
+    if not mem.fits:
+        return Rejected(dep=dep, label=label, stage="memory", reason="does not fit", detail=mem.problems[0])
+    priced = hourly_cost(dep, cost)
+    if priced is None:
+        return Rejected(dep=dep, label=label, stage="cost", reason="no price in the catalogue")
+    usd_h, basis = priced
+    if max_cost_per_hour is not None and usd_h > max_cost_per_hour:
+        return Rejected(
+            dep=dep,
+            label=label,
+            stage="budget",
+            reason="over the $/hour budget",
+            detail=f"${usd_h:.2f}/h > ${max_cost_per_hour:.2f}/h",
+        )
+    chunk = mem.settings.max_num_batched_tokens if dep.engine != "llamacpp" else 2048
+    row = perf_rows(dep, eff, input_len=input_len, output_len=output_len, batches=(dep.users,), chunk=chunk)[
+        0
+    ]
+    if slo.ttft_s is not None and row.ttft_s > slo.ttft_s:
+        return Rejected(
+            dep=dep,
+            label=label,
+            stage="slo",
+            reason="TTFT over target",
+            detail=f"TTFT {row.ttft_s * 1e3:,.0f} ms > {slo.ttft_s * 1e3:,.0f} ms",
+        )
+    if slo.tpot_s is not None and row.tpot_s > slo.tpot_s:
+        return Rejected(
+            dep=dep,
+            label=label,
+            stage="slo",
+            reason=f"TPOT over target ({row.bound}-bound)",
+            detail=f"TPOT {row.tpot_s * 1e3:,.1f} ms > {slo.tpot_s * 1e3:,.1f} ms",
+        )
+    tokens_per_hour = row.output_tokens_per_s * 3600
+    return Accepted(
+        dep=dep,
+        memory=mem,
+        perf=row,
+        usd_per_hour=usd_h,
+        cost_basis=basis,
+        usd_per_million_output_tokens=usd_h / tokens_per_hour * 1e6,
+        headroom_users=mem.max_concurrency / dep.users,
+    )

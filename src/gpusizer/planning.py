@@ -1,0 +1,203 @@
+"""``plan``: the cheapest hardware that meets the users' targets (shell orchestration).
+
+Stages, each pure except the catalogue look-ups here: enumerate GPU × count × layout ×
+quantization → memory (``fit``) → analytic speed at the planned concurrency (``perf``) →
+SLO and budget filter → rank by cost → Pareto front → the guide's rules → launch commands.
+Every rejection is kept with its reason. (The queueing simulation of issue #4 will slot in
+between the analytic filter and the ranking.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from gpusizer.api import ResolvedModel, fit, resolve_gpu_spec, resolve_model_spec
+from gpusizer.catalog.load import efficiency_factors, gpu_catalogue, interconnects, quant_catalogue
+from gpusizer.catalog.specs import GpuSpec
+from gpusizer.errors import BadInputError, GpusizerError
+from gpusizer.estimate.perf import efficiency_for, link_for
+from gpusizer.plan.evaluate import Accepted, CostModel, Rejected, Slo, evaluate
+from gpusizer.plan.launch import launch_commands
+from gpusizer.plan.rank import Picks, pareto_front, pick
+from gpusizer.plan.rules import Finding, findings
+
+__all__ = ["PlanResult", "plan"]
+
+GPU_COUNTS = (1, 2, 4, 8)
+CLASSES = ("consumer", "workstation", "datacenter", "apple")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanResult:
+    model: ResolvedModel
+    context: int
+    users: int
+    input_len: int
+    output_len: int
+    slo: Slo
+    accepted: tuple[Accepted, ...]
+    rejected: tuple[Rejected, ...]
+    picks: Picks
+    pareto: tuple[Accepted, ...]
+    findings: tuple[Finding, ...]
+    launch: dict[str, str]
+    searched: int
+
+
+def _quants(model: ResolvedModel, gpu: GpuSpec, precision: str, requested: Sequence[str] | None) -> list[str]:
+    if requested:
+        return list(requested)
+    has_fp8 = bool(gpu.flops.fp8)
+    native = model.native_quant
+    if precision == "high":
+        out = ["bf16"] if native is None else [native]
+        return out + (["fp8"] if has_fp8 and native is None else [])
+    out = ["awq"]
+    if native:
+        out.append(native)
+    elif has_fp8:
+        out.append("fp8")
+    return out
+
+
+def _layouts(heads: int, kv_heads: int, mla: bool, count: int) -> list[tuple[int, int]]:
+    for tp in (count, count // 2, count // 4, count // 8):
+        if tp < 1 or count % tp:
+            continue
+        if heads % tp == 0 and (mla or tp <= kv_heads or tp % kv_heads == 0):
+            return [(tp, count // tp)]
+    return []
+
+
+def plan(
+    model: str,
+    *,
+    context: int,
+    users: int,
+    input_len: int | None = None,
+    output_len: int = 512,
+    ttft_ms: float | None = None,
+    tpot_ms: float | None = None,
+    gpus: Sequence[str] | None = None,
+    classes: Sequence[str] | None = None,
+    max_gpus: int = 8,
+    quants: Sequence[str] | None = None,
+    precision: Literal["default", "high"] = "default",
+    engine: str = "vllm",
+    kv_dtype: str = "auto",
+    max_cost_per_hour: float | None = None,
+    years: float = 3.0,
+    kwh_price: float = 0.15,
+) -> PlanResult:
+    """Search hardware × count × layout × quantization for ``users`` at ``context``."""
+    if not 1 <= users <= 100_000:
+        raise BadInputError("--users", f"must be 1..100000, got {users}")
+    if not 1 <= max_gpus <= 64:
+        raise BadInputError("--max-gpus", f"must be 1..64, got {max_gpus}")
+    if classes:
+        bad = [c for c in classes if c not in CLASSES]
+        if bad:
+            raise BadInputError("--class", f"unknown class {bad[0]!r}", ", ".join(CLASSES))
+    for name, v in (
+        ("--ttft-ms", ttft_ms),
+        ("--tpot-ms", tpot_ms),
+        ("--max-cost-per-hour", max_cost_per_hour),
+    ):
+        if v is not None and v <= 0:
+            raise BadInputError(name, f"must be positive, got {v}")
+    if years <= 0 or kwh_price < 0:
+        raise BadInputError("--years/--kwh-price", "years must be positive, kWh price non-negative")
+    resolved = resolve_model_spec(model)
+    out_len = min(output_len, max(1, context // 2))
+    in_len = input_len if input_len is not None else min(2048, max(1, context - out_len))
+    if in_len + out_len > context:
+        raise BadInputError("--input-len", f"input {in_len} + output {out_len} exceed the context {context}")
+    if gpus:
+        pool = [resolve_gpu_spec(g)[0] for g in gpus]
+    else:
+        wanted = set(classes or ("consumer", "workstation", "datacenter"))
+        pool = [g for g in gpu_catalogue() if g.gpu_class in wanted]
+    fmts = {f.key for f in quant_catalogue()}
+    for q in quants or ():
+        if q not in fmts:
+            raise BadInputError("--quant", f"unknown format {q!r}", ", ".join(sorted(fmts)))
+    slo = Slo(ttft_s=ttft_ms / 1e3 if ttft_ms else None, tpot_s=tpot_ms / 1e3 if tpot_ms else None)
+    cost = CostModel(years=years, kwh_price=kwh_price)
+    a = resolved.arch
+    accepted: list[Accepted] = []
+    rejected: list[Rejected] = []
+    searched = 0
+    for gpu in pool:
+        eng = "llamacpp" if gpu.vendor == "apple" else engine
+        for count in (c for c in GPU_COUNTS if c <= max_gpus):
+            layouts = _layouts(a.num_attention_heads, a.num_kv_heads, a.mla is not None, count)
+            if eng == "llamacpp":
+                layouts = [(1, count)]
+            for q in _quants(resolved, gpu, precision, quants):
+                label = f"{count}× {gpu.key} {q}"
+                searched += 1
+                if not layouts:
+                    rejected.append(
+                        Rejected(
+                            dep=None,
+                            label=label,
+                            stage="config",
+                            reason="no TP/PP layout divides the attention heads",
+                        )
+                    )
+                    continue
+                tp, pp = layouts[0]
+                try:
+                    res = fit(
+                        resolved,
+                        gpu,
+                        tp=tp,
+                        pp=pp,
+                        quant=q,
+                        kv_dtype=kv_dtype,
+                        engine=eng,
+                        max_model_len=context,
+                        users=users,
+                        suggest=False,
+                    )
+                except GpusizerError as exc:
+                    rejected.append(Rejected(dep=None, label=label, stage="config", reason=exc.message))
+                    continue
+                dep = res.deployment
+                link = link_for(dep, interconnects())
+                eff, _ = efficiency_for(
+                    efficiency_factors(), dep.engine, gpu.vendor, link, gpu_class=gpu.gpu_class
+                )
+                result = evaluate(
+                    dep,
+                    eff,
+                    label=label,
+                    slo=slo,
+                    input_len=in_len,
+                    output_len=out_len,
+                    cost=cost,
+                    max_cost_per_hour=max_cost_per_hour,
+                )
+                (accepted if isinstance(result, Accepted) else rejected).append(result)  # type: ignore[arg-type]
+    picks = pick(accepted)
+    chosen = picks.cheapest
+    launch = (
+        launch_commands(chosen.dep, resolved.name, chosen.memory.settings.memory_fraction) if chosen else {}
+    )
+    return PlanResult(
+        model=resolved,
+        context=context,
+        users=users,
+        input_len=in_len,
+        output_len=out_len,
+        slo=slo,
+        accepted=tuple(accepted),
+        rejected=tuple(rejected),
+        picks=picks,
+        pareto=tuple(pareto_front(accepted)),
+        findings=tuple(findings(chosen, accepted, rejected)),
+        launch=launch,
+        searched=searched,
+    )

@@ -1,0 +1,160 @@
+"""Presenting a plan: the top picks, why everything else lost, the guide's findings and the
+launch commands — as JSON (schema-versioned) or rich tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from gpusizer.plan.evaluate import Accepted
+from gpusizer.plan.rank import group_rejections
+from gpusizer.planning import PlanResult
+from gpusizer.units import GIB
+
+__all__ = ["PLAN_SCHEMA_VERSION", "plan_to_dict", "render_plan"]
+
+PLAN_SCHEMA_VERSION = 1
+
+
+def _plan_dict(a: Accepted) -> dict[str, Any]:
+    lim = a.memory.limiting
+    return {
+        "gpu": a.dep.gpu.key,
+        "gpu_name": a.dep.gpu.name,
+        "gpus": a.dep.layout.gpus,
+        "tp": a.dep.layout.tp,
+        "pp": a.dep.layout.pp,
+        "engine": a.dep.engine,
+        "quant": a.dep.quant.label,
+        "usd_per_hour": round(a.usd_per_hour, 4),
+        "cost_basis": a.cost_basis,
+        "usd_per_million_output_tokens": round(a.usd_per_million_output_tokens, 4),
+        "ttft_ms": round(a.perf.ttft_s * 1e3, 1),
+        "tpot_ms": round(a.perf.tpot_s * 1e3, 2),
+        "tokens_per_s_per_user": round(a.perf.decode_tokens_per_s, 1),
+        "output_tokens_per_s": round(a.perf.output_tokens_per_s, 1),
+        "bound": a.perf.bound,
+        "max_concurrency": round(a.memory.max_concurrency, 2),
+        "per_gpu_gib": {
+            "capacity": round(lim.capacity_bytes / GIB, 2),
+            "weights": round(lim.weights_bytes / GIB, 2),
+            "kv_needed": round(lim.kv_needed_bytes / GIB, 2),
+            "kv_pool": round(lim.kv_pool_bytes / GIB, 2),
+            "activation": round(lim.activation_bytes / GIB, 2),
+            "free": round(lim.free_bytes / GIB, 2),
+        },
+    }
+
+
+def plan_to_dict(res: PlanResult) -> dict[str, Any]:
+    p = res.picks
+    return {
+        "schema_version": PLAN_SCHEMA_VERSION,
+        "model": res.model.name,
+        "context": res.context,
+        "users": res.users,
+        "input_len": res.input_len,
+        "output_len": res.output_len,
+        "slo": {
+            "ttft_ms": res.slo.ttft_s and res.slo.ttft_s * 1e3,
+            "tpot_ms": res.slo.tpot_s and res.slo.tpot_s * 1e3,
+        },
+        "searched": res.searched,
+        "feasible": len(res.accepted),
+        "picks": {
+            "cheapest": _plan_dict(p.cheapest) if p.cheapest else None,
+            "fastest": _plan_dict(p.fastest) if p.fastest else None,
+            "best_per_token": _plan_dict(p.best_per_token) if p.best_per_token else None,
+        },
+        "pareto": [_plan_dict(a) for a in res.pareto],
+        "rejections": [
+            {"reason": r, "count": n, "example": ex} for r, n, ex in group_rejections(res.rejected)
+        ],
+        "findings": [
+            {"rule": f.rule, "holds": f.holds, "evidence": f.evidence, "advice": f.advice}
+            for f in res.findings
+        ],
+        "launch": res.launch,
+        "method": "memory: engine-accurate fit; speed: analytic step-time model at the planned concurrency "
+        "(no queueing simulation yet); cost: owned hardware (list price over the years + power)",
+    }
+
+
+def render_plan(res: PlanResult, console: Console) -> None:
+    slo = []
+    if res.slo.ttft_s:
+        slo.append(f"TTFT ≤ {res.slo.ttft_s * 1e3:,.0f} ms")
+    if res.slo.tpot_s:
+        slo.append(f"TPOT ≤ {res.slo.tpot_s * 1e3:,.1f} ms ({1 / res.slo.tpot_s:,.0f} tok/s per user)")
+    console.print(
+        f"[bold]{res.model.name}[/] for {res.users} concurrent users at {res.context:,} tokens "
+        f"(prompt {res.input_len:,}, output {res.output_len:,})" + (f" · {' · '.join(slo)}" if slo else "")
+    )
+    console.print(
+        f"[dim]searched {res.searched} candidates · {len(res.accepted)} meet memory"
+        + (" and SLOs" if slo else "")
+        + " · speed from the analytic step-time model (no queueing yet)[/]"
+    )
+    p = res.picks
+    if p.cheapest is None:
+        console.print("[bold red]No feasible plan.[/] Why everything lost:")
+    else:
+        t = Table(title="Top picks", title_justify="left")
+        for col in (
+            "pick",
+            "hardware",
+            "weights",
+            "$/hour",
+            "$/M out tok",
+            "TTFT ms",
+            "TPOT ms",
+            "tok/s/user",
+            "users fit",
+            "VRAM/GPU",
+        ):
+            t.add_column(col, justify="left" if col in ("pick", "hardware", "weights") else "right")
+        seen = []
+        for name, a in (("cheapest", p.cheapest), ("fastest", p.fastest), ("best $/token", p.best_per_token)):
+            if a is None:
+                continue
+            lim = a.memory.limiting
+            used = lim.capacity_bytes - lim.free_bytes
+            same = " (same)" if a in seen else ""
+            seen.append(a)
+            t.add_row(
+                name + same,
+                f"{a.dep.layout.gpus}× {a.dep.gpu.name}",
+                a.dep.quant.label,
+                f"{a.usd_per_hour:,.2f}",
+                f"{a.usd_per_million_output_tokens:,.2f}",
+                f"{a.perf.ttft_s * 1e3:,.0f}",
+                f"{a.perf.tpot_s * 1e3:,.1f}",
+                f"{a.perf.decode_tokens_per_s:,.0f}",
+                f"{a.memory.max_concurrency:,.1f}",
+                f"{used / GIB:,.1f}/{lim.capacity_bytes / GIB:,.0f} GiB",
+            )
+        console.print(t)
+        c = p.cheapest
+        lim = c.memory.limiting
+        console.print(
+            f"cheapest, per GPU: weights {lim.weights_bytes / GIB:.2f} GiB · KV for "
+            f"{res.users}×{res.context:,} {lim.kv_needed_bytes / GIB:.2f} GiB (pool {lim.kv_pool_bytes / GIB:.2f}) · "
+            f"activations {lim.activation_bytes / GIB:.2f} · free {lim.free_bytes / GIB:.2f} GiB · "
+            f"{c.cost_basis}"
+        )
+    rej = group_rejections(res.rejected)
+    if rej:
+        t = Table(title="Why the others lost", title_justify="left")
+        t.add_column("reason")
+        t.add_column("n", justify="right")
+        t.add_column("example")
+        for reason, n, ex in rej[:8]:
+            t.add_row(reason, str(n), ex)
+        console.print(t)
+    for f in res.findings:
+        mark = "[green]✓[/]" if f.holds else "[yellow]![/]"
+        console.print(f"{mark} [bold]{f.rule}[/]: {f.evidence}. {f.advice}.", highlight=False)
+    for name, cmd in res.launch.items():
+        console.print(f"[bold]{name}:[/] {cmd}", highlight=False, soft_wrap=True)

@@ -1,0 +1,85 @@
+"""gpusizer plan: the main job, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from gpusizer.cli.app import app
+from gpusizer.planning import plan
+
+runner = CliRunner()
+
+
+def test_issue_example_gives_plans_that_fit_and_meet_the_slos() -> None:
+    # issue #5: "DeepSeek-R1-Distill-Qwen-32B to 10 users at 32K context with TTFT under 1 s
+    # and 30 tokens/s each"
+    r = runner.invoke(
+        app,
+        [
+            "plan",
+            "deepseek-r1-distill-qwen-32b",
+            "--context",
+            "32k",
+            "--users",
+            "10",
+            "--ttft-ms",
+            "1000",
+            "--tokens-per-s-per-user",
+            "30",
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["schema_version"] == 1
+    cheapest = data["picks"]["cheapest"]
+    assert cheapest["ttft_ms"] <= 1000 and cheapest["tokens_per_s_per_user"] >= 30
+    assert cheapest["max_concurrency"] >= 10
+    assert cheapest["per_gpu_gib"]["free"] >= 0
+    assert data["rejections"] and data["findings"] and "vllm" in data["launch"]
+
+
+def test_every_printed_plan_fits_and_meets_its_targets() -> None:
+    res = plan(
+        "deepseek-r1-distill-qwen-7b",
+        context=16384,
+        users=8,
+        ttft_ms=800,
+        tpot_ms=40,
+        classes=["consumer", "workstation"],
+        max_gpus=2,
+    )
+    assert res.accepted
+    for a in res.accepted:
+        assert a.memory.fits and a.memory.max_concurrency >= 8
+        assert all(r.free_bytes >= 0 for r in a.memory.ranks)
+        assert a.perf.ttft_s <= 0.8 and a.perf.tpot_s <= 0.040
+    costs = [a.usd_per_hour for a in res.accepted]
+    assert res.picks.cheapest is not None and res.picks.cheapest.usd_per_hour == min(costs)
+
+
+def test_impossible_targets_exit_1_with_reasons() -> None:
+    r = runner.invoke(
+        app,
+        [
+            "plan",
+            "deepseek-r1",
+            "--context",
+            "128k",
+            "--users",
+            "64",
+            "--class",
+            "consumer",
+            "--max-gpus",
+            "2",
+        ],
+    )
+    assert r.exit_code == 1
+    assert "No feasible plan" in r.output and "does not fit" in r.output
+
+
+def test_bad_plan_input_is_one_line() -> None:
+    r = runner.invoke(app, ["plan", "deepseek-r1", "--class", "gaming"])
+    assert r.exit_code == 2 and "--class" in r.output and "Traceback" not in r.output
