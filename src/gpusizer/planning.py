@@ -184,7 +184,11 @@ def plan(
     picks = pick(accepted)
     chosen = picks.cheapest
     launch = (
-        launch_commands(chosen.dep, resolved.name, chosen.memory.settings.memory_fraction) if chosen else {}
+        launch_commands(
+            chosen.dep, resolved.name, chosen.memory.settings.memory_fraction, resolved.native_quant
+        )
+        if chosen
+        else {}
     )
     return PlanResult(
         model=resolved,

@@ -83,3 +83,18 @@ def test_impossible_targets_exit_1_with_reasons() -> None:
 def test_bad_plan_input_is_one_line() -> None:
     r = runner.invoke(app, ["plan", "deepseek-r1", "--class", "gaming"])
     assert r.exit_code == 2 and "--class" in r.output and "Traceback" not in r.output
+
+
+def test_launch_command_names_the_checkpoint_the_plan_needs() -> None:
+    from gpusizer.api import fit
+    from gpusizer.plan.launch import launch_commands
+
+    r1 = fit("deepseek-r1", "H200", gpus=8, quant="awq", max_model_len=32768, users=4).deployment
+    cmd = launch_commands(r1, "deepseek-ai/DeepSeek-R1", 0.92, native_quant="fp8-block")["vllm"]
+    assert "<an AWQ checkpoint" in cmd and "--tensor-parallel-size 8" in cmd
+    native = fit("deepseek-r1", "H200", gpus=8, max_model_len=32768, users=4).deployment
+    cmd = launch_commands(native, "deepseek-ai/DeepSeek-R1", 0.92, native_quant="fp8-block")["vllm"]
+    assert cmd.startswith("vllm serve deepseek-ai/DeepSeek-R1 ") and "--quantization" not in cmd
+    dense = fit("deepseek-r1-distill-qwen-7b", "H100", quant="fp8", max_model_len=8192).deployment
+    cmd = launch_commands(dense, "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", 0.92)["vllm"]
+    assert "--quantization fp8" in cmd  # online FP8 of a 16-bit checkpoint

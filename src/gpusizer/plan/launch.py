@@ -9,8 +9,12 @@ __all__ = ["launch_commands"]
 _VLLM_QUANT = {"awq": "awq_marlin", "gptq": "gptq_marlin", "fp8": "fp8", "bnb-nf4": "bitsandbytes"}
 
 
-def launch_commands(dep: Deployment, model_id: str, gpu_memory_utilization: float) -> dict[str, str]:
-    """vLLM, SGLang and docker commands (llama-server for llama.cpp plans)."""
+def launch_commands(
+    dep: Deployment, model_id: str, gpu_memory_utilization: float, native_quant: str | None = None
+) -> dict[str, str]:
+    """vLLM, SGLang and docker commands (llama-server for llama.cpp plans). ``native_quant``
+    is the checkpoint's own format: another 4-bit format needs a pre-quantized checkpoint,
+    FP8 of a 16-bit checkpoint is quantized online by the engine."""
     tp, pp = dep.layout.tp, dep.layout.pp
     q = dep.quant.fmt.key
     if dep.engine == "llamacpp":
@@ -21,7 +25,8 @@ def launch_commands(dep: Deployment, model_id: str, gpu_memory_utilization: floa
         }
     repo = model_id
     note = ""
-    if q in ("awq", "gptq") and dep.model.quantization_config is None:
+    converted = q != (native_quant or "bf16") and q not in ("bf16", "fp16")
+    if converted and q in ("awq", "gptq", "mxfp4", "nvfp4", "bnb-nf4"):
         repo = f"<an {q.upper()} checkpoint of {model_id}>"
         note = f"  # {q.upper()} needs a pre-quantized checkpoint"
     args = [f"vllm serve {repo}", f"--tensor-parallel-size {tp}"]
@@ -32,7 +37,7 @@ def launch_commands(dep: Deployment, model_id: str, gpu_memory_utilization: floa
         f"--max-num-seqs {max(dep.users, 1)}",
         f"--gpu-memory-utilization {gpu_memory_utilization:g}",
     ]
-    if q in _VLLM_QUANT and dep.model.quantization_config is None:
+    if converted and q in _VLLM_QUANT:
         args.append(f"--quantization {_VLLM_QUANT[q]}")
     if dep.kv_dtype != "auto":
         args.append(f"--kv-cache-dtype {dep.kv_dtype}")
