@@ -36,7 +36,7 @@ from gpusizer.domain.topology import Layout
 from gpusizer.domain.weights import total_weight_bytes
 from gpusizer.errors import BadInputError, NotInCatalogueError
 from gpusizer.estimate.memory import MemoryEstimate, estimate_memory
-from gpusizer.estimate.perf import PerfRow, efficiency_for, link_for, perf_rows
+from gpusizer.estimate.perf import PerfRow, efficiency_for, link_for, node_link_for, perf_rows
 from gpusizer.readers.local import read_local_model
 from gpusizer.units import GB, GIB
 
@@ -252,6 +252,8 @@ def fit(
     enforce_eager: bool = False,
     speculative_mtp: bool = False,
     usage: Usage = "serve",
+    ep: bool = False,
+    gpus_per_node: int = 8,
     gpu_memory_gib: float | None = None,
     gpu_bandwidth_gbps: float | None = None,
     gpu_file: str | None = None,
@@ -269,7 +271,11 @@ def fit(
     engine_name: Engine = eng
     n_gpus = gpus or (tp or 1) * (pp or 1)
     if tp is None and pp is None:
-        tp_, pp_ = (n_gpus, 1) if engine_name != "llamacpp" else (1, n_gpus)
+        if engine_name == "llamacpp":
+            tp_, pp_ = 1, n_gpus
+        else:  # TP inside a node, PP across nodes
+            tp_ = min(n_gpus, gpus_per_node)
+            pp_ = max(1, n_gpus // tp_)
     else:
         tp_ = tp or max(1, n_gpus // (pp or 1))
         pp_ = pp or max(1, n_gpus // tp_)
@@ -298,7 +304,8 @@ def fit(
         model=resolved.arch,
         quant=applied,
         gpu=gpu_spec,
-        layout=Layout(tp=tp_, pp=pp_),
+        # a TP group is one scale-up domain (16× RTX 3090 in one box is TP 16 on one node)
+        layout=Layout(tp=tp_, pp=pp_, ep=ep, gpus_per_node=max(gpus_per_node, tp_)),
         engine=engine_name,
         engine_version=engine_version,
         engine_mode=engine_mode,
@@ -437,6 +444,7 @@ def perf(
     eff, row = efficiency_for(
         efficiency_factors(), dep.engine, dep.gpu.vendor, lk, gpu_class=dep.gpu.gpu_class
     )
+    eff = replace(eff, node_link=node_link_for(dep, interconnects()))
     rows = perf_rows(
         dep,
         eff,

@@ -10,14 +10,14 @@ between the analytic filter and the ranking.)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from gpusizer.api import ResolvedModel, fit, resolve_gpu_spec, resolve_model_spec
 from gpusizer.catalog.load import efficiency_factors, gpu_catalogue, interconnects, quant_catalogue
 from gpusizer.catalog.specs import GpuSpec
 from gpusizer.errors import BadInputError, GpusizerError
-from gpusizer.estimate.perf import efficiency_for, link_for
+from gpusizer.estimate.perf import efficiency_for, link_for, node_link_for
 from gpusizer.plan.evaluate import Accepted, CostModel, Rejected, Slo, evaluate
 from gpusizer.plan.launch import launch_commands
 from gpusizer.plan.rank import Picks, pareto_front, pick
@@ -25,7 +25,7 @@ from gpusizer.plan.rules import Finding, findings
 
 __all__ = ["PlanResult", "plan"]
 
-GPU_COUNTS = (1, 2, 4, 8)
+GPU_COUNTS = (1, 2, 4, 8, 16)  # 16 = two 8-GPU nodes (TP 8 × PP 2), for the largest models
 CLASSES = ("consumer", "workstation", "datacenter", "apple")
 
 
@@ -62,12 +62,13 @@ def _quants(model: ResolvedModel, gpu: GpuSpec, precision: str, requested: Seque
     return out
 
 
-def _layouts(heads: int, kv_heads: int, mla: bool, count: int) -> list[tuple[int, int]]:
-    for tp in (count, count // 2, count // 4, count // 8):
-        if tp < 1 or count % tp:
-            continue
-        if heads % tp == 0 and (mla or tp <= kv_heads or tp % kv_heads == 0):
+def _layouts(heads: int, kv_heads: int, mla: bool, count: int, per_node: int = 8) -> list[tuple[int, int]]:
+    """The widest valid TP inside one node, PP for the rest (across nodes)."""
+    tp = min(count, per_node)
+    while tp >= 1:
+        if count % tp == 0 and heads % tp == 0 and (mla or tp <= kv_heads or tp % kv_heads == 0):
             return [(tp, count // tp)]
+        tp //= 2
     return []
 
 
@@ -170,6 +171,7 @@ def plan(
                 eff, _ = efficiency_for(
                     efficiency_factors(), dep.engine, gpu.vendor, link, gpu_class=gpu.gpu_class
                 )
+                eff = replace(eff, node_link=node_link_for(dep, interconnects()))
                 result = evaluate(
                     dep,
                     eff,

@@ -63,3 +63,28 @@ def test_quantized_model_never_reads_more_weight_bytes(batch: int, ctx: int) -> 
     for q in ("fp8", "awq", "gptq"):
         quantized = fit("deepseek-r1-distill-qwen-7b", "H100", quant=q, max_model_len=8192).deployment
         assert step_time(quantized, b, EFF).weight_bytes < bf16
+
+
+def test_expert_parallel_replaces_moe_all_reduce_with_all_to_all() -> None:
+    from gpusizer.catalog.load import interconnects
+
+    links = interconnects()
+    eff = replace(EFF, link=links["nvlink4"])
+    tp_dep = fit("qwen/qwen3-30b-a3b", "H100", tp=4, max_model_len=8192).deployment
+    ep_dep = fit("qwen/qwen3-30b-a3b", "H100", tp=4, ep=True, max_model_len=8192).deployment
+    b = Batch(decode=(2048,) * 64)
+    tp_t, ep_t = step_time(tp_dep, b, eff), step_time(ep_dep, b, eff)
+    assert tp_t.weight_bytes == ep_t.weight_bytes  # same bytes per rank either way
+    assert tp_t.comm_s > 0 and ep_t.comm_s > 0 and tp_t.comm_s != ep_t.comm_s
+
+
+def test_pipeline_across_nodes_pays_the_network() -> None:
+    from gpusizer.catalog.load import interconnects
+
+    links = interconnects()
+    dep = fit("deepseek-r1", "H100", gpus=16, max_model_len=8192).deployment
+    assert (dep.layout.tp, dep.layout.pp, dep.layout.nodes) == (8, 2, 2)
+    b = Batch(decode=(4096,) * 8)
+    fast = step_time(dep, b, replace(EFF, link=links["nvlink4"], node_link=links["infiniband-ndr"]))
+    slow = step_time(dep, b, replace(EFF, link=links["nvlink4"], node_link=links["roce-100g"]))
+    assert slow.comm_s > fast.comm_s

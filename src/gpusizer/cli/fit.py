@@ -85,6 +85,12 @@ def fit_command(
     offline: Annotated[
         bool, typer.Option(help="vLLM LLM class (offline) defaults instead of `vllm serve`")
     ] = False,
+    ep: Annotated[
+        bool, typer.Option("--ep", help="Expert parallel for MoE (all-to-all instead of all-reduce)")
+    ] = False,
+    gpus_per_node: Annotated[
+        int, typer.Option(min=1, max=72, help="GPUs per node (TP inside, PP across)")
+    ] = 8,
     gpu_memory_gib: Annotated[float | None, typer.Option(help="Override the GPU's memory (GiB)")] = None,
     gpu_bandwidth_gbps: Annotated[float | None, typer.Option(help="Override memory bandwidth (GB/s)")] = None,
     gpu_file: Annotated[str | None, typer.Option(help="A YAML file describing a custom GPU")] = None,
@@ -102,6 +108,8 @@ def fit_command(
     res = api_fit(
         model,
         gpu,
+        ep=ep,
+        gpus_per_node=gpus_per_node,
         gpus=gpus,
         tp=tp,
         pp=pp,

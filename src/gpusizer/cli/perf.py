@@ -39,6 +39,12 @@ def perf_command(
     link: Annotated[
         str | None, typer.Option(help="Force the GPU link: nvlink4, pcie4-x16, pcie4-x4, pcie-through-cpu …")
     ] = None,
+    ep: Annotated[
+        bool, typer.Option("--ep", help="Expert parallel for MoE (all-to-all instead of all-reduce)")
+    ] = False,
+    gpus_per_node: Annotated[
+        int, typer.Option(min=1, max=72, help="GPUs per node (TP inside, PP across)")
+    ] = 8,
     gpu_memory_gib: Annotated[float | None, typer.Option()] = None,
     plot: Annotated[
         str | None, typer.Option("--plot", help="Write the roofline picture to this .svg file")
@@ -61,6 +67,8 @@ def perf_command(
     res = api_perf(
         model,
         gpu,
+        ep=ep,
+        gpus_per_node=gpus_per_node,
         input_len=i,
         output_len=o,
         batches=batches,

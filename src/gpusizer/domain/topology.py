@@ -12,20 +12,37 @@ __all__ = ["Layout", "pp_partition"]
 
 @dataclass(frozen=True, kw_only=True)
 class Layout:
-    """``tp`` × ``pp`` GPUs serve one model replica."""
+    """``tp`` × ``pp`` GPUs serve one model replica. ``ep``: MoE experts are split over the
+    TP group (expert parallel, all-to-all dispatch) instead of sharded inside each expert
+    (all-reduce); per-rank expert memory is the same either way. ``gpus_per_node``: GPUs
+    sharing one scale-up domain; PP stages beyond it talk over the inter-node network."""
 
     tp: int = 1
     pp: int = 1
+    ep: bool = False
+    gpus_per_node: int = 8
 
     def __post_init__(self) -> None:
         if self.tp < 1 or self.tp > 1024:
             raise BadInputError("--tp", f"must be between 1 and 1024, got {self.tp}")
         if self.pp < 1 or self.pp > 256:
             raise BadInputError("--pp", f"must be between 1 and 256, got {self.pp}")
+        if not 1 <= self.gpus_per_node <= 72:
+            raise BadInputError("--gpus-per-node", f"must be 1..72, got {self.gpus_per_node}")
+        if self.tp > self.gpus_per_node:
+            raise BadInputError(
+                "--tp",
+                f"TP {self.tp} spans nodes of {self.gpus_per_node} GPUs; use PP across nodes",
+                f"TP ≤ {self.gpus_per_node}",
+            )
 
     @property
     def gpus(self) -> int:
         return self.tp * self.pp
+
+    @property
+    def nodes(self) -> int:
+        return -(-self.gpus // self.gpus_per_node)
 
 
 def pp_partition(num_layers: int, pp: int) -> tuple[range, ...]:

@@ -16,7 +16,7 @@ from gpusizer.catalog.specs import EfficiencyFactor, LinkSpec
 from gpusizer.domain.scenario import Deployment
 from gpusizer.estimate.roofline import Batch, Bound, Efficiency, StepTime, step_time
 
-__all__ = ["PerfRow", "efficiency_for", "link_for", "perf_rows"]
+__all__ = ["PerfRow", "efficiency_for", "link_for", "node_link_for", "perf_rows"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +75,22 @@ def link_for(dep: Deployment, links: dict[str, LinkSpec], override: str | None =
         else:
             name = dep.gpu.host_link if dep.gpu.host_link in links else "pcie4-x16"
     return links[name]
+
+
+def node_link_for(dep: Deployment, links: dict[str, LinkSpec]) -> LinkSpec | None:
+    """The network between nodes when the layout spans more than one (NDR on Hopper and
+    Blackwell servers, HDR on Ampere, 100 GbE RoCE otherwise)."""
+    if dep.layout.nodes <= 1:
+        return None
+    arch = dep.gpu.architecture.lower()
+    name = (
+        "infiniband-ndr"
+        if arch in ("hopper", "blackwell")
+        else "infiniband-hdr"
+        if arch == "ampere"
+        else "roce-100g"
+    )
+    return links.get(name)
 
 
 def perf_rows(

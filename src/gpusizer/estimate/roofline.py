@@ -55,6 +55,7 @@ class Efficiency:
     prefill_overhead_s: float = 0.0
     uncertainty: float | None = None  # median |relative error| of the fit behind these factors
     link: LinkSpec | None = None  # None: a single GPU, no collectives
+    node_link: LinkSpec | None = None  # between nodes (PP hand-offs past gpus_per_node)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,6 +135,7 @@ def step_time(dep: Deployment, batch: Batch, eff: Efficiency) -> StepTime:
         prefill_width = heads_rank * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)
     else:
         decode_width = prefill_width = heads_rank * (a.head_dim + a.v_head_dim)
+    moe_set = set(a.moe_layers)
     decode_ctx = sum(batch.decode)
     prefill_ctx = sum(n * (c + (n + 1) / 2) for n, c in batch.prefill)
     compute_s = memory_s = comm_s = 0.0
@@ -158,18 +160,31 @@ def step_time(dep: Deployment, batch: Batch, eff: Efficiency) -> StepTime:
         memory_s += (weights_read + kv_read) / (dep.gpu.memory_bandwidth_bps * eff.bandwidth_fraction)
         if tp > 1 and eff.link is not None and serving:
             msg = tokens * a.hidden_size * 2
+            moe_here = sum(1 for i in layers if i in moe_set)
+            if dep.layout.ep and a.moe is not None and moe_here:
+                # expert parallel: dispatch + combine all-to-all of the routed hidden states
+                a2a = tokens * a.moe.experts_per_token * a.hidden_size * 2 * (tp - 1) / tp
+                per_a2a = _allreduce_latency(eff.link, tp) + a2a / (
+                    eff.link.bandwidth_bps * eff.link.busbw_fraction
+                )
+                comm_s += 2 * moe_here * per_a2a
+                layers_allreduce = len(layers) * 2 - moe_here  # attention all-reduce stays
+            else:
+                layers_allreduce = len(layers) * 2
             per = _allreduce_latency(eff.link, tp) + msg * 2 * (tp - 1) / tp / (
                 eff.link.bandwidth_bps * eff.link.busbw_fraction
             )
-            comm_s += 2 * len(layers) * per
+            comm_s += layers_allreduce * per
         flops_total += flops
         bytes_total += weights_read + kv_read
         weight_total += weights_read
         kv_total += kv_read
     if dep.layout.pp > 1 and eff.link is not None:
-        comm_s += (dep.layout.pp - 1) * (
-            eff.link.latency_s + tokens * a.hidden_size * 2 / eff.link.bandwidth_bps
-        )
+        stages_per_node = max(1, dep.layout.gpus_per_node // tp)
+        for boundary in range(1, dep.layout.pp):
+            crosses = boundary % stages_per_node == 0 and eff.node_link is not None
+            hop = eff.node_link if crosses and eff.node_link is not None else eff.link
+            comm_s += hop.latency_s + tokens * a.hidden_size * 2 / hop.bandwidth_bps
     overhead_s = eff.step_overhead_s + (eff.prefill_overhead_s if batch.prefill else 0.0)
     parts: dict[Bound, float] = {
         "compute": compute_s,
