@@ -27,7 +27,16 @@ from gpusizer.domain.kv import kv_layout
 from gpusizer.domain.scenario import Deployment
 from gpusizer.domain.weights import rank_weights
 
-__all__ = ["Batch", "Bound", "Efficiency", "StepTime", "compute_peak_flops", "step_time"]
+__all__ = [
+    "Batch",
+    "Bound",
+    "Efficiency",
+    "StepModel",
+    "StepTime",
+    "build_step_model",
+    "compute_peak_flops",
+    "step_time",
+]
 
 Bound = Literal["compute", "memory", "communication", "overhead"]
 
@@ -115,20 +124,156 @@ def _expert_fraction(experts: int, topk: int, tokens: int) -> float:
     return 1.0 - (1.0 - topk / experts) ** tokens
 
 
-def step_time(dep: Deployment, batch: Batch, eff: Efficiency) -> StepTime:
-    """Time of one step of ``batch`` on ``dep`` (seconds), and why."""
+@dataclass(frozen=True, kw_only=True)
+class _Stage:
+    dense_bytes: float  # weights streamed every step (not experts, not the embedding)
+    expert_bytes: float  # all routed experts on this rank
+    kv_per_token: float  # KV bytes per cached token over this stage's layers
+    linear_params: float  # active linear parameters per token on this rank
+    head_params: float  # lm_head parameters on this rank (last stage only)
+    layers: int
+    moe_layers: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepModel:
+    """A deployment's step-time constants, computed once; ``seconds`` is the fast path the
+    simulator calls per step, ``step`` the explained version ``perf`` prints. Both evaluate
+    the same roofline."""
+
+    stages: tuple[_Stage, ...]
+    peak_flops: float
+    peak_dtype: str
+    bandwidth_bps: float
+    eff: Efficiency
+    decode_width: float  # heads × (d_qk + d_v) per rank, decode (MLA absorbed)
+    prefill_width: float
+    hidden: int
+    experts: int
+    topk: int
+    tp: int
+    pp: int
+    ep: bool
+    stages_per_node: int
+    tp_comm: bool
+    num_layers: int
+
+    def _expert_frac(self, tokens: int) -> float:
+        return _expert_fraction(self.experts, self.topk, tokens) if self.experts else 0.0
+
+    def parts(
+        self, tokens: int, rows: int, decode_ctx: float, prefill_kv: float, prefill_work: float, prefills: int
+    ) -> tuple[float, float, float, float, float, float, float]:
+        """(compute_s, memory_s, comm_s, overhead_s, flops, weight_bytes, kv_bytes) of a step."""
+        eff = self.eff
+        frac = self._expert_frac(tokens)
+        compute = memory = comm = flops_t = w_t = kv_t = 0.0
+        rate_c = self.peak_flops * eff.compute_fraction
+        rate_m = self.bandwidth_bps * eff.bandwidth_fraction
+        link = eff.link
+        if self.tp_comm and link is not None:
+            lat = _allreduce_latency(link, self.tp)
+            bus = link.bandwidth_bps * link.busbw_fraction
+            per_ar = lat + tokens * self.hidden * 2 * 2 * (self.tp - 1) / self.tp / bus
+            per_a2a = lat + tokens * self.topk * self.hidden * 2 * (self.tp - 1) / self.tp / bus
+        for st in self.stages:
+            w = st.dense_bytes + st.expert_bytes * frac
+            kv = st.kv_per_token * (decode_ctx + prefill_kv)
+            f = 2 * tokens * st.linear_params + 2 * rows * st.head_params
+            f += 2 * st.layers * (self.decode_width * decode_ctx + self.prefill_width * prefill_work)
+            compute += f / rate_c
+            memory += (w + kv) / rate_m
+            if self.tp_comm and link is not None:
+                if self.ep and st.moe_layers:
+                    comm += 2 * st.moe_layers * per_a2a + (2 * st.layers - st.moe_layers) * per_ar
+                else:
+                    comm += 2 * st.layers * per_ar
+            flops_t += f
+            w_t += w
+            kv_t += kv
+        if self.pp > 1 and link is not None:
+            for boundary in range(1, self.pp):
+                hop = eff.node_link if boundary % self.stages_per_node == 0 and eff.node_link else link
+                comm += hop.latency_s + tokens * self.hidden * 2 / hop.bandwidth_bps
+        overhead = eff.step_overhead_s + (eff.prefill_overhead_s if prefills else 0.0)
+        return compute, memory, comm, overhead, flops_t, w_t, kv_t
+
+    def seconds(
+        self, tokens: int, rows: int, decode_ctx: float, prefill_kv: float, prefill_work: float, prefills: int
+    ) -> float:
+        c, m, comm, o, *_ = self.parts(tokens, rows, decode_ctx, prefill_kv, prefill_work, prefills)
+        return max(c, m) + comm + o
+
+    def step(self, batch: Batch) -> StepTime:
+        tokens = batch.tokens
+        rows = len(batch.decode) + len(batch.prefill)  # rows that produce logits
+        prefill_kv = float(sum(n + c for n, c in batch.prefill))
+        prefill_work = float(sum(n * (c + (n + 1) / 2) for n, c in batch.prefill))
+        compute_s, memory_s, comm_s, overhead_s, flops, wbytes, kvbytes = self.parts(
+            tokens, rows, float(sum(batch.decode)), prefill_kv, prefill_work, len(batch.prefill)
+        )
+        parts: dict[Bound, float] = {
+            "compute": compute_s,
+            "memory": memory_s,
+            "communication": comm_s,
+            "overhead": overhead_s,
+        }
+        bound: Bound = max(parts, key=lambda k: parts[k])
+        eff = self.eff
+        ridge = self.peak_flops * eff.compute_fraction / (self.bandwidth_bps * eff.bandwidth_fraction)
+        total_bytes = wbytes + kvbytes
+        intensity = flops / total_bytes if total_bytes else 0.0
+        if bound == "memory":
+            share = wbytes / total_bytes if total_bytes else 0
+            reason = (
+                f"memory-bound: {total_bytes / 1e9:.2f} GB read per step ({share:.0%} weights, "
+                f"{1 - share:.0%} KV); {intensity:.0f} FLOP/B < ridge {ridge:.0f}"
+            )
+        elif bound == "compute":
+            reason = (
+                f"compute-bound: {flops / 1e12:.2f} TFLOP per step at {self.peak_dtype} "
+                f"({intensity:.0f} FLOP/B > ridge {ridge:.0f})"
+            )
+        elif bound == "communication":
+            reason = f"interconnect-bound: {2 * self.num_layers} all-reduces per step over TP {self.tp}"
+        else:
+            reason = "launch/scheduling overhead dominates this tiny step"
+        return StepTime(
+            compute_s=compute_s,
+            memory_s=memory_s,
+            comm_s=comm_s,
+            overhead_s=overhead_s,
+            flops=flops,
+            bytes=total_bytes,
+            weight_bytes=wbytes,
+            kv_bytes=kvbytes,
+            bound=bound,
+            reason=reason,
+        )
+
+
+def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
+    """Precompute the per-stage constants of ``dep`` under ``eff``."""
     a = dep.model
     tp = dep.layout.tp
-    engine = dep.engine
-    serving = engine in ("vllm", "sglang", "tensorrt-llm")
-    stages = rank_weights(a, dep.param_counts, dep.quant, dep.layout, serving_engine=serving)
-    kv = kv_layout(a, engine, dep.kv_dtype, tp=tp if serving else 1)
-    tokens = batch.tokens
-    rows = len(batch.decode) + len(batch.prefill)  # rows that produce logits
+    serving = dep.engine in ("vllm", "sglang", "tensorrt-llm")
+    shard = tp if serving else 1
+    ranks = rank_weights(a, dep.param_counts, dep.quant, dep.layout, serving_engine=serving)
+    ranks = (
+        tuple(
+            type(r)(
+                stage=r.stage,
+                layers=r.layers,
+                bytes_by_group={k: v * dep.weights_scale for k, v in r.bytes_by_group.items()},
+            )
+            for r in ranks
+        )
+        if dep.weights_scale != 1.0
+        else ranks
+    )
+    kv = kv_layout(a, dep.engine, dep.kv_dtype, tp=shard)
     peak, dtype_used = compute_peak_flops(dep.gpu, dep.quant.fmt.compute_dtype)
-    counts = dep.param_counts
-    # attention width per rank (heads × (d_qk + d_v))
-    heads_rank = a.num_attention_heads / (tp if serving else 1)
+    heads_rank = a.num_attention_heads / shard
     if a.mla is not None:
         m = a.mla
         decode_width = heads_rank * (2 * m.kv_lora_rank + m.qk_rope_head_dim)
@@ -136,89 +281,44 @@ def step_time(dep: Deployment, batch: Batch, eff: Efficiency) -> StepTime:
     else:
         decode_width = prefill_width = heads_rank * (a.head_dim + a.v_head_dim)
     moe_set = set(a.moe_layers)
-    decode_ctx = sum(batch.decode)
-    prefill_ctx = sum(n * (c + (n + 1) / 2) for n, c in batch.prefill)
-    compute_s = memory_s = comm_s = 0.0
-    flops_total = bytes_total = weight_total = kv_total = 0.0
-    for stage in stages:
-        layers = stage.layers
-        by = stage.bytes_by_group
-        expert_bytes = by.get("experts", 0.0)
-        dense_bytes = stage.total_bytes - expert_bytes - by.get("rotary_cache", 0.0)
-        emb = by.get("embedding", 0.0)
-        dense_bytes -= emb  # the embedding is gathered by row, not streamed
-        frac = _expert_fraction(a.moe.num_experts, a.moe.experts_per_token, tokens) if a.moe else 0.0
-        weights_read = dense_bytes + expert_bytes * frac
-        kv_read = kv.per_layer_bytes * len(layers) * (decode_ctx + sum(n + c for n, c in batch.prefill))
-        # FLOPs: active linear parameters per token on this rank, lm_head only for sampled rows
-        linear = sum(counts.layers[i].active for i in layers) / (tp if serving else 1)
-        head_params = a.vocab_size * a.hidden_size / (tp if serving else 1) if stage is stages[-1] else 0.0
-        attn_layers = len(layers)
-        flops = 2 * tokens * linear + 2 * rows * head_params
-        flops += 2 * attn_layers * (decode_width * decode_ctx + prefill_width * prefill_ctx)
-        compute_s += flops / (peak * eff.compute_fraction)
-        memory_s += (weights_read + kv_read) / (dep.gpu.memory_bandwidth_bps * eff.bandwidth_fraction)
-        if tp > 1 and eff.link is not None and serving:
-            msg = tokens * a.hidden_size * 2
-            moe_here = sum(1 for i in layers if i in moe_set)
-            if dep.layout.ep and a.moe is not None and moe_here:
-                # expert parallel: dispatch + combine all-to-all of the routed hidden states
-                a2a = tokens * a.moe.experts_per_token * a.hidden_size * 2 * (tp - 1) / tp
-                per_a2a = _allreduce_latency(eff.link, tp) + a2a / (
-                    eff.link.bandwidth_bps * eff.link.busbw_fraction
-                )
-                comm_s += 2 * moe_here * per_a2a
-                layers_allreduce = len(layers) * 2 - moe_here  # attention all-reduce stays
-            else:
-                layers_allreduce = len(layers) * 2
-            per = _allreduce_latency(eff.link, tp) + msg * 2 * (tp - 1) / tp / (
-                eff.link.bandwidth_bps * eff.link.busbw_fraction
+    counts = dep.param_counts
+    stages = []
+    for r in ranks:
+        by = r.bytes_by_group
+        experts = by.get("experts", 0.0)
+        dense = r.total_bytes - experts - by.get("rotary_cache", 0.0) - by.get("embedding", 0.0)
+        last = r is ranks[-1]
+        stages.append(
+            _Stage(
+                dense_bytes=dense,
+                expert_bytes=experts,
+                kv_per_token=kv.per_layer_bytes * len(r.layers),
+                linear_params=sum(counts.layers[i].active for i in r.layers) / shard,
+                head_params=a.vocab_size * a.hidden_size / shard if last else 0.0,
+                layers=len(r.layers),
+                moe_layers=sum(1 for i in r.layers if i in moe_set),
             )
-            comm_s += layers_allreduce * per
-        flops_total += flops
-        bytes_total += weights_read + kv_read
-        weight_total += weights_read
-        kv_total += kv_read
-    if dep.layout.pp > 1 and eff.link is not None:
-        stages_per_node = max(1, dep.layout.gpus_per_node // tp)
-        for boundary in range(1, dep.layout.pp):
-            crosses = boundary % stages_per_node == 0 and eff.node_link is not None
-            hop = eff.node_link if crosses and eff.node_link is not None else eff.link
-            comm_s += hop.latency_s + tokens * a.hidden_size * 2 / hop.bandwidth_bps
-    overhead_s = eff.step_overhead_s + (eff.prefill_overhead_s if batch.prefill else 0.0)
-    parts: dict[Bound, float] = {
-        "compute": compute_s,
-        "memory": memory_s,
-        "communication": comm_s,
-        "overhead": overhead_s,
-    }
-    bound: Bound = max(parts, key=lambda k: parts[k])
-    ridge = peak * eff.compute_fraction / (dep.gpu.memory_bandwidth_bps * eff.bandwidth_fraction)
-    intensity = flops_total / bytes_total if bytes_total else 0.0
-    if bound == "memory":
-        share = weight_total / bytes_total if bytes_total else 0
-        reason = (
-            f"memory-bound: {bytes_total / 1e9:.2f} GB read per step ({share:.0%} weights, "
-            f"{1 - share:.0%} KV); {intensity:.0f} FLOP/B < ridge {ridge:.0f}"
         )
-    elif bound == "compute":
-        reason = (
-            f"compute-bound: {flops_total / 1e12:.2f} TFLOP per step at {dtype_used} "
-            f"({intensity:.0f} FLOP/B > ridge {ridge:.0f})"
-        )
-    elif bound == "communication":
-        reason = f"interconnect-bound: {2 * a.num_layers} all-reduces per step over TP {tp}"
-    else:
-        reason = "launch/scheduling overhead dominates this tiny step"
-    return StepTime(
-        compute_s=compute_s,
-        memory_s=memory_s,
-        comm_s=comm_s,
-        overhead_s=overhead_s,
-        flops=flops_total,
-        bytes=bytes_total,
-        weight_bytes=weight_total,
-        kv_bytes=kv_total,
-        bound=bound,
-        reason=reason,
+    return StepModel(
+        stages=tuple(stages),
+        peak_flops=peak,
+        peak_dtype=dtype_used,
+        bandwidth_bps=dep.gpu.memory_bandwidth_bps,
+        eff=eff,
+        decode_width=decode_width,
+        prefill_width=prefill_width,
+        hidden=a.hidden_size,
+        experts=a.moe.num_experts if a.moe else 0,
+        topk=a.moe.experts_per_token if a.moe else 0,
+        tp=tp,
+        pp=dep.layout.pp,
+        ep=dep.layout.ep,
+        stages_per_node=max(1, dep.layout.gpus_per_node // tp),
+        tp_comm=tp > 1 and serving,
+        num_layers=a.num_layers,
     )
+
+
+def step_time(dep: Deployment, batch: Batch, eff: Efficiency) -> StepTime:
+    """Time of one step of ``batch`` on ``dep`` (seconds), and why."""
+    return build_step_model(dep, eff).step(batch)
