@@ -44,11 +44,14 @@ __all__ = [
     "FitResult",
     "PerfResult",
     "ResolvedModel",
+    "SimPoint",
+    "SimulateResult",
     "engine_numbers",
     "fit",
     "perf",
     "resolve_gpu_spec",
     "resolve_model_spec",
+    "simulate",
 ]
 
 
@@ -463,4 +466,102 @@ def perf(
         uncertainty=eff.uncertainty,
         bandwidth_fraction=eff.bandwidth_fraction,
         compute_fraction=eff.compute_fraction,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimPoint:
+    rate: float | None
+    users: int | None
+    stats: Any  # gpusizer.simulate.stats.SimStats
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimulateResult:
+    fit: FitResult
+    points: tuple[SimPoint, ...]
+    knee: SimPoint | None  # first point where the SLOs fail (goodput share below 0.95)
+    efficiency_row: str
+    uncertainty: float | None
+
+
+def simulate(
+    model: str | ResolvedModel,
+    gpu: str | GpuSpec | None = None,
+    *,
+    rates: tuple[float, ...] = (),
+    users: tuple[int, ...] = (),
+    input_len: Any = None,
+    output_len: Any = None,
+    requests: int = 1000,
+    think_time_s: float = 0.0,
+    burstiness: float = 1.0,
+    seed: int = 0,
+    slo_ttft_ms: float | None = None,
+    slo_tpot_ms: float | None = None,
+    **fit_kwargs: Any,
+) -> SimulateResult:
+    """Continuous batching under load: one point per rate (open loop) or user count (closed loop)."""
+    import numpy as np
+
+    from gpusizer.estimate.roofline import build_step_model
+    from gpusizer.simulate.engine import EngineLimits, run_engine
+    from gpusizer.simulate.stats import summarize
+    from gpusizer.simulate.workload import LengthDist, Workload, sample_requests
+
+    if bool(rates) == bool(users):
+        raise BadInputError("--rate/--users", "give request rates or user counts (one of them)")
+    inp = input_len or LengthDist(mean=1024)
+    out = output_len or LengthDist(mean=256)
+    fit_kwargs.setdefault(
+        "max_model_len",
+        int(
+            max(inp.high if inp.kind != "fixed" else inp.mean, 1)
+            + max(out.high if out.kind != "fixed" else out.mean, 1)
+        ),
+    )
+    res = fit(model, gpu, suggest=False, **fit_kwargs)
+    dep = res.deployment
+    est = res.estimate
+    lk = link_for(dep, interconnects())
+    eff, row = efficiency_for(
+        efficiency_factors(), dep.engine, dep.gpu.vendor, lk, gpu_class=dep.gpu.gpu_class
+    )
+    eff = replace(eff, node_link=node_link_for(dep, interconnects()))
+    step_model = build_step_model(dep, eff)
+    st = est.settings
+    block = max(1, st.block_size)
+    limits = EngineLimits(
+        max_num_batched_tokens=st.max_num_batched_tokens,
+        max_num_seqs=st.max_num_seqs,
+        block_size=block,
+        kv_blocks=max(0, est.kv_cache_tokens // block),
+    )
+    if limits.kv_blocks == 0:
+        raise BadInputError("--gpu", "the deployment has no KV cache room (see `gpusizer fit`)")
+    points: list[SimPoint] = []
+    grid: list[tuple[float | None, int | None]] = [(r, None) for r in rates] + [(None, u) for u in users]
+    for rate, n_users in grid:
+        w = Workload(
+            input_len=inp,
+            output_len=out,
+            rate=rate,
+            users=n_users,
+            think_time_s=think_time_s,
+            burstiness=burstiness,
+            requests=requests,
+        )
+        reqs = sample_requests(w, np.random.default_rng(seed))
+        trace = run_engine(step_model, reqs, limits, closed_users=n_users, think_time_s=think_time_s)
+        stats = summarize(
+            trace,
+            slo_ttft_s=slo_ttft_ms / 1e3 if slo_ttft_ms else None,
+            slo_tpot_s=slo_tpot_ms / 1e3 if slo_tpot_ms else None,
+        )
+        points.append(SimPoint(rate=rate, users=n_users, stats=stats))
+    knee = None
+    if slo_ttft_ms or slo_tpot_ms:
+        knee = next((p for p in points if p.stats.goodput_share < 0.95), None)
+    return SimulateResult(
+        fit=res, points=tuple(points), knee=knee, efficiency_row=row, uncertainty=eff.uncertainty
     )

@@ -12,6 +12,7 @@ from gpusizer.cli.common import DEBUG
 from gpusizer.cli.fit import fit_command
 from gpusizer.cli.perf import perf_command
 from gpusizer.cli.plan import plan_command
+from gpusizer.cli.simulate import simulate_command
 
 app = typer.Typer(
     name="gpusizer",
@@ -39,6 +40,7 @@ def _root(
 app.command("plan")(plan_command)
 app.command("fit")(fit_command)
 app.command("perf")(perf_command)
+app.command("simulate")(simulate_command)
 app.command("models")(models_command)
 app.command("gpus")(gpus_command)
 app.command("quants")(quants_command)

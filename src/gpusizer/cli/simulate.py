@@ -1,0 +1,194 @@
+"""``gpusizer simulate``: latency percentiles under load, with continuous batching."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from gpusizer.api import SimulateResult
+from gpusizer.api import simulate as api_simulate
+from gpusizer.cli.common import console, guarded, parse_tokens
+from gpusizer.errors import BadInputError
+from gpusizer.simulate.workload import LengthDist
+
+__all__ = ["parse_length", "simulate_command"]
+
+
+def parse_length(field: str, text: str) -> LengthDist:
+    """'1024' | '2k' | 'uniform:128:2048' | 'normal:1024:256' | 'lognormal:1024:512'."""
+    parts = text.split(":")
+    try:
+        if len(parts) == 1:
+            return LengthDist(kind="fixed", mean=parse_tokens(field, parts[0]) or 1)
+        kind, a, b = parts
+        x = parse_tokens(field, a) or 1
+        y = parse_tokens(field, b) or 1
+    except ValueError as exc:
+        raise BadInputError(
+            field, f"cannot read {text!r}", "N, uniform:LO:HI, normal:MEAN:STD, lognormal:MEAN:STD"
+        ) from exc
+    if kind == "uniform":
+        if x > y:
+            raise BadInputError(field, f"uniform low {x} > high {y}")
+        return LengthDist(kind="uniform", low=x, high=y, mean=(x + y) / 2)
+    if kind in ("normal", "lognormal"):
+        return LengthDist(kind=kind, mean=x, std=y, low=1, high=int(x + 6 * y))  # type: ignore[arg-type]
+    raise BadInputError(field, f"unknown distribution {kind!r}", "uniform, normal, lognormal")
+
+
+def _numbers(field: str, text: str | None, cast: type) -> tuple[Any, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(cast(v) for v in text.split(","))
+    except ValueError as exc:
+        raise BadInputError(field, f"cannot read {text!r}", "e.g. 1,2,4,8") from exc
+
+
+def sim_to_dict(res: SimulateResult) -> dict[str, Any]:
+    dep = res.fit.deployment
+    pts = []
+    for p in res.points:
+        s = p.stats
+        pts.append(
+            {
+                "rate": p.rate,
+                "users": p.users,
+                "requests": s.requests,
+                "completed": s.completed,
+                "ttft_ms": s.ttft.as_ms(),
+                "tpot_ms": s.tpot.as_ms(),
+                "itl_ms": s.itl.as_ms(),
+                "e2e_ms": s.e2e.as_ms(),
+                "output_tokens_per_s": round(s.output_tokens_per_s, 2),
+                "requests_per_s": round(s.requests_per_s, 4),
+                "goodput": {
+                    "share": round(s.goodput_share, 4),
+                    "requests_per_s": round(s.goodput_requests_per_s, 4),
+                },
+                "preemptions": s.preemptions,
+                "mean_running": round(s.mean_running, 2),
+                "mean_waiting": round(s.mean_waiting, 2),
+                "peak_kv_used": round(s.peak_kv_used, 4),
+            }
+        )
+    out: dict[str, Any] = {
+        "schema_version": 1,
+        "model": res.fit.model.name,
+        "gpu": dep.gpu.key,
+        "gpus": dep.layout.gpus,
+        "engine": dep.engine,
+        "quant": dep.quant.label,
+        "efficiency": res.efficiency_row,
+        "uncertainty_pct": None if res.uncertainty is None else round(100 * res.uncertainty, 1),
+        "kv_cache_tokens": res.fit.estimate.kv_cache_tokens,
+        "points": pts,
+        "knee": None if res.knee is None else {"rate": res.knee.rate, "users": res.knee.users},
+    }
+    if len(pts) == 1:
+        out.update(pts[0])
+    return out
+
+
+@guarded
+def simulate_command(
+    model: Annotated[str, typer.Argument(help="Catalogue name, config.json, model directory or .gguf")],
+    gpu: Annotated[str | None, typer.Option("--gpu", "-g")] = None,
+    gpus: Annotated[int | None, typer.Option(min=1, max=4096)] = None,
+    tp: Annotated[int | None, typer.Option(min=1, max=1024)] = None,
+    pp: Annotated[int | None, typer.Option(min=1, max=256)] = None,
+    quant: Annotated[str | None, typer.Option("--quant", "-q")] = None,
+    kv_dtype: Annotated[str, typer.Option()] = "auto",
+    engine: Annotated[str | None, typer.Option()] = None,
+    rate: Annotated[str | None, typer.Option(help="Open loop: requests/s, or a sweep 1,2,4,8")] = None,
+    users: Annotated[
+        str | None, typer.Option(help="Closed loop: concurrent users, or a sweep 1,8,32")
+    ] = None,
+    input_len: Annotated[
+        str, typer.Option(help="1024 | uniform:LO:HI | normal:MEAN:STD | lognormal:MEAN:STD")
+    ] = "1024",
+    output_len: Annotated[str, typer.Option(help="as --input-len")] = "256",
+    requests: Annotated[int, typer.Option(min=1, max=2_000_000)] = 1000,
+    think_time_s: Annotated[float, typer.Option(min=0.0)] = 0.0,
+    burstiness: Annotated[
+        float, typer.Option(help="Gamma shape of inter-arrivals: 1 = Poisson, <1 bursty")
+    ] = 1.0,
+    seed: Annotated[int, typer.Option()] = 0,
+    slo_ttft_ms: Annotated[float | None, typer.Option()] = None,
+    slo_tpot_ms: Annotated[float | None, typer.Option()] = None,
+    gpu_memory_gib: Annotated[float | None, typer.Option()] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Simulate the engine under load: TTFT/TPOT/ITL/E2E percentiles, throughput, goodput."""
+    if gpu is None and gpu_memory_gib is None:
+        raise BadInputError("--gpu", "missing", "a GPU name (see `gpusizer gpus`)")
+    res = api_simulate(
+        model,
+        gpu,
+        rates=_numbers("--rate", rate, float),
+        users=_numbers("--users", users, int),
+        input_len=parse_length("--input-len", input_len),
+        output_len=parse_length("--output-len", output_len),
+        requests=requests,
+        think_time_s=think_time_s,
+        burstiness=burstiness,
+        seed=seed,
+        slo_ttft_ms=slo_ttft_ms,
+        slo_tpot_ms=slo_tpot_ms,
+        gpus=gpus,
+        tp=tp,
+        pp=pp,
+        quant=quant,
+        kv_dtype=kv_dtype,
+        engine=engine,
+        gpu_memory_gib=gpu_memory_gib,
+    )
+    if as_json:
+        typer.echo(json.dumps(sim_to_dict(res), indent=2))
+        return
+    dep = res.fit.deployment
+    console.print(
+        f"[bold]{res.fit.model.name}[/] · {dep.quant.label} · {dep.layout.gpus}× {dep.gpu.name} · "
+        f"{dep.engine} · KV pool {res.fit.estimate.kv_cache_tokens:,} tokens · {requests:,} requests"
+    )
+    t = Table(title="Simulated continuous batching (percentiles over requests)", title_justify="left")
+    for col in (
+        "load",
+        "req/s",
+        "out tok/s",
+        "TTFT p50",
+        "TTFT p95",
+        "TTFT p99",
+        "TPOT p50",
+        "TPOT p95",
+        "ITL p95",
+        "E2E p95",
+        "goodput",
+        "preempt",
+    ):
+        t.add_column(col, justify="right")
+    for p in res.points:
+        s = p.stats
+        load = f"{p.rate:g}/s" if p.rate is not None else f"{p.users} users"
+        t.add_row(
+            load,
+            f"{s.requests_per_s:.2f}",
+            f"{s.output_tokens_per_s:,.0f}",
+            f"{s.ttft.p50 * 1e3:,.0f}",
+            f"{s.ttft.p95 * 1e3:,.0f}",
+            f"{s.ttft.p99 * 1e3:,.0f}",
+            f"{s.tpot.p50 * 1e3:,.1f}",
+            f"{s.tpot.p95 * 1e3:,.1f}",
+            f"{s.itl.p95 * 1e3:,.1f}",
+            f"{s.e2e.p95:,.1f}s",
+            f"{s.goodput_share:.0%}",
+            str(s.preemptions),
+        )
+    console.print(t)
+    console.print("[dim]latencies in ms unless marked; goodput = share of requests meeting the SLOs given[/]")
+    if res.knee is not None:
+        load = f"{res.knee.rate:g} req/s" if res.knee.rate is not None else f"{res.knee.users} users"
+        console.print(f"[yellow]knee:[/] the SLOs first fail (goodput < 95 %) at {load}")

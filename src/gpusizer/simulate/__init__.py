@@ -1,0 +1,1 @@
+"""gpusizer.simulate: a deterministic discrete-event simulation of continuous batching (pure)."""

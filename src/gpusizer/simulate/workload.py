@@ -1,0 +1,100 @@
+"""Workloads: who sends what, when. Open loop (Poisson, or bursty gamma inter-arrivals at a
+rate) or closed loop (N users, each sending its next request a think time after the last
+one finished); input/output lengths fixed, uniform, normal or lognormal with bounds, or
+an empirical sample. Sampling takes a ``numpy.random.Generator`` — no global state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from gpusizer.errors import BadInputError
+
+__all__ = ["LengthDist", "Requests", "Workload", "sample_requests"]
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LengthDist:
+    """Token-length distribution. ``fixed``: mean; ``uniform``: [low, high]; ``normal`` /
+    ``lognormal``: mean and std, clipped to [low, high]; ``empirical``: resample ``values``."""
+
+    kind: Literal["fixed", "uniform", "normal", "lognormal", "empirical"] = "fixed"
+    mean: float = 1024
+    std: float = 0.0
+    low: int = 1
+    high: int = 1 << 20
+    values: tuple[int, ...] = ()
+
+    def sample(self, rng: np.random.Generator, n: int) -> IntArray:
+        if self.kind == "fixed":
+            out = np.full(n, self.mean)
+        elif self.kind == "uniform":
+            out = rng.integers(self.low, self.high + 1, size=n)
+        elif self.kind == "normal":
+            out = rng.normal(self.mean, self.std, size=n)
+        elif self.kind == "lognormal":
+            if self.mean <= 0:
+                raise BadInputError("length", "lognormal needs a positive mean")
+            var = self.std**2
+            sigma2 = np.log1p(var / self.mean**2)
+            mu = np.log(self.mean) - sigma2 / 2
+            out = rng.lognormal(mu, np.sqrt(sigma2), size=n)
+        else:
+            if not self.values:
+                raise BadInputError("length", "empirical distribution has no values")
+            out = rng.choice(np.asarray(self.values), size=n)
+        clipped: IntArray = np.clip(np.rint(out), max(1, self.low), self.high).astype(np.int64)
+        return clipped
+
+
+@dataclass(frozen=True, kw_only=True)
+class Workload:
+    """``rate`` (requests/s, open loop) or ``users`` (closed loop), not both."""
+
+    input_len: LengthDist
+    output_len: LengthDist
+    rate: float | None = None
+    users: int | None = None
+    think_time_s: float = 0.0
+    burstiness: float = 1.0  # gamma shape k: 1 = Poisson, < 1 burstier
+    requests: int = 1000
+
+    def __post_init__(self) -> None:
+        if (self.rate is None) == (self.users is None):
+            raise BadInputError("--rate/--users", "give exactly one of a request rate or a number of users")
+        if self.rate is not None and not 0 < self.rate <= 1e6:
+            raise BadInputError("--rate", f"must be in (0, 1e6] requests/s, got {self.rate}")
+        if self.users is not None and not 1 <= self.users <= 100_000:
+            raise BadInputError("--users", f"must be 1..100000, got {self.users}")
+        if not 1 <= self.requests <= 2_000_000:
+            raise BadInputError("--requests", f"must be 1..2000000, got {self.requests}")
+        if self.burstiness <= 0:
+            raise BadInputError("--burstiness", "must be positive")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Requests:
+    """Sampled requests: arrival times (open loop; NaN in closed loop) and lengths."""
+
+    arrival_s: FloatArray
+    input_len: IntArray
+    output_len: IntArray
+
+
+def sample_requests(w: Workload, rng: np.random.Generator) -> Requests:
+    n = w.requests
+    inp = w.input_len.sample(rng, n)
+    out = w.output_len.sample(rng, n)
+    if w.rate is not None:
+        k = w.burstiness
+        gaps = rng.gamma(k, 1.0 / (k * w.rate), size=n)
+        arrivals = np.cumsum(gaps) - gaps[0]
+    else:
+        arrivals = np.full(n, np.nan)
+    return Requests(arrival_s=arrivals.astype(np.float64), input_len=inp, output_len=out)

@@ -1,0 +1,82 @@
+"""gpusizer simulate as a user runs it."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from gpusizer.cli.app import app
+
+runner = CliRunner()
+
+
+def test_simulate_json_has_the_promised_fields() -> None:
+    r = runner.invoke(
+        app,
+        [
+            "simulate",
+            "deepseek-r1-distill-qwen-7b",
+            "--gpu",
+            "H100",
+            "--rate",
+            "2",
+            "--requests",
+            "100",
+            "--output-len",
+            "64",
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    for key in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"):
+        assert {"mean", "p50", "p90", "p95", "p99"} <= data[key].keys()
+    assert {"output_tokens_per_s", "requests_per_s", "goodput", "preemptions"} <= data.keys()
+    assert data["completed"] == 100
+
+
+def test_sweep_finds_the_knee() -> None:
+    r = runner.invoke(
+        app,
+        [
+            "simulate",
+            "deepseek-r1-distill-qwen-7b",
+            "--gpu",
+            "RTX 4090",
+            "--rate",
+            "0.5,50",
+            "--requests",
+            "200",
+            "--output-len",
+            "64",
+            "--slo-ttft-ms",
+            "300",
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert len(data["points"]) == 2
+    low, high = data["points"]
+    assert high["ttft_ms"]["p95"] > low["ttft_ms"]["p95"]
+    assert data["knee"] == {"rate": 50.0, "users": None}
+
+
+def test_bad_simulate_input() -> None:
+    r = runner.invoke(app, ["simulate", "deepseek-r1-distill-qwen-7b", "--gpu", "H100"])
+    assert r.exit_code == 2 and "--rate/--users" in r.output
+    r = runner.invoke(
+        app,
+        [
+            "simulate",
+            "deepseek-r1-distill-qwen-7b",
+            "--gpu",
+            "H100",
+            "--rate",
+            "1",
+            "--input-len",
+            "zipf:1:2",
+        ],
+    )
+    assert r.exit_code == 2 and "--input-len" in r.output
