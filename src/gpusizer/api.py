@@ -502,43 +502,24 @@ def simulate(
     **fit_kwargs: Any,
 ) -> SimulateResult:
     """Continuous batching under load: one point per rate (open loop) or user count (closed loop)."""
-    import numpy as np
-
-    from gpusizer.estimate.roofline import build_step_model
-    from gpusizer.simulate.engine import EngineLimits, run_engine
-    from gpusizer.simulate.stats import summarize
-    from gpusizer.simulate.workload import LengthDist, Workload, sample_requests
+    from gpusizer.simulate.run import simulate_deployment
+    from gpusizer.simulate.workload import LengthDist, Workload
 
     if bool(rates) == bool(users):
         raise BadInputError("--rate/--users", "give request rates or user counts (one of them)")
     inp = input_len or LengthDist(mean=1024)
     out = output_len or LengthDist(mean=256)
-    fit_kwargs.setdefault(
-        "max_model_len",
-        int(
-            max(inp.high if inp.kind != "fixed" else inp.mean, 1)
-            + max(out.high if out.kind != "fixed" else out.mean, 1)
-        ),
+    longest = int(
+        (inp.high if inp.kind != "fixed" else inp.mean) + (out.high if out.kind != "fixed" else out.mean)
     )
+    fit_kwargs.setdefault("max_model_len", max(longest, 2))
     res = fit(model, gpu, suggest=False, **fit_kwargs)
     dep = res.deployment
-    est = res.estimate
     lk = link_for(dep, interconnects())
     eff, row = efficiency_for(
         efficiency_factors(), dep.engine, dep.gpu.vendor, lk, gpu_class=dep.gpu.gpu_class
     )
     eff = replace(eff, node_link=node_link_for(dep, interconnects()))
-    step_model = build_step_model(dep, eff)
-    st = est.settings
-    block = max(1, st.block_size)
-    limits = EngineLimits(
-        max_num_batched_tokens=st.max_num_batched_tokens,
-        max_num_seqs=st.max_num_seqs,
-        block_size=block,
-        kv_blocks=max(0, est.kv_cache_tokens // block),
-    )
-    if limits.kv_blocks == 0:
-        raise BadInputError("--gpu", "the deployment has no KV cache room (see `gpusizer fit`)")
     points: list[SimPoint] = []
     grid: list[tuple[float | None, int | None]] = [(r, None) for r in rates] + [(None, u) for u in users]
     for rate, n_users in grid:
@@ -551,10 +532,12 @@ def simulate(
             burstiness=burstiness,
             requests=requests,
         )
-        reqs = sample_requests(w, np.random.default_rng(seed))
-        trace = run_engine(step_model, reqs, limits, closed_users=n_users, think_time_s=think_time_s)
-        stats = summarize(
-            trace,
+        stats = simulate_deployment(
+            dep,
+            res.estimate,
+            eff,
+            w,
+            seed=seed,
             slo_ttft_s=slo_ttft_ms / 1e3 if slo_ttft_ms else None,
             slo_tpot_s=slo_tpot_ms / 1e3 if slo_tpot_ms else None,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 from gpusizer.api import ResolvedModel, fit, resolve_gpu_spec, resolve_model_spec
 from gpusizer.catalog.load import efficiency_factors, gpu_catalogue, interconnects, quant_catalogue
@@ -22,8 +22,10 @@ from gpusizer.plan.evaluate import Accepted, CostModel, Rejected, Slo, evaluate
 from gpusizer.plan.launch import launch_commands
 from gpusizer.plan.rank import Picks, pareto_front, pick
 from gpusizer.plan.rules import Finding, findings
+from gpusizer.simulate.run import simulate_deployment
+from gpusizer.simulate.workload import LengthDist, Workload
 
-__all__ = ["PlanResult", "plan"]
+__all__ = ["PlanResult", "label_of", "plan"]
 
 GPU_COUNTS = (1, 2, 4, 8, 16)  # 16 = two 8-GPU nodes (TP 8 × PP 2), for the largest models
 CLASSES = ("consumer", "workstation", "datacenter", "apple")
@@ -44,6 +46,8 @@ class PlanResult:
     findings: tuple[Finding, ...]
     launch: dict[str, str]
     searched: int
+    simulated: dict[str, Any]  # label → SimStats of the plans verified by simulation
+    percentile: int
 
 
 def _quants(model: ResolvedModel, gpu: GpuSpec, precision: str, requested: Sequence[str] | None) -> list[str]:
@@ -72,6 +76,78 @@ def _layouts(heads: int, kv_heads: int, mla: bool, count: int, per_node: int = 8
     return []
 
 
+def label_of(a: Accepted) -> str:
+    return f"{a.dep.layout.gpus}× {a.dep.gpu.key} {a.dep.quant.fmt.key}"
+
+
+def _verify(
+    accepted: list[Accepted],
+    slo: Slo,
+    *,
+    users: int,
+    input_len: int,
+    output_len: int,
+    percentile: int,
+    max_checks: int,
+) -> tuple[list[Accepted], list[Rejected], dict[str, Any]]:
+    """Simulate the cheapest analytic survivors (and the fastest) with ``users`` closed-loop
+    users sending back to back; drop those whose p-th percentile TTFT/TPOT miss the SLOs."""
+    order = sorted(accepted, key=lambda a: a.usd_per_hour)
+    fastest = min(accepted, key=lambda a: a.perf.tpot_s)
+    to_check = [fastest] + [a for a in order[:max_checks] if a is not fastest]
+    keep: list[Accepted] = []
+    dropped: list[Rejected] = []
+    sims: dict[str, Any] = {}
+    pct = f"p{percentile}"
+    n_requests = min(max(4 * users, 120), 1000)
+    w = Workload(
+        input_len=LengthDist(mean=input_len),
+        output_len=LengthDist(mean=output_len),
+        users=users,
+        requests=n_requests,
+    )
+    verified = 0
+    for a in to_check:
+        link = link_for(a.dep, interconnects())
+        eff, _ = efficiency_for(
+            efficiency_factors(), a.dep.engine, a.dep.gpu.vendor, link, gpu_class=a.dep.gpu.gpu_class
+        )
+        eff = replace(eff, node_link=node_link_for(a.dep, interconnects()))
+        stats = simulate_deployment(a.dep, a.memory, eff, w)
+        sims[label_of(a)] = stats
+        ttft = getattr(stats.ttft, pct)
+        tpot = getattr(stats.tpot, pct)
+        if slo.ttft_s is not None and ttft > slo.ttft_s:
+            dropped.append(
+                Rejected(
+                    dep=a.dep,
+                    label=label_of(a),
+                    stage="slo",
+                    reason=f"{pct} TTFT over target in simulation",
+                    detail=f"{pct} TTFT {ttft * 1e3:,.0f} ms > {slo.ttft_s * 1e3:,.0f} ms",
+                )
+            )
+        elif slo.tpot_s is not None and tpot > slo.tpot_s:
+            dropped.append(
+                Rejected(
+                    dep=a.dep,
+                    label=label_of(a),
+                    stage="slo",
+                    reason=f"{pct} TPOT over target in simulation",
+                    detail=f"{pct} TPOT {tpot * 1e3:,.1f} ms > {slo.tpot_s * 1e3:,.1f} ms",
+                )
+            )
+        else:
+            keep.append(a)
+            verified += 1
+            if verified >= 3 and a is not fastest and fastest in keep + [r.dep for r in dropped]:
+                break
+    checked = {id(a) for a in to_check if label_of(a) in sims}
+    # plans not simulated stay, ranked after the verified ones only through their cost
+    keep += [a for a in accepted if id(a) not in checked]
+    return keep, dropped, sims
+
+
 def plan(
     model: str,
     *,
@@ -91,6 +167,9 @@ def plan(
     max_cost_per_hour: float | None = None,
     years: float = 3.0,
     kwh_price: float = 0.15,
+    verify: bool = True,
+    percentile: int = 95,
+    max_simulations: int = 10,
 ) -> PlanResult:
     """Search hardware × count × layout × quantization for ``users`` at ``context``."""
     if not 1 <= users <= 100_000:
@@ -183,6 +262,18 @@ def plan(
                     max_cost_per_hour=max_cost_per_hour,
                 )
                 (accepted if isinstance(result, Accepted) else rejected).append(result)  # type: ignore[arg-type]
+    simulated: dict[str, Any] = {}
+    if verify and accepted and (slo.ttft_s or slo.tpot_s):
+        accepted, more_rejected, simulated = _verify(
+            accepted,
+            slo,
+            users=users,
+            input_len=in_len,
+            output_len=out_len,
+            percentile=percentile,
+            max_checks=max_simulations,
+        )
+        rejected.extend(more_rejected)
     picks = pick(accepted)
     chosen = picks.cheapest
     launch = (
@@ -206,4 +297,6 @@ def plan(
         findings=tuple(findings(chosen, accepted, rejected)),
         launch=launch,
         searched=searched,
+        simulated=simulated,
+        percentile=percentile,
     )

@@ -39,6 +39,8 @@ def test_issue_example_gives_plans_that_fit_and_meet_the_slos() -> None:
     assert cheapest["max_concurrency"] >= 10
     assert cheapest["per_gpu_gib"]["free"] >= 0
     assert data["rejections"] and data["findings"] and "vllm" in data["launch"]
+    sim = cheapest["simulated"]  # the pick was verified by simulating the 10 users
+    assert sim is not None and sim["ttft_ms"]["p95"] <= 1000 and sim["tpot_ms"]["p95"] <= 1000 / 30
 
 
 def test_every_printed_plan_fits_and_meets_its_targets() -> None:

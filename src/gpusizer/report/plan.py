@@ -10,7 +10,7 @@ from rich.table import Table
 
 from gpusizer.plan.evaluate import Accepted
 from gpusizer.plan.rank import group_rejections
-from gpusizer.planning import PlanResult
+from gpusizer.planning import PlanResult, label_of
 from gpusizer.units import GIB
 
 __all__ = ["PLAN_SCHEMA_VERSION", "plan_to_dict", "render_plan"]
@@ -18,9 +18,19 @@ __all__ = ["PLAN_SCHEMA_VERSION", "plan_to_dict", "render_plan"]
 PLAN_SCHEMA_VERSION = 1
 
 
-def _plan_dict(a: Accepted) -> dict[str, Any]:
+def _plan_dict(a: Accepted, res: PlanResult | None = None) -> dict[str, Any]:
     lim = a.memory.limiting
+    sim = res.simulated.get(label_of(a)) if res is not None else None
+    simulated = None
+    if sim is not None:
+        simulated = {
+            "ttft_ms": sim.ttft.as_ms(),
+            "tpot_ms": sim.tpot.as_ms(),
+            "output_tokens_per_s": round(sim.output_tokens_per_s, 1),
+            "preemptions": sim.preemptions,
+        }
     return {
+        "simulated": simulated,
         "gpu": a.dep.gpu.key,
         "gpu_name": a.dep.gpu.name,
         "gpus": a.dep.layout.gpus,
@@ -64,9 +74,9 @@ def plan_to_dict(res: PlanResult) -> dict[str, Any]:
         "searched": res.searched,
         "feasible": len(res.accepted),
         "picks": {
-            "cheapest": _plan_dict(p.cheapest) if p.cheapest else None,
-            "fastest": _plan_dict(p.fastest) if p.fastest else None,
-            "best_per_token": _plan_dict(p.best_per_token) if p.best_per_token else None,
+            "cheapest": _plan_dict(p.cheapest, res) if p.cheapest else None,
+            "fastest": _plan_dict(p.fastest, res) if p.fastest else None,
+            "best_per_token": _plan_dict(p.best_per_token, res) if p.best_per_token else None,
         },
         "pareto": [_plan_dict(a) for a in res.pareto],
         "rejections": [
@@ -77,8 +87,10 @@ def plan_to_dict(res: PlanResult) -> dict[str, Any]:
             for f in res.findings
         ],
         "launch": res.launch,
-        "method": "memory: engine-accurate fit; speed: analytic step-time model at the planned concurrency "
-        "(no queueing simulation yet); cost: owned hardware (list price over the years + power)",
+        "percentile": res.percentile,
+        "method": "memory: engine-accurate fit; speed: analytic step-time model at the planned concurrency, "
+        "then the cheapest survivors verified by a continuous-batching simulation of the users "
+        "(percentile SLOs); cost: owned hardware (list price over the years + power)",
     }
 
 
@@ -92,10 +104,15 @@ def render_plan(res: PlanResult, console: Console) -> None:
         f"[bold]{res.model.name}[/] for {res.users} concurrent users at {res.context:,} tokens "
         f"(prompt {res.input_len:,}, output {res.output_len:,})" + (f" · {' · '.join(slo)}" if slo else "")
     )
+    how = (
+        f"analytic step times, the cheapest then verified by simulating {res.users} users (p{res.percentile})"
+        if res.simulated
+        else "analytic step times at the planned concurrency"
+    )
     console.print(
         f"[dim]searched {res.searched} candidates · {len(res.accepted)} meet memory"
         + (" and SLOs" if slo else "")
-        + " · speed from the analytic step-time model (no queueing yet)[/]"
+        + f" · speed: {how}[/]"
     )
     p = res.picks
     if p.cheapest is None:
@@ -110,7 +127,8 @@ def render_plan(res: PlanResult, console: Console) -> None:
             "$/M out tok",
             "TTFT ms",
             "TPOT ms",
-            "tok/s/user",
+            f"p{res.percentile} TTFT sim",
+            f"p{res.percentile} TPOT sim",
             "users fit",
             "VRAM/GPU",
         ):
@@ -123,6 +141,10 @@ def render_plan(res: PlanResult, console: Console) -> None:
             used = lim.capacity_bytes - lim.free_bytes
             same = " (same)" if a in seen else ""
             seen.append(a)
+            sim = res.simulated.get(label_of(a))
+            pct = f"p{res.percentile}"
+            sim_ttft = f"{getattr(sim.ttft, pct) * 1e3:,.0f}" if sim else "—"
+            sim_tpot = f"{getattr(sim.tpot, pct) * 1e3:,.1f}" if sim else "—"
             t.add_row(
                 name + same,
                 f"{a.dep.layout.gpus}× {a.dep.gpu.name}",
@@ -131,7 +153,8 @@ def render_plan(res: PlanResult, console: Console) -> None:
                 f"{a.usd_per_million_output_tokens:,.2f}",
                 f"{a.perf.ttft_s * 1e3:,.0f}",
                 f"{a.perf.tpot_s * 1e3:,.1f}",
-                f"{a.perf.decode_tokens_per_s:,.0f}",
+                sim_ttft,
+                sim_tpot,
                 f"{a.memory.max_concurrency:,.1f}",
                 f"{used / GIB:,.1f}/{lim.capacity_bytes / GIB:,.0f} GiB",
             )

@@ -61,16 +61,19 @@ class SimStats:
 
 
 def summarize(
-    trace: SimTrace, *, slo_ttft_s: float | None = None, slo_tpot_s: float | None = None
+    trace: SimTrace, *, slo_ttft_s: float | None = None, slo_tpot_s: float | None = None, warmup: int = 0
 ) -> SimStats:
+    """Statistics over completed requests; the first ``warmup`` requests (a closed loop's
+    synchronized first wave) are left out, as a load test excludes its warm-up."""
     done = ~np.isnan(trace.finish_s)
-    n = len(trace.finish_s)
+    done[: min(warmup, len(done))] = False
+    n = len(trace.finish_s) - min(warmup, len(trace.finish_s))
     ttft = trace.first_token_s[done] - trace.arrival_s[done]
     e2e = trace.finish_s[done] - trace.arrival_s[done]
     outs = trace.output_tokens[done]
     multi = outs > 1
     tpot = (trace.finish_s[done][multi] - trace.first_token_s[done][multi]) / (outs[multi] - 1)
-    start = float(np.nanmin(trace.arrival_s)) if n else 0.0
+    start = float(np.nanmin(trace.arrival_s[done])) if done.any() else 0.0
     end = float(np.nanmax(trace.finish_s)) if done.any() else start
     span = max(end - start, 1e-12)
     ok = np.ones(int(done.sum()), dtype=bool)

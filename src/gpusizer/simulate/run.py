@@ -1,0 +1,47 @@
+"""Simulate one deployment under one workload: the step model, engine limits and KV pool
+come from the deployment's memory estimate and efficiency factors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gpusizer.domain.scenario import Deployment
+from gpusizer.errors import BadInputError
+from gpusizer.estimate.memory import MemoryEstimate
+from gpusizer.estimate.roofline import Efficiency, build_step_model
+from gpusizer.simulate.engine import EngineLimits, run_engine
+from gpusizer.simulate.stats import SimStats, summarize
+from gpusizer.simulate.workload import Workload, sample_requests
+
+__all__ = ["simulate_deployment"]
+
+
+def simulate_deployment(
+    dep: Deployment,
+    memory: MemoryEstimate,
+    eff: Efficiency,
+    workload: Workload,
+    *,
+    seed: int = 0,
+    slo_ttft_s: float | None = None,
+    slo_tpot_s: float | None = None,
+) -> SimStats:
+    st = memory.settings
+    block = max(1, st.block_size)
+    limits = EngineLimits(
+        max_num_batched_tokens=st.max_num_batched_tokens,
+        max_num_seqs=st.max_num_seqs,
+        block_size=block,
+        kv_blocks=max(0, memory.kv_cache_tokens // block),
+    )
+    if limits.kv_blocks == 0:
+        raise BadInputError("--gpu", "the deployment has no KV cache room (see `gpusizer fit`)")
+    trace = run_engine(
+        build_step_model(dep, eff),
+        sample_requests(workload, np.random.default_rng(seed)),
+        limits,
+        closed_users=workload.users,
+        think_time_s=workload.think_time_s,
+    )
+    warmup = workload.users if workload.users and workload.requests > 2 * workload.users else 0
+    return summarize(trace, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, warmup=warmup)
