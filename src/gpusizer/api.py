@@ -37,6 +37,7 @@ from gpusizer.domain.weights import total_weight_bytes
 from gpusizer.errors import BadInputError, NotInCatalogueError
 from gpusizer.estimate.memory import MemoryEstimate, estimate_memory
 from gpusizer.estimate.perf import PerfRow, efficiency_for, link_for, node_link_for, perf_rows
+from gpusizer.estimate.roofline import Efficiency
 from gpusizer.readers.local import read_local_model
 from gpusizer.units import GB, GIB
 
@@ -46,6 +47,7 @@ __all__ = [
     "ResolvedModel",
     "SimPoint",
     "SimulateResult",
+    "efficiency_of",
     "engine_numbers",
     "fit",
     "perf",
@@ -201,6 +203,19 @@ def engine_numbers(engine: str) -> dict[str, float]:
     if engine != "vllm" and engine in table:
         base.update({k: v.value for k, v in table[engine].numbers.items()})
     return base
+
+
+def efficiency_of(dep: Deployment, link: str | None = None) -> tuple[Efficiency, str, str | None]:
+    """The catalogued efficiency factors for ``dep`` (engine × vendor × class), with the GPU
+    link its collectives cross and the inter-node network; also the factor row's name and
+    the link's name."""
+    links = interconnects()
+    lk = link_for(dep, links, link)
+    eff, row = efficiency_for(
+        efficiency_factors(), dep.engine, dep.gpu.vendor, lk, gpu_class=dep.gpu.gpu_class
+    )
+    name = next((k for k, v in links.items() if v is lk), None) if lk else None
+    return replace(eff, node_link=node_link_for(dep, links)), row, name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -442,12 +457,7 @@ def perf(
         )
     if any(not 1 <= b <= MAX_BATCH for b in batches):
         raise BadInputError("--batch", f"must be 1..{MAX_BATCH}")
-    lk = link_for(dep, interconnects(), link)
-    link_name = next((k for k, v in interconnects().items() if v is lk), None) if lk else None
-    eff, row = efficiency_for(
-        efficiency_factors(), dep.engine, dep.gpu.vendor, lk, gpu_class=dep.gpu.gpu_class
-    )
-    eff = replace(eff, node_link=node_link_for(dep, interconnects()))
+    eff, row, link_name = efficiency_of(dep, link)
     rows = perf_rows(
         dep,
         eff,
@@ -515,11 +525,7 @@ def simulate(
     fit_kwargs.setdefault("max_model_len", max(longest, 2))
     res = fit(model, gpu, suggest=False, **fit_kwargs)
     dep = res.deployment
-    lk = link_for(dep, interconnects())
-    eff, row = efficiency_for(
-        efficiency_factors(), dep.engine, dep.gpu.vendor, lk, gpu_class=dep.gpu.gpu_class
-    )
-    eff = replace(eff, node_link=node_link_for(dep, interconnects()))
+    eff, row, _ = efficiency_of(dep)
     points: list[SimPoint] = []
     grid: list[tuple[float | None, int | None]] = [(r, None) for r in rates] + [(None, u) for u in users]
     for rate, n_users in grid:

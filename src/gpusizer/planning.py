@@ -10,14 +10,13 @@ between the analytic filter and the ranking.)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from gpusizer.api import ResolvedModel, fit, resolve_gpu_spec, resolve_model_spec
-from gpusizer.catalog.load import efficiency_factors, gpu_catalogue, interconnects, quant_catalogue
+from gpusizer.api import ResolvedModel, efficiency_of, fit, resolve_gpu_spec, resolve_model_spec
+from gpusizer.catalog.load import gpu_catalogue, quant_catalogue
 from gpusizer.catalog.specs import GpuSpec
 from gpusizer.errors import BadInputError, GpusizerError
-from gpusizer.estimate.perf import efficiency_for, link_for, node_link_for
 from gpusizer.plan.evaluate import Accepted, CostModel, Rejected, Slo, evaluate
 from gpusizer.plan.launch import launch_commands
 from gpusizer.plan.rank import Picks, pareto_front, pick
@@ -108,11 +107,7 @@ def _verify(
     )
     verified = 0
     for a in to_check:
-        link = link_for(a.dep, interconnects())
-        eff, _ = efficiency_for(
-            efficiency_factors(), a.dep.engine, a.dep.gpu.vendor, link, gpu_class=a.dep.gpu.gpu_class
-        )
-        eff = replace(eff, node_link=node_link_for(a.dep, interconnects()))
+        eff, _, _ = efficiency_of(a.dep)
         stats = simulate_deployment(a.dep, a.memory, eff, w)
         sims[label_of(a)] = stats
         ttft = getattr(stats.ttft, pct)
@@ -246,11 +241,7 @@ def plan(
                     rejected.append(Rejected(dep=None, label=label, stage="config", reason=exc.message))
                     continue
                 dep = res.deployment
-                link = link_for(dep, interconnects())
-                eff, _ = efficiency_for(
-                    efficiency_factors(), dep.engine, gpu.vendor, link, gpu_class=gpu.gpu_class
-                )
-                eff = replace(eff, node_link=node_link_for(dep, interconnects()))
+                eff, _, _ = efficiency_of(dep)
                 result = evaluate(
                     dep,
                     eff,

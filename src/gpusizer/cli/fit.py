@@ -9,6 +9,20 @@ import typer
 
 from gpusizer.api import fit as api_fit
 from gpusizer.cli.common import console, guarded, parse_tokens
+from gpusizer.cli.options import (
+    EngineOpt,
+    EpOpt,
+    GpuMemOpt,
+    GpuOpt,
+    GpusOpt,
+    GpusPerNodeOpt,
+    JsonOpt,
+    KvDtypeOpt,
+    ModelArg,
+    PpOpt,
+    QuantOpt,
+    TpOpt,
+)
 from gpusizer.errors import BadInputError
 from gpusizer.report.fit import fit_to_dict, render_fit
 
@@ -19,41 +33,14 @@ ENGINE_HELP = "vllm | sglang | tensorrt-llm | llamacpp | transformers"
 
 @guarded
 def fit_command(
-    model: Annotated[
-        str,
-        typer.Argument(
-            help="Catalogue name or HF id (deepseek-r1-distill-qwen-7b), "
-            "a config.json, a model directory, or a .gguf file"
-        ),
-    ],
-    gpu: Annotated[
-        str | None,
-        typer.Option(
-            "--gpu",
-            "-g",
-            help="GPU name: H100, 'RTX 4090', 'NVIDIA A100-SXM4-80GB', MI300X … (see `gpusizer gpus`)",
-        ),
-    ] = None,
-    gpus: Annotated[
-        int | None, typer.Option(help="Number of GPUs (default: tp × pp)", min=1, max=4096)
-    ] = None,
-    tp: Annotated[int | None, typer.Option(help="Tensor-parallel size", min=1, max=1024)] = None,
-    pp: Annotated[int | None, typer.Option(help="Pipeline-parallel size", min=1, max=256)] = None,
-    quant: Annotated[
-        str | None,
-        typer.Option(
-            "--quant",
-            "-q",
-            help="Weight format: bf16, fp8, fp8-block, awq, "
-            "gptq, int8, bnb-nf4, mxfp4, nvfp4, q4_k_m … (default: as shipped)",
-        ),
-    ] = None,
-    kv_dtype: Annotated[
-        str, typer.Option(help="KV cache dtype: auto, bf16, fp16, fp8, fp8_e5m2, fp8_ds_mla, q8_0, q4_0")
-    ] = "auto",
-    engine: Annotated[
-        str | None, typer.Option(help=ENGINE_HELP + " (default vllm; llamacpp for GGUF/Apple)")
-    ] = None,
+    model: ModelArg,
+    gpu: GpuOpt = None,
+    gpus: GpusOpt = None,
+    tp: TpOpt = None,
+    pp: PpOpt = None,
+    quant: QuantOpt = None,
+    kv_dtype: KvDtypeOpt = "auto",
+    engine: EngineOpt = None,
     engine_version: Annotated[
         str | None,
         typer.Option(help="Engine version, e.g. 0.11.0 (vLLM's accounting changed at 0.9.2 and 0.21)"),
@@ -85,17 +72,13 @@ def fit_command(
     offline: Annotated[
         bool, typer.Option(help="vLLM LLM class (offline) defaults instead of `vllm serve`")
     ] = False,
-    ep: Annotated[
-        bool, typer.Option("--ep", help="Expert parallel for MoE (all-to-all instead of all-reduce)")
-    ] = False,
-    gpus_per_node: Annotated[
-        int, typer.Option(min=1, max=72, help="GPUs per node (TP inside, PP across)")
-    ] = 8,
-    gpu_memory_gib: Annotated[float | None, typer.Option(help="Override the GPU's memory (GiB)")] = None,
+    ep: EpOpt = False,
+    gpus_per_node: GpusPerNodeOpt = 8,
+    gpu_memory_gib: GpuMemOpt = None,
     gpu_bandwidth_gbps: Annotated[float | None, typer.Option(help="Override memory bandwidth (GB/s)")] = None,
     gpu_file: Annotated[str | None, typer.Option(help="A YAML file describing a custom GPU")] = None,
     hf: Annotated[bool, typer.Option("--hf", help="Look MODEL up on the Hugging Face Hub (network)")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Per-GPU VRAM breakdown, verdict, max concurrency and max context.
 

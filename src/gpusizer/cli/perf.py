@@ -9,6 +9,20 @@ import typer
 
 from gpusizer.api import perf as api_perf
 from gpusizer.cli.common import console, guarded, parse_tokens
+from gpusizer.cli.options import (
+    EngineOpt,
+    EpOpt,
+    GpuMemOpt,
+    GpuOpt,
+    GpusOpt,
+    GpusPerNodeOpt,
+    JsonOpt,
+    KvDtypeOpt,
+    ModelArg,
+    PpOpt,
+    QuantOpt,
+    TpOpt,
+)
 from gpusizer.errors import BadInputError
 from gpusizer.report.perf import perf_to_dict, render_perf
 
@@ -17,16 +31,14 @@ __all__ = ["perf_command"]
 
 @guarded
 def perf_command(
-    model: Annotated[str, typer.Argument(help="Catalogue name, config.json, model directory or .gguf")],
-    gpu: Annotated[str | None, typer.Option("--gpu", "-g", help="GPU name (see `gpusizer gpus`)")] = None,
-    gpus: Annotated[int | None, typer.Option(min=1, max=4096)] = None,
-    tp: Annotated[int | None, typer.Option(min=1, max=1024)] = None,
-    pp: Annotated[int | None, typer.Option(min=1, max=256)] = None,
-    quant: Annotated[str | None, typer.Option("--quant", "-q")] = None,
-    kv_dtype: Annotated[str, typer.Option()] = "auto",
-    engine: Annotated[
-        str | None, typer.Option(help="vllm | sglang | tensorrt-llm | llamacpp | transformers")
-    ] = None,
+    model: ModelArg,
+    gpu: GpuOpt = None,
+    gpus: GpusOpt = None,
+    tp: TpOpt = None,
+    pp: PpOpt = None,
+    quant: QuantOpt = None,
+    kv_dtype: KvDtypeOpt = "auto",
+    engine: EngineOpt = None,
     batch: Annotated[
         str | None,
         typer.Option("--batch", "-b", help="Batch sizes, e.g. 1,8,32 (default: 1,2,4… up to what fits)"),
@@ -39,17 +51,13 @@ def perf_command(
     link: Annotated[
         str | None, typer.Option(help="Force the GPU link: nvlink4, pcie4-x16, pcie4-x4, pcie-through-cpu …")
     ] = None,
-    ep: Annotated[
-        bool, typer.Option("--ep", help="Expert parallel for MoE (all-to-all instead of all-reduce)")
-    ] = False,
-    gpus_per_node: Annotated[
-        int, typer.Option(min=1, max=72, help="GPUs per node (TP inside, PP across)")
-    ] = 8,
-    gpu_memory_gib: Annotated[float | None, typer.Option()] = None,
+    ep: EpOpt = False,
+    gpus_per_node: GpusPerNodeOpt = 8,
+    gpu_memory_gib: GpuMemOpt = None,
     plot: Annotated[
         str | None, typer.Option("--plot", help="Write the roofline picture to this .svg file")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Latency and throughput by batch size, with the binding resource and why."""
     if gpu is None and gpu_memory_gib is None:

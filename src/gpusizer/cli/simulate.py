@@ -11,6 +11,18 @@ from rich.table import Table
 from gpusizer.api import SimulateResult
 from gpusizer.api import simulate as api_simulate
 from gpusizer.cli.common import console, guarded, parse_tokens
+from gpusizer.cli.options import (
+    EngineOpt,
+    GpuMemOpt,
+    GpuOpt,
+    GpusOpt,
+    JsonOpt,
+    KvDtypeOpt,
+    ModelArg,
+    PpOpt,
+    QuantOpt,
+    TpOpt,
+)
 from gpusizer.errors import BadInputError
 from gpusizer.simulate.workload import LengthDist
 
@@ -95,14 +107,14 @@ def sim_to_dict(res: SimulateResult) -> dict[str, Any]:
 
 @guarded
 def simulate_command(
-    model: Annotated[str, typer.Argument(help="Catalogue name, config.json, model directory or .gguf")],
-    gpu: Annotated[str | None, typer.Option("--gpu", "-g")] = None,
-    gpus: Annotated[int | None, typer.Option(min=1, max=4096)] = None,
-    tp: Annotated[int | None, typer.Option(min=1, max=1024)] = None,
-    pp: Annotated[int | None, typer.Option(min=1, max=256)] = None,
-    quant: Annotated[str | None, typer.Option("--quant", "-q")] = None,
-    kv_dtype: Annotated[str, typer.Option()] = "auto",
-    engine: Annotated[str | None, typer.Option()] = None,
+    model: ModelArg,
+    gpu: GpuOpt = None,
+    gpus: GpusOpt = None,
+    tp: TpOpt = None,
+    pp: PpOpt = None,
+    quant: QuantOpt = None,
+    kv_dtype: KvDtypeOpt = "auto",
+    engine: EngineOpt = None,
     rate: Annotated[str | None, typer.Option(help="Open loop: requests/s, or a sweep 1,2,4,8")] = None,
     users: Annotated[
         str | None, typer.Option(help="Closed loop: concurrent users, or a sweep 1,8,32")
@@ -119,8 +131,8 @@ def simulate_command(
     seed: Annotated[int, typer.Option()] = 0,
     slo_ttft_ms: Annotated[float | None, typer.Option()] = None,
     slo_tpot_ms: Annotated[float | None, typer.Option()] = None,
-    gpu_memory_gib: Annotated[float | None, typer.Option()] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    gpu_memory_gib: GpuMemOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Simulate the engine under load: TTFT/TPOT/ITL/E2E percentiles, throughput, goodput."""
     if gpu is None and gpu_memory_gib is None:
