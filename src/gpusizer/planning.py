@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gpusizer.api import ResolvedModel, efficiency_of, fit, resolve_gpu_spec, resolve_model_spec
-from gpusizer.catalog.load import gpu_catalogue, quant_catalogue
+from gpusizer.catalog.load import cloud_prices, gpu_catalogue, quant_catalogue
 from gpusizer.catalog.specs import GpuSpec
 from gpusizer.errors import BadInputError, GpusizerError
 from gpusizer.plan.evaluate import Accepted, CostModel, Rejected, Slo, evaluate
@@ -26,7 +26,12 @@ from gpusizer.simulate.workload import LengthDist, Workload
 
 __all__ = ["PlanResult", "label_of", "plan"]
 
-GPU_COUNTS = (1, 2, 4, 8, 16)  # 16 = two 8-GPU nodes (TP 8 × PP 2), for the largest models
+GPU_COUNTS = (1, 2, 4, 8, 16)
+REPLICAS = (
+    1,
+    2,
+    4,
+)  # independent engines behind a load balancer (data parallel)  # 16 = two 8-GPU nodes (TP 8 × PP 2), for the largest models
 CLASSES = ("consumer", "workstation", "datacenter", "apple")
 
 
@@ -75,8 +80,13 @@ def _layouts(heads: int, kv_heads: int, mla: bool, count: int, per_node: int = 8
     return []
 
 
+def _name(replicas: int, count: int, gpu_key: str, quant: str) -> str:
+    lead = f"{replicas} replicas × " if replicas > 1 else ""
+    return f"{lead}{count}× {gpu_key} {quant}"
+
+
 def label_of(a: Accepted) -> str:
-    return f"{a.dep.layout.gpus}× {a.dep.gpu.key} {a.dep.quant.fmt.key}"
+    return _name(a.replicas, a.dep.layout.gpus, a.dep.gpu.key, a.dep.quant.fmt.key)
 
 
 def _verify(
@@ -98,15 +108,15 @@ def _verify(
     dropped: list[Rejected] = []
     sims: dict[str, Any] = {}
     pct = f"p{percentile}"
-    n_requests = min(max(4 * users, 120), 1000)
-    w = Workload(
-        input_len=LengthDist(mean=input_len),
-        output_len=LengthDist(mean=output_len),
-        users=users,
-        requests=n_requests,
-    )
     verified = 0
     for a in to_check:
+        share = a.dep.users  # each replica serves its share of the users
+        w = Workload(
+            input_len=LengthDist(mean=input_len),
+            output_len=LengthDist(mean=output_len),
+            users=share,
+            requests=min(max(4 * share, 120), 1000),
+        )
         eff, _, _ = efficiency_of(a.dep)
         stats = simulate_deployment(a.dep, a.memory, eff, w)
         sims[label_of(a)] = stats
@@ -165,6 +175,7 @@ def plan(
     verify: bool = True,
     percentile: int = 95,
     max_simulations: int = 10,
+    rank_by: Literal["owned", "cloud"] = "owned",
 ) -> PlanResult:
     """Search hardware × count × layout × quantization for ``users`` at ``context``."""
     if not 1 <= users <= 100_000:
@@ -199,7 +210,8 @@ def plan(
         if q not in fmts:
             raise BadInputError("--quant", f"unknown format {q!r}", ", ".join(sorted(fmts)))
     slo = Slo(ttft_s=ttft_ms / 1e3 if ttft_ms else None, tpot_s=tpot_ms / 1e3 if tpot_ms else None)
-    cost = CostModel(years=years, kwh_price=kwh_price)
+    prices = {k: v.usd_per_gpu_hour for k, v in cloud_prices().items()}
+    cost = CostModel(years=years, kwh_price=kwh_price, cloud_usd_per_gpu_hour=prices, rank_by=rank_by)
     a = resolved.arch
     accepted: list[Accepted] = []
     rejected: list[Rejected] = []
@@ -210,49 +222,55 @@ def plan(
             layouts = _layouts(a.num_attention_heads, a.num_kv_heads, a.mla is not None, count)
             if eng == "llamacpp":
                 layouts = [(1, count)]
-            for q in _quants(resolved, gpu, precision, quants):
-                label = f"{count}× {gpu.key} {q}"
-                searched += 1
-                if not layouts:
-                    rejected.append(
-                        Rejected(
-                            dep=None,
-                            label=label,
-                            stage="config",
-                            reason="no TP/PP layout divides the attention heads",
+            for replicas in (r for r in REPLICAS if r * count <= max_gpus and (r == 1 or count <= 4)):
+                share = -(-users // replicas)
+                for q in _quants(resolved, gpu, precision, quants):
+                    label = _name(replicas, count, gpu.key, q)
+                    searched += 1
+                    if not layouts:
+                        rejected.append(
+                            Rejected(
+                                dep=None,
+                                label=label,
+                                stage="config",
+                                reason="no TP/PP layout divides the attention heads",
+                            )
                         )
+                        continue
+                    tp, pp = layouts[0]
+                    try:
+                        res = fit(
+                            resolved,
+                            gpu,
+                            tp=tp,
+                            pp=pp,
+                            quant=q,
+                            kv_dtype=kv_dtype,
+                            engine=eng,
+                            max_model_len=context,
+                            users=share,
+                            suggest=False,
+                        )
+                    except GpusizerError as exc:
+                        rejected.append(Rejected(dep=None, label=label, stage="config", reason=exc.message))
+                        continue
+                    dep = res.deployment
+                    eff, _, _ = efficiency_of(dep)
+                    result = evaluate(
+                        dep,
+                        eff,
+                        label=label,
+                        slo=slo,
+                        input_len=in_len,
+                        output_len=out_len,
+                        cost=cost,
+                        max_cost_per_hour=max_cost_per_hour,
+                        replicas=replicas,
                     )
-                    continue
-                tp, pp = layouts[0]
-                try:
-                    res = fit(
-                        resolved,
-                        gpu,
-                        tp=tp,
-                        pp=pp,
-                        quant=q,
-                        kv_dtype=kv_dtype,
-                        engine=eng,
-                        max_model_len=context,
-                        users=users,
-                        suggest=False,
-                    )
-                except GpusizerError as exc:
-                    rejected.append(Rejected(dep=None, label=label, stage="config", reason=exc.message))
-                    continue
-                dep = res.deployment
-                eff, _, _ = efficiency_of(dep)
-                result = evaluate(
-                    dep,
-                    eff,
-                    label=label,
-                    slo=slo,
-                    input_len=in_len,
-                    output_len=out_len,
-                    cost=cost,
-                    max_cost_per_hour=max_cost_per_hour,
-                )
-                (accepted if isinstance(result, Accepted) else rejected).append(result)  # type: ignore[arg-type]
+                    if isinstance(result, Accepted):
+                        accepted.append(result)
+                    else:
+                        rejected.append(result)
     simulated: dict[str, Any] = {}
     if verify and accepted and (slo.ttft_s or slo.tpot_s):
         accepted, more_rejected, simulated = _verify(
@@ -269,7 +287,11 @@ def plan(
     chosen = picks.cheapest
     launch = (
         launch_commands(
-            chosen.dep, resolved.name, chosen.memory.settings.memory_fraction, resolved.native_quant
+            chosen.dep,
+            resolved.name,
+            chosen.memory.settings.memory_fraction,
+            resolved.native_quant,
+            chosen.replicas,
         )
         if chosen
         else {}

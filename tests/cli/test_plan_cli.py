@@ -55,7 +55,9 @@ def test_every_printed_plan_fits_and_meets_its_targets() -> None:
     )
     assert res.accepted
     for a in res.accepted:
-        assert a.memory.fits and a.memory.max_concurrency >= 8
+        # every replica holds its share of the users at full context; the shares cover all 8
+        assert a.memory.fits and a.memory.max_concurrency >= a.dep.users
+        assert a.replicas * a.dep.users >= 8
         assert all(r.free_bytes >= 0 for r in a.memory.ranks)
         assert a.perf.ttft_s <= 0.8 and a.perf.tpot_s <= 0.040
     costs = [a.usd_per_hour for a in res.accepted]
@@ -93,10 +95,21 @@ def test_launch_command_names_the_checkpoint_the_plan_needs() -> None:
 
     r1 = fit("deepseek-r1", "H200", gpus=8, quant="awq", max_model_len=32768, users=4).deployment
     cmd = launch_commands(r1, "deepseek-ai/DeepSeek-R1", 0.92, native_quant="fp8-block")["vllm"]
-    assert "<an AWQ checkpoint" in cmd and "--tensor-parallel-size 8" in cmd
+    assert "<AWQ-checkpoint-of-deepseek-ai/DeepSeek-R1>" in cmd and "--tensor-parallel-size 8" in cmd
     native = fit("deepseek-r1", "H200", gpus=8, max_model_len=32768, users=4).deployment
     cmd = launch_commands(native, "deepseek-ai/DeepSeek-R1", 0.92, native_quant="fp8-block")["vllm"]
     assert cmd.startswith("vllm serve deepseek-ai/DeepSeek-R1 ") and "--quantization" not in cmd
     dense = fit("deepseek-r1-distill-qwen-7b", "H100", quant="fp8", max_model_len=8192).deployment
     cmd = launch_commands(dense, "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", 0.92)["vllm"]
     assert "--quantization fp8" in cmd  # online FP8 of a 16-bit checkpoint
+
+
+def test_replicated_plans_get_a_compose_file_and_k8s_replicas() -> None:
+    from gpusizer.api import fit
+    from gpusizer.plan.launch import launch_commands
+
+    dep = fit("deepseek-r1-distill-qwen-7b", "RTX 4090", max_model_len=8192, users=4).deployment
+    cmds = launch_commands(dep, "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", 0.92, replicas=2)
+    assert "vllm-0:" in cmds["compose"] and "vllm-1:" in cmds["compose"] and "upstream v" in cmds["compose"]
+    assert 'device_ids: ["1"]' in cmds["compose"]
+    assert "replicas: 2" in cmds["kubernetes"] and "nvidia.com/gpu: 1" in cmds["kubernetes"]

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from gpusizer.catalog.specs import (
+    CloudPrice,
     EfficiencyFactor,
     EfficiencyFile,
     EngineDefaults,
@@ -24,6 +25,7 @@ from gpusizer.catalog.specs import (
     LinkSpec,
     ModelEntry,
     ModelFile,
+    PriceFile,
     QuantFile,
     QuantFormat,
     Sourced,
@@ -31,6 +33,7 @@ from gpusizer.catalog.specs import (
 from gpusizer.errors import GpusizerError
 
 __all__ = [
+    "cloud_prices",
     "efficiency_factors",
     "engine_number",
     "gpu_catalogue",
@@ -141,3 +144,9 @@ def interconnects() -> dict[str, LinkSpec]:
 def efficiency_factors() -> tuple[EfficiencyFactor, ...]:
     """Achieved-fraction factors per engine × vendor (data/efficiency.yaml)."""
     return _validate(EfficiencyFile, "efficiency.yaml").factors
+
+
+@lru_cache(maxsize=1)
+def cloud_prices() -> dict[str, CloudPrice]:
+    """Dated cloud $/GPU-hour quotes by GPU key (data/prices.yaml)."""
+    return dict(_validate(PriceFile, "prices.yaml").prices)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "CloudPrice",
     "EfficiencyFactor",
     "EfficiencyFile",
     "EngineDefaults",
@@ -22,6 +23,7 @@ __all__ = [
     "LinkSpec",
     "ModelEntry",
     "ModelFile",
+    "PriceFile",
     "PublishedCounts",
     "QuantFile",
     "QuantFormat",
@@ -229,3 +231,16 @@ class EfficiencyFactor(_Strict):
 
 class EfficiencyFile(_Strict):
     factors: tuple[EfficiencyFactor, ...]
+
+
+# -------------------------------------------------------------------------------- prices
+class CloudPrice(_Strict):
+    usd_per_gpu_hour: float = Field(gt=0)
+    provider: str
+    date: str
+    source: str
+
+
+class PriceFile(_Strict):
+    as_of: str
+    prices: dict[str, CloudPrice]

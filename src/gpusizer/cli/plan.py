@@ -57,9 +57,14 @@ def plan_command(
     ] = None,
     years: Annotated[float, typer.Option(help="Owned hardware: amortisation years")] = 3.0,
     kwh_price: Annotated[float, typer.Option(help="Owned hardware: USD per kWh")] = 0.15,
+    rank_by: Annotated[
+        str, typer.Option(help="owned (list price + power) | cloud (dated $/GPU-hour table)")
+    ] = "owned",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Search GPU × count × layout × quantization; keep what fits and meets the SLOs; rank by cost."""
+    if rank_by not in ("owned", "cloud"):
+        raise BadInputError("--rank-by", f"unknown basis {rank_by!r}", "owned, cloud")
     if precision not in ("default", "high"):
         raise BadInputError("--precision", f"unknown value {precision!r}", "default, high")
     if tokens_per_s_per_user is not None:
@@ -85,6 +90,7 @@ def plan_command(
         max_cost_per_hour=max_cost_per_hour,
         years=years,
         kwh_price=kwh_price,
+        rank_by="cloud" if rank_by == "cloud" else "owned",
     )
     if as_json:
         typer.echo(json.dumps(plan_to_dict(res), indent=2))

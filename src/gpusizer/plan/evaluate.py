@@ -1,6 +1,8 @@
 """Evaluate one candidate deployment: does it fit (memory), does it meet the SLOs
-(analytic step times at the planned concurrency), what does it cost. A rejection is a
-value that says which stage failed and why."""
+(analytic step times at the planned concurrency), what does it cost — owned and, where the
+dated price table has the GPU, rented. A rejection is a value that says which stage failed
+and why. ``replicas`` independent engines (data parallel behind a router) each serve their
+share of the users: the guide's "split the batch load over two GPUs"."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from gpusizer.estimate.memory import MemoryEstimate, estimate_memory
 from gpusizer.estimate.perf import PerfRow, perf_rows
 from gpusizer.estimate.roofline import Efficiency
 
-__all__ = ["Accepted", "CostModel", "Rejected", "Slo", "evaluate"]
+__all__ = ["Accepted", "CostModel", "Rejected", "Slo", "evaluate", "hourly_costs"]
 
 HOURS_PER_YEAR = 8766  # 365.25 days
 
@@ -25,24 +27,31 @@ class Slo:
 
 @dataclass(frozen=True, kw_only=True)
 class CostModel:
-    """Owned hardware: list price spread over ``years`` plus power at ``kwh_price``; or a
-    cloud $/GPU-hour when the price table has one and ``cloud`` is chosen."""
+    """Owned hardware: list price spread over ``years`` plus power at ``kwh_price``. Cloud:
+    the dated $/GPU-hour quotes. ``rank_by`` picks the basis the ranking uses."""
 
     years: float = 3.0
     kwh_price: float = 0.15  # USD per kWh
     cloud_usd_per_gpu_hour: dict[str, float] | None = None
-    basis: Literal["owned", "cloud"] = "owned"
+    rank_by: Literal["owned", "cloud"] = "owned"
 
 
 @dataclass(frozen=True, kw_only=True)
 class Accepted:
-    dep: Deployment
+    dep: Deployment  # one replica; dep.users is that replica's share
+    replicas: int
     memory: MemoryEstimate
     perf: PerfRow
-    usd_per_hour: float
+    usd_per_hour: float  # on the ranking basis, all replicas
+    owned_usd_per_hour: float | None
+    cloud_usd_per_hour: float | None
     cost_basis: str
     usd_per_million_output_tokens: float
-    headroom_users: float  # max concurrency / planned users
+    headroom_users: float  # max concurrency / planned users per replica
+
+    @property
+    def gpus(self) -> int:
+        return self.dep.layout.gpus * self.replicas
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,21 +63,26 @@ class Rejected:
     detail: str = ""  # the number behind the reason
 
 
-def hourly_cost(dep: Deployment, cost: CostModel) -> tuple[float, str] | None:
-    """USD per hour for the whole deployment, with the basis; None when no price is known."""
-    n = dep.layout.gpus
+def hourly_costs(
+    dep: Deployment, cost: CostModel, replicas: int = 1
+) -> tuple[float | None, float | None, str]:
+    """(owned $/h, cloud $/h, a line saying how) for ``replicas`` copies of ``dep``."""
+    n = dep.layout.gpus * replicas
     g = dep.gpu
-    if cost.basis == "cloud":
-        price = (cost.cloud_usd_per_gpu_hour or {}).get(g.key)
-        return (price * n, f"cloud ${price:.2f}/GPU-h") if price else None
-    if g.list_price_usd is None:
-        return None
-    capex = g.list_price_usd * n / (cost.years * HOURS_PER_YEAR)
-    power = (g.tdp_w or 0) * n / 1000 * cost.kwh_price
-    return (
-        capex + power,
-        f"owned: ${g.list_price_usd:,.0f} × {n} over {cost.years:g} y + {g.tdp_w or 0:.0f} W × {n}",
-    )
+    owned = None
+    how = []
+    if g.list_price_usd is not None:
+        owned = (
+            g.list_price_usd * n / (cost.years * HOURS_PER_YEAR) + (g.tdp_w or 0) * n / 1000 * cost.kwh_price
+        )
+        how.append(
+            f"owned: ${g.list_price_usd:,.0f} × {n} over {cost.years:g} y + {g.tdp_w or 0:.0f} W × {n}"
+        )
+    price = (cost.cloud_usd_per_gpu_hour or {}).get(g.key)
+    cloud = price * n if price else None
+    if price:
+        how.append(f"cloud: ${price:.2f}/GPU-h × {n}")
+    return owned, cloud, " · ".join(how)
 
 
 def evaluate(
@@ -81,14 +95,17 @@ def evaluate(
     output_len: int,
     cost: CostModel,
     max_cost_per_hour: float | None = None,
+    replicas: int = 1,
 ) -> Accepted | Rejected:
     mem = estimate_memory(dep)
     if not mem.fits:
         return Rejected(dep=dep, label=label, stage="memory", reason="does not fit", detail=mem.problems[0])
-    priced = hourly_cost(dep, cost)
-    if priced is None:
-        return Rejected(dep=dep, label=label, stage="cost", reason="no price in the catalogue")
-    usd_h, basis = priced
+    owned, cloud, how = hourly_costs(dep, cost, replicas)
+    usd_h = owned if cost.rank_by == "owned" else cloud
+    if usd_h is None:
+        return Rejected(
+            dep=dep, label=label, stage="cost", reason=f"no {cost.rank_by} price in the catalogue"
+        )
     if max_cost_per_hour is not None and usd_h > max_cost_per_hour:
         return Rejected(
             dep=dep,
@@ -117,13 +134,16 @@ def evaluate(
             reason=f"TPOT over target ({row.bound}-bound)",
             detail=f"TPOT {row.tpot_s * 1e3:,.1f} ms > {slo.tpot_s * 1e3:,.1f} ms",
         )
-    tokens_per_hour = row.output_tokens_per_s * 3600
+    tokens_per_hour = row.output_tokens_per_s * replicas * 3600
     return Accepted(
         dep=dep,
+        replicas=replicas,
         memory=mem,
         perf=row,
         usd_per_hour=usd_h,
-        cost_basis=basis,
+        owned_usd_per_hour=owned,
+        cloud_usd_per_hour=cloud,
+        cost_basis=how,
         usd_per_million_output_tokens=usd_h / tokens_per_hour * 1e6,
         headroom_users=mem.max_concurrency / dep.users,
     )

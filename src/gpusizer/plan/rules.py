@@ -94,8 +94,8 @@ def _link(pick: Accepted) -> Finding:
 
 
 def _one_big_gpu(pick: Accepted, accepted: Sequence[Accepted]) -> Finding:
-    singles = [a for a in accepted if a.dep.layout.gpus == 1]
-    if pick.dep.layout.gpus == 1:
+    singles = [a for a in accepted if a.gpus == 1]
+    if pick.gpus == 1:
         return Finding(
             rule="one high-VRAM GPU before a cluster",
             holds=True,
