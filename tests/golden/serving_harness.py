@@ -26,7 +26,18 @@ MODELS = {
     "mistralai/Mixtral-8x7B-v0.1": "mistralai/Mixtral-8x7B-v0.1",
     "mistralai/Mixtral-8x22B-v0.1": "mistralai/Mixtral-8x22B-v0.1",
 }
-QUANT = {"fp8": ("fp8", "fp8"), "fp16": ("fp16", "auto")}
+# DeepSeek-R1 rows run TensorRT-LLM with attention data parallelism (each rank keeps only its
+# own requests' MLA cache, attention weights replicated) at batch 1,024–7,168: not modelled
+# yet, so they are reported as skipped rather than fitted.
+NOT_MODELLED = {
+    "deepseek-ai/DeepSeek-R1": "attention data parallelism (TRT-LLM DeepSeek max-throughput) not modelled yet",
+    "nvidia/DeepSeek-R1-FP4": "attention data parallelism and NVFP4+FP8 mix not modelled yet",
+    "nvidia/DeepSeek-R1-0528-FP4": "attention data parallelism and NVFP4+FP8 mix not modelled yet",
+}
+QUANT = {
+    "fp8": ("fp8", "fp8"),
+    "fp16": ("fp16", "auto"),
+}
 FREE_FRACTION = 0.95  # the tables' note: "--kv_cache_free_gpu_mem_fraction 0.95"
 MAX_BATCH = 2048  # TensorRT-LLM BuildConfig max_batch_size default (engines.yaml)
 
@@ -55,6 +66,9 @@ def prepared() -> tuple[list[tuple[dict[str, Any], Any, int]], list[tuple[str, s
     skipped: list[tuple[str, str]] = []
     for r in load_rows():
         cid = r["case_id"]
+        if r["model_id"] in NOT_MODELLED:
+            skipped.append((cid, NOT_MODELLED[r["model_id"]]))
+            continue
         model = MODELS.get(r["model_id"])
         quant = QUANT.get(str(r.get("weight_precision")))
         if model is None or quant is None or not r.get("output_tps") or not r.get("input_tokens"):
@@ -73,6 +87,7 @@ def prepared() -> tuple[list[tuple[dict[str, Any], Any, int]], list[tuple[str, s
                 engine="tensorrt-llm",
                 quant=quant[0],
                 kv_dtype=quant[1],
+                ep=bool(r.get("expert_parallel")),
                 tp=int(r.get("tensor_parallel") or 1),
                 pp=int(r.get("pipeline_parallel") or 1),
                 max_model_len=isl + osl,
