@@ -484,6 +484,7 @@ class SimPoint:
     rate: float | None
     users: int | None
     stats: Any  # gpusizer.simulate.stats.SimStats
+    trace: Any = None  # gpusizer.simulate.engine.SimTrace (for plots)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -538,7 +539,7 @@ def simulate(
             burstiness=burstiness,
             requests=requests,
         )
-        stats = simulate_deployment(
+        stats, trace = simulate_deployment(
             dep,
             res.estimate,
             eff,
@@ -547,7 +548,7 @@ def simulate(
             slo_ttft_s=slo_ttft_ms / 1e3 if slo_ttft_ms else None,
             slo_tpot_s=slo_tpot_ms / 1e3 if slo_tpot_ms else None,
         )
-        points.append(SimPoint(rate=rate, users=n_users, stats=stats))
+        points.append(SimPoint(rate=rate, users=n_users, stats=stats, trace=trace))
     knee = None
     if slo_ttft_ms or slo_tpot_ms:
         knee = next((p for p in points if p.stats.goodput_share < 0.95), None)

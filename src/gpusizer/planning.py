@@ -118,7 +118,7 @@ def _verify(
             requests=min(max(4 * share, 120), 1000),
         )
         eff, _, _ = efficiency_of(a.dep)
-        stats = simulate_deployment(a.dep, a.memory, eff, w)
+        stats, _ = simulate_deployment(a.dep, a.memory, eff, w)
         sims[label_of(a)] = stats
         ttft = getattr(stats.ttft, pct)
         tpot = getattr(stats.tpot, pct)

@@ -80,3 +80,29 @@ def test_bad_simulate_input() -> None:
         ],
     )
     assert r.exit_code == 2 and "--input-len" in r.output
+
+
+def test_plot_writes_time_series_and_cdfs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "plots"
+    r = runner.invoke(
+        app,
+        [
+            "simulate",
+            "deepseek-r1-distill-qwen-7b",
+            "--gpu",
+            "H100",
+            "--rate",
+            "4",
+            "--requests",
+            "60",
+            "--output-len",
+            "32",
+            "--plot",
+            str(out),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    ts = (out / "timeseries_rate4.svg").read_text()
+    cdf = (out / "latency_cdf_rate4.svg").read_text()
+    assert ts.startswith("<svg") and "running" in ts and "<polyline" in ts
+    assert "TTFT" in cdf and "TPOT" in cdf

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -132,6 +133,9 @@ def simulate_command(
     slo_ttft_ms: Annotated[float | None, typer.Option()] = None,
     slo_tpot_ms: Annotated[float | None, typer.Option()] = None,
     gpu_memory_gib: GpuMemOpt = None,
+    plot: Annotated[
+        str | None, typer.Option("--plot", help="Write time-series and latency-CDF SVGs into this folder")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate the engine under load: TTFT/TPOT/ITL/E2E percentiles, throughput, goodput."""
@@ -158,6 +162,7 @@ def simulate_command(
         engine=engine,
         gpu_memory_gib=gpu_memory_gib,
     )
+    written = _plots(res, plot) if plot else []
     if as_json:
         typer.echo(json.dumps(sim_to_dict(res), indent=2))
         return
@@ -204,3 +209,50 @@ def simulate_command(
     if res.knee is not None:
         load = f"{res.knee.rate:g} req/s" if res.knee.rate is not None else f"{res.knee.users} users"
         console.print(f"[yellow]knee:[/] the SLOs first fail (goodput < 95 %) at {load}")
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+def _plots(res: SimulateResult, folder: str) -> list[str]:
+    """Queue, running batch and KV use over time, and TTFT/TPOT CDFs, one SVG each per load."""
+    import numpy as np
+
+    from gpusizer.report.charts import line_chart
+
+    out_dir = Path(folder)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError("--plot", f"cannot create folder {folder!r} ({exc.strerror})") from exc
+    written = []
+    for p in res.points:
+        tag = f"rate{p.rate:g}" if p.rate is not None else f"users{p.users}"
+        tr = p.trace
+        t = tr.step_end_s.tolist()
+        series = [
+            ("running", t, tr.step_running.tolist()),
+            ("waiting", t, tr.step_waiting.tolist()),
+            ("KV used (%)", t, (tr.step_kv_used * 100).tolist()),
+        ]
+        svg = line_chart(
+            f"{res.fit.model.name} · {tag}: engine state over time", "time (s)", "requests / %", series
+        )
+        done = ~np.isnan(tr.finish_s)
+        ttft = np.sort((tr.first_token_s[done] - tr.arrival_s[done]) * 1e3)
+        multi = done & (tr.output_tokens > 1)
+        tpot = np.sort((tr.finish_s[multi] - tr.first_token_s[multi]) / (tr.output_tokens[multi] - 1) * 1e3)
+        cdf = [
+            ("TTFT", ttft.tolist(), (np.arange(1, ttft.size + 1) / max(ttft.size, 1)).tolist()),
+            ("TPOT", tpot.tolist(), (np.arange(1, tpot.size + 1) / max(tpot.size, 1)).tolist()),
+        ]
+        svg_cdf = line_chart(
+            f"{res.fit.model.name} · {tag}: latency CDF", "milliseconds", "share of requests", cdf
+        )
+        for name, text in ((f"timeseries_{tag}.svg", svg), (f"latency_cdf_{tag}.svg", svg_cdf)):
+            target = out_dir / name
+            try:
+                target.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise BadInputError("--plot", f"cannot write {target} ({exc.strerror})") from exc
+            written.append(str(target))
+    return written

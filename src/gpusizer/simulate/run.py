@@ -9,7 +9,7 @@ from gpusizer.domain.scenario import Deployment
 from gpusizer.errors import BadInputError
 from gpusizer.estimate.memory import MemoryEstimate
 from gpusizer.estimate.roofline import Efficiency, build_step_model
-from gpusizer.simulate.engine import EngineLimits, run_engine
+from gpusizer.simulate.engine import EngineLimits, SimTrace, run_engine
 from gpusizer.simulate.stats import SimStats, summarize
 from gpusizer.simulate.workload import Workload, sample_requests
 
@@ -25,7 +25,7 @@ def simulate_deployment(
     seed: int = 0,
     slo_ttft_s: float | None = None,
     slo_tpot_s: float | None = None,
-) -> SimStats:
+) -> tuple[SimStats, SimTrace]:
     st = memory.settings
     block = max(1, st.block_size)
     limits = EngineLimits(
@@ -44,4 +44,4 @@ def simulate_deployment(
         think_time_s=workload.think_time_s,
     )
     warmup = workload.users if workload.users and workload.requests > 2 * workload.users else 0
-    return summarize(trace, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, warmup=warmup)
+    return summarize(trace, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, warmup=warmup), trace
