@@ -510,13 +510,20 @@ def simulate(
     seed: int = 0,
     slo_ttft_ms: float | None = None,
     slo_tpot_ms: float | None = None,
+    trace_rows: list[dict[str, float]] | None = None,
     **fit_kwargs: Any,
 ) -> SimulateResult:
     """Continuous batching under load: one point per rate (open loop) or user count (closed loop)."""
     from gpusizer.simulate.run import simulate_deployment
-    from gpusizer.simulate.workload import LengthDist, Workload
+    from gpusizer.simulate.workload import LengthDist, Workload, requests_from_trace
 
-    if bool(rates) == bool(users):
+    trace_reqs = requests_from_trace(trace_rows) if trace_rows is not None else None
+    if trace_reqs is not None:
+        rates, users = (0.0,), ()  # one point: the trace's own arrivals
+        longest_trace = int((trace_reqs.input_len + trace_reqs.output_len).max())
+        fit_kwargs.setdefault("max_model_len", longest_trace)
+        requests = len(trace_reqs.input_len)
+    elif bool(rates) == bool(users):
         raise BadInputError("--rate/--users", "give request rates or user counts (one of them)")
     inp = input_len or LengthDist(mean=1024)
     out = output_len or LengthDist(mean=256)
@@ -533,7 +540,7 @@ def simulate(
         w = Workload(
             input_len=inp,
             output_len=out,
-            rate=rate,
+            rate=rate if trace_reqs is None else 1.0,
             users=n_users,
             think_time_s=think_time_s,
             burstiness=burstiness,
@@ -544,11 +551,14 @@ def simulate(
             res.estimate,
             eff,
             w,
+            trace_requests=trace_reqs,
             seed=seed,
             slo_ttft_s=slo_ttft_ms / 1e3 if slo_ttft_ms else None,
             slo_tpot_s=slo_tpot_ms / 1e3 if slo_tpot_ms else None,
         )
-        points.append(SimPoint(rate=rate, users=n_users, stats=stats, trace=trace))
+        points.append(
+            SimPoint(rate=None if trace_reqs is not None else rate, users=n_users, stats=stats, trace=trace)
+        )
     knee = None
     if slo_ttft_ms or slo_tpot_ms:
         knee = next((p for p in points if p.stats.goodput_share < 0.95), None)

@@ -106,3 +106,20 @@ def test_plot_writes_time_series_and_cdfs(tmp_path) -> None:  # type: ignore[no-
     cdf = (out / "latency_cdf_rate4.svg").read_text()
     assert ts.startswith("<svg") and "running" in ts and "<polyline" in ts
     assert "TTFT" in cdf and "TPOT" in cdf
+
+
+def test_trace_file_replays_its_own_arrivals(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    trace = tmp_path / "trace.jsonl"
+    rows = [{"arrival_s": 100 + 0.5 * i, "input_tokens": 256 + i, "output_tokens": 16 + i} for i in range(30)]
+    trace.write_text("\n".join(json.dumps(r) for r in rows))
+    r = runner.invoke(
+        app, ["simulate", "deepseek-r1-distill-qwen-7b", "--gpu", "H100", "--trace", str(trace), "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["completed"] == 30 and data["rate"] is None and data["users"] is None
+    trace.write_text('{"arrival_s": 0, "input_tokens": 5}\n')
+    r = runner.invoke(
+        app, ["simulate", "deepseek-r1-distill-qwen-7b", "--gpu", "H100", "--trace", str(trace)]
+    )
+    assert r.exit_code == 2 and "--trace" in r.output

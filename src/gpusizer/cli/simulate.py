@@ -133,6 +133,9 @@ def simulate_command(
     slo_ttft_ms: Annotated[float | None, typer.Option()] = None,
     slo_tpot_ms: Annotated[float | None, typer.Option()] = None,
     gpu_memory_gib: GpuMemOpt = None,
+    trace: Annotated[
+        str | None, typer.Option("--trace", help="JSONL of arrival_s, input_tokens, output_tokens")
+    ] = None,
     plot: Annotated[
         str | None, typer.Option("--plot", help="Write time-series and latency-CDF SVGs into this folder")
     ] = None,
@@ -144,6 +147,7 @@ def simulate_command(
     res = api_simulate(
         model,
         gpu,
+        trace_rows=_read_trace(trace) if trace else None,
         rates=_numbers("--rate", rate, float),
         users=_numbers("--users", users, int),
         input_len=parse_length("--input-len", input_len),
@@ -189,7 +193,7 @@ def simulate_command(
         t.add_column(col, justify="right")
     for p in res.points:
         s = p.stats
-        load = f"{p.rate:g}/s" if p.rate is not None else f"{p.users} users"
+        load = f"{p.rate:g}/s" if p.rate is not None else f"{p.users} users" if p.users else "trace"
         t.add_row(
             load,
             f"{s.requests_per_s:.2f}",
@@ -213,6 +217,31 @@ def simulate_command(
         console.print(f"wrote {path}")
 
 
+MAX_TRACE_BYTES = 100 * 1024 * 1024
+
+
+def _read_trace(path: str) -> list[dict[str, float]]:
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_TRACE_BYTES:
+            raise BadInputError("--trace", f"{path!r} is larger than 100 MiB")
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise BadInputError("--trace", f"cannot read {path!r} ({exc.strerror})") from exc
+    rows = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadInputError("--trace", f"line {n} is not JSON") from exc
+        if not isinstance(row, dict):
+            raise BadInputError("--trace", f"line {n} is not a JSON object")
+        rows.append(row)
+    return rows
+
+
 def _plots(res: SimulateResult, folder: str) -> list[str]:
     """Queue, running batch and KV use over time, and TTFT/TPOT CDFs, one SVG each per load."""
     import numpy as np
@@ -226,7 +255,7 @@ def _plots(res: SimulateResult, folder: str) -> list[str]:
         raise BadInputError("--plot", f"cannot create folder {folder!r} ({exc.strerror})") from exc
     written = []
     for p in res.points:
-        tag = f"rate{p.rate:g}" if p.rate is not None else f"users{p.users}"
+        tag = f"rate{p.rate:g}" if p.rate is not None else f"users{p.users}" if p.users else "trace"
         tr = p.trace
         t = tr.step_end_s.tolist()
         series = [

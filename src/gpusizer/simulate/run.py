@@ -11,7 +11,7 @@ from gpusizer.estimate.memory import MemoryEstimate
 from gpusizer.estimate.roofline import Efficiency, build_step_model
 from gpusizer.simulate.engine import EngineLimits, SimTrace, run_engine
 from gpusizer.simulate.stats import SimStats, summarize
-from gpusizer.simulate.workload import Workload, sample_requests
+from gpusizer.simulate.workload import Requests, Workload, sample_requests
 
 __all__ = ["simulate_deployment"]
 
@@ -22,6 +22,7 @@ def simulate_deployment(
     eff: Efficiency,
     workload: Workload,
     *,
+    trace_requests: Requests | None = None,
     seed: int = 0,
     slo_ttft_s: float | None = None,
     slo_tpot_s: float | None = None,
@@ -36,9 +37,14 @@ def simulate_deployment(
     )
     if limits.kv_blocks == 0:
         raise BadInputError("--gpu", "the deployment has no KV cache room (see `gpusizer fit`)")
+    reqs = (
+        trace_requests
+        if trace_requests is not None
+        else sample_requests(workload, np.random.default_rng(seed))
+    )
     trace = run_engine(
         build_step_model(dep, eff),
-        sample_requests(workload, np.random.default_rng(seed)),
+        reqs,
         limits,
         closed_users=workload.users,
         think_time_s=workload.think_time_s,

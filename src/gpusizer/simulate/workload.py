@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from gpusizer.errors import BadInputError
 
-__all__ = ["LengthDist", "Requests", "Workload", "sample_requests"]
+__all__ = ["LengthDist", "Requests", "Workload", "requests_from_trace", "sample_requests"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -98,3 +98,21 @@ def sample_requests(w: Workload, rng: np.random.Generator) -> Requests:
     else:
         arrivals = np.full(n, np.nan)
     return Requests(arrival_s=arrivals.astype(np.float64), input_len=inp, output_len=out)
+
+
+def requests_from_trace(rows: list[dict[str, float]]) -> Requests:
+    """A recorded trace: rows with ``arrival_s`` (or ``timestamp``), ``input_tokens`` and
+    ``output_tokens``; arrivals are re-based to start at 0 and sorted."""
+    if not rows:
+        raise BadInputError("--trace", "the trace has no requests")
+    try:
+        arr = np.array([float(r.get("arrival_s", r.get("timestamp", 0.0))) for r in rows])
+        inp = np.array([int(r["input_tokens"]) for r in rows], dtype=np.int64)
+        out = np.array([int(r["output_tokens"]) for r in rows], dtype=np.int64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadInputError("--trace", "each line needs arrival_s, input_tokens and output_tokens") from exc
+    if (inp < 1).any() or (out < 1).any() or not np.isfinite(arr).all():
+        raise BadInputError("--trace", "token counts must be ≥ 1 and arrival times finite")
+    order = np.argsort(arr, kind="stable")
+    arr = arr[order] - arr[order][0]
+    return Requests(arrival_s=arr.astype(np.float64), input_len=inp[order], output_len=out[order])
