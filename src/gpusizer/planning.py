@@ -89,67 +89,66 @@ def label_of(a: Accepted) -> str:
     return _name(a.replicas, a.dep.layout.gpus, a.dep.gpu.key, a.dep.quant.fmt.key)
 
 
+def _simulated_failure(a: Accepted, stats: Any, slo: Slo, pct: str) -> Rejected | None:
+    """The rejection when the simulated percentile misses an SLO, else None."""
+    for metric, target, digits in (("ttft", slo.ttft_s, 0), ("tpot", slo.tpot_s, 1)):
+        value = getattr(getattr(stats, metric), pct)
+        if target is not None and value > target:
+            name = metric.upper()
+            return Rejected(
+                dep=a.dep,
+                label=label_of(a),
+                stage="slo",
+                reason=f"{pct} {name} over target in simulation",
+                detail=f"{pct} {name} {value * 1e3:,.{digits}f} ms > {target * 1e3:,.{digits}f} ms",
+            )
+    return None
+
+
 def _verify(
     accepted: list[Accepted],
     slo: Slo,
     *,
-    users: int,
     input_len: int,
     output_len: int,
     percentile: int,
     max_checks: int,
 ) -> tuple[list[Accepted], list[Rejected], dict[str, Any]]:
-    """Simulate the cheapest analytic survivors (and the fastest) with ``users`` closed-loop
-    users sending back to back; drop those whose p-th percentile TTFT/TPOT miss the SLOs."""
-    order = sorted(accepted, key=lambda a: a.usd_per_hour)
-    fastest = min(accepted, key=lambda a: a.perf.tpot_s)
-    to_check = [fastest] + [a for a in order[:max_checks] if a is not fastest]
-    keep: list[Accepted] = []
+    """Simulate each pick (cheapest, fastest, best $/token) with its users sending back to
+    back; a pick whose p-th percentile TTFT/TPOT misses the SLOs is dropped and the picks are
+    recomputed, until every pick is verified or ``max_checks`` simulations have run."""
+    keep = list(accepted)
     dropped: list[Rejected] = []
     sims: dict[str, Any] = {}
+    passed: set[int] = set()
     pct = f"p{percentile}"
-    verified = 0
-    for a in to_check:
-        share = a.dep.users  # each replica serves its share of the users
-        w = Workload(
-            input_len=LengthDist(mean=input_len),
-            output_len=LengthDist(mean=output_len),
-            users=share,
-            requests=min(max(4 * share, 120), 1000),
-        )
-        eff, _, _ = efficiency_of(a.dep)
-        stats, _ = simulate_deployment(a.dep, a.memory, eff, w)
-        sims[label_of(a)] = stats
-        ttft = getattr(stats.ttft, pct)
-        tpot = getattr(stats.tpot, pct)
-        if slo.ttft_s is not None and ttft > slo.ttft_s:
-            dropped.append(
-                Rejected(
-                    dep=a.dep,
-                    label=label_of(a),
-                    stage="slo",
-                    reason=f"{pct} TTFT over target in simulation",
-                    detail=f"{pct} TTFT {ttft * 1e3:,.0f} ms > {slo.ttft_s * 1e3:,.0f} ms",
-                )
+    checks = 0
+    while keep and checks < max_checks:
+        p = pick(keep)
+        pending = [
+            a for a in (p.cheapest, p.fastest, p.best_per_token) if a is not None and id(a) not in passed
+        ]
+        if not pending:
+            break
+        distinct = list({id(a): a for a in pending}.values())  # one simulation per plan
+        for a in distinct:
+            share = a.dep.users  # each replica serves its share of the users
+            w = Workload(
+                input_len=LengthDist(mean=input_len),
+                output_len=LengthDist(mean=output_len),
+                users=share,
+                requests=min(max(4 * share, 120), 1000),
             )
-        elif slo.tpot_s is not None and tpot > slo.tpot_s:
-            dropped.append(
-                Rejected(
-                    dep=a.dep,
-                    label=label_of(a),
-                    stage="slo",
-                    reason=f"{pct} TPOT over target in simulation",
-                    detail=f"{pct} TPOT {tpot * 1e3:,.1f} ms > {slo.tpot_s * 1e3:,.1f} ms",
-                )
-            )
-        else:
-            keep.append(a)
-            verified += 1
-            if verified >= 3 and a is not fastest and fastest in keep + [r.dep for r in dropped]:
-                break
-    checked = {id(a) for a in to_check if label_of(a) in sims}
-    # plans not simulated stay, ranked after the verified ones only through their cost
-    keep += [a for a in accepted if id(a) not in checked]
+            eff, _, _ = efficiency_of(a.dep)
+            stats, _ = simulate_deployment(a.dep, a.memory, eff, w)
+            sims[label_of(a)] = stats
+            checks += 1
+            failure = _simulated_failure(a, stats, slo, pct)
+            if failure is None:
+                passed.add(id(a))
+            else:
+                dropped.append(failure)
+                keep.remove(a)
     return keep, dropped, sims
 
 
@@ -174,7 +173,7 @@ def plan(
     kwh_price: float = 0.15,
     verify: bool = True,
     percentile: int = 95,
-    max_simulations: int = 10,
+    max_simulations: int = 12,
     rank_by: Literal["owned", "cloud"] = "owned",
 ) -> PlanResult:
     """Search hardware × count × layout × quantization for ``users`` at ``context``."""
@@ -276,7 +275,6 @@ def plan(
         accepted, more_rejected, simulated = _verify(
             accepted,
             slo,
-            users=users,
             input_len=in_len,
             output_len=out_len,
             percentile=percentile,

@@ -113,3 +113,31 @@ def test_replicated_plans_get_a_compose_file_and_k8s_replicas() -> None:
     assert "vllm-0:" in cmds["compose"] and "vllm-1:" in cmds["compose"] and "upstream v" in cmds["compose"]
     assert 'device_ids: ["1"]' in cmds["compose"]
     assert "replicas: 2" in cmds["kubernetes"] and "nvidia.com/gpu: 1" in cmds["kubernetes"]
+
+
+def test_markdown_report_has_picks_reasons_rules_and_launch() -> None:
+    r = runner.invoke(
+        app,
+        [
+            "plan",
+            "deepseek-r1-distill-qwen-7b",
+            "--context",
+            "8k",
+            "--users",
+            "4",
+            "--ttft-ms",
+            "1000",
+            "--tpot-ms",
+            "50",
+            "--class",
+            "consumer",
+            "--max-gpus",
+            "2",
+            "--markdown",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    md = r.output
+    for heading in ("# Plan:", "## Top picks", "## Why the others lost", "## The guide's rules", "## Launch"):
+        assert heading in md
+    assert "| cheapest |" in md and "```bash" in md

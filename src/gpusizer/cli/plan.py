@@ -10,7 +10,7 @@ import typer
 from gpusizer.cli.common import console, guarded, parse_tokens
 from gpusizer.errors import BadInputError
 from gpusizer.planning import plan as run_plan
-from gpusizer.report.plan import plan_to_dict, render_plan
+from gpusizer.report.plan import plan_to_dict, plan_to_markdown, render_plan
 
 __all__ = ["plan_command"]
 
@@ -61,6 +61,7 @@ def plan_command(
         str, typer.Option(help="owned (list price + power) | cloud (dated $/GPU-hour table)")
     ] = "owned",
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the plan as Markdown")] = False,
 ) -> None:
     """Search GPU × count × layout × quantization; keep what fits and meets the SLOs; rank by cost."""
     if rank_by not in ("owned", "cloud"):
@@ -94,6 +95,8 @@ def plan_command(
     )
     if as_json:
         typer.echo(json.dumps(plan_to_dict(res), indent=2))
+    elif markdown:
+        typer.echo(plan_to_markdown(res))
     else:
         render_plan(res, console)
     raise typer.Exit(code=0 if res.picks.cheapest else 1)

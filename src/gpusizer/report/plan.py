@@ -13,7 +13,7 @@ from gpusizer.plan.rank import group_rejections
 from gpusizer.planning import PlanResult, label_of
 from gpusizer.units import GIB
 
-__all__ = ["PLAN_SCHEMA_VERSION", "plan_to_dict", "render_plan"]
+__all__ = ["PLAN_SCHEMA_VERSION", "plan_to_dict", "plan_to_markdown", "render_plan"]
 
 PLAN_SCHEMA_VERSION = 1
 
@@ -187,3 +187,56 @@ def render_plan(res: PlanResult, console: Console) -> None:
         console.print(f"{mark} [bold]{f.rule}[/]: {f.evidence}. {f.advice}.", highlight=False)
     for name, cmd in res.launch.items():
         console.print(f"[bold]{name}:[/] {cmd}", highlight=False, soft_wrap=True)
+
+
+def plan_to_markdown(res: PlanResult) -> str:
+    """The plan as Markdown: for a ticket, a design doc or a pull request."""
+    d = plan_to_dict(res)
+    lines = [f"# Plan: {d['model']} — {d['users']} users at {d['context']:,} tokens", ""]
+    slo = d["slo"]
+    targets = []
+    if slo["ttft_ms"]:
+        targets.append(f"TTFT ≤ {slo['ttft_ms']:,.0f} ms")
+    if slo["tpot_ms"]:
+        targets.append(f"TPOT ≤ {slo['tpot_ms']:,.1f} ms")
+    lines += [
+        f"Prompt {d['input_len']:,} / output {d['output_len']:,} tokens"
+        + (f"; targets {', '.join(targets)} (p{d['percentile']})" if targets else "")
+        + ".",
+        f"Searched {d['searched']} candidates; {d['feasible']} feasible. {d['method']}.",
+        "",
+    ]
+    lines += [
+        "## Top picks",
+        "",
+        "| pick | hardware | weights | $/hour | cloud $/h | $/M out tok | TTFT ms | TPOT ms | sim TTFT p95 | sim TPOT p95 |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, p in d["picks"].items():
+        if not p:
+            continue
+        sim = p["simulated"] or {}
+        hw = (
+            f"{p['replicas']} × " if p["replicas"] > 1 else ""
+        ) + f"{p['gpus_per_replica']}× {p['gpu_name']}"
+        cloud = f"{p['cloud_usd_per_hour']:,.2f}" if p["cloud_usd_per_hour"] is not None else "—"
+        s_ttft = f"{sim['ttft_ms']['p95']:,.0f}" if sim else "—"
+        s_tpot = f"{sim['tpot_ms']['p95']:,.1f}" if sim else "—"
+        lines.append(
+            f"| {name} | {hw} | {p['quant']} | {p['usd_per_hour']:,.2f} | {cloud} | "
+            f"{p['usd_per_million_output_tokens']:,.2f} | {p['ttft_ms']:,.0f} | {p['tpot_ms']:,.1f} | "
+            f"{s_ttft} | {s_tpot} |"
+        )
+    lines += ["", "## Why the others lost", "", "| reason | n | example |", "|---|---:|---|"]
+    lines += [f"| {r['reason']} | {r['count']} | {r['example']} |" for r in d["rejections"]]
+    lines += ["", "## The guide's rules", ""]
+    lines += [
+        f"- {'✓' if f['holds'] else '!'} **{f['rule']}**: {f['evidence']}. {f['advice']}."
+        for f in d["findings"]
+    ]
+    if d["launch"]:
+        lines += ["", "## Launch", ""]
+        for name, cmd in d["launch"].items():
+            lang = "yaml" if name in ("compose", "kubernetes") and not cmd.startswith("#") else "bash"
+            lines += [f"**{name}**", "", f"```{lang}", cmd, "```", ""]
+    return "\n".join(lines)
