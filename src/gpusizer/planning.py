@@ -265,6 +265,7 @@ def plan(
                         cost=cost,
                         max_cost_per_hour=max_cost_per_hour,
                         replicas=replicas,
+                        memory=res.estimate,
                     )
                     if isinstance(result, Accepted):
                         accepted.append(result)

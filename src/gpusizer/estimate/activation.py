@@ -68,7 +68,7 @@ def activation_bytes(
     if st.engine == "llamacpp":
         ub = st.max_num_batched_tokens
         hidden = ub * a.hidden_size * 4 * numbers["compute_hidden_copies"]
-        ffn = ub * a.intermediate_size * 4 * 2
+        ffn = ub * a.intermediate_size * 4 * 2  # f32 gate and up outputs of one FFN
         logits = ub * a.vocab_size * numbers["logit_bytes"] if with_sampler else 0.0
         return hidden + ffn + logits
     if st.engine == "transformers":

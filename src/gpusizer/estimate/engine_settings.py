@@ -116,6 +116,8 @@ def engine_settings(dep: Deployment) -> EngineSettings:
         )
     if dep.engine == "sglang":
         vis_mib = vis / MIB
+        # engine-memory.md §2.2 (_handle_gpu_memory_settings): GPU-memory tiers → chunked
+        # prefill size and CUDA-graph max batch (the TP<4 column)
         tiers = [
             (20 * 1024, 2048, 8),
             (35 * 1024, 2048, 24),

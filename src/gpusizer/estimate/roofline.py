@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 Bound = Literal["compute", "memory", "communication", "overhead"]
+ACT_BYTES = 2  # bf16/fp16 activations crossing GPU links
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,8 +175,11 @@ class StepModel:
         if self.tp_comm and link is not None:
             lat = _allreduce_latency(link, self.tp)
             bus = link.bandwidth_bps * link.busbw_fraction
-            per_ar = lat + tokens * self.hidden * 2 * 2 * (self.tp - 1) / self.tp / bus
-            per_a2a = lat + tokens * self.topk * self.hidden * 2 * (self.tp - 1) / self.tp / bus
+            # ring all-reduce of the bf16 hidden state (2 B/element) moves 2(n-1)/n of it per GPU;
+            # an all-to-all sends each routed copy ((n-1)/n of them leave the GPU)
+            msg = tokens * self.hidden * ACT_BYTES
+            per_ar = lat + msg * 2 * (self.tp - 1) / self.tp / bus
+            per_a2a = lat + msg * self.topk * (self.tp - 1) / self.tp / bus
         for st in self.stages:
             w = st.dense_bytes + st.expert_bytes * frac
             kv = st.kv_per_token * (decode_ctx + prefill_kv)
@@ -194,7 +198,7 @@ class StepModel:
         if self.pp > 1 and link is not None:
             for boundary in range(1, self.pp):
                 hop = eff.node_link if boundary % self.stages_per_node == 0 and eff.node_link else link
-                comm += hop.latency_s + tokens * self.hidden * 2 / hop.bandwidth_bps
+                comm += hop.latency_s + tokens * self.hidden * ACT_BYTES / hop.bandwidth_bps
         overhead = eff.step_overhead_s + (eff.prefill_overhead_s if prefills else 0.0)
         return compute, memory, comm, overhead, flops_t, w_t, kv_t
 

@@ -96,8 +96,10 @@ def evaluate(
     cost: CostModel,
     max_cost_per_hour: float | None = None,
     replicas: int = 1,
+    memory: MemoryEstimate | None = None,
 ) -> Accepted | Rejected:
-    mem = estimate_memory(dep)
+    """``memory``: the estimate already made for ``dep`` (computed here when not given)."""
+    mem = memory if memory is not None else estimate_memory(dep)
     if not mem.fits:
         return Rejected(dep=dep, label=label, stage="memory", reason="does not fit", detail=mem.problems[0])
     owned, cloud, how = hourly_costs(dep, cost, replicas)
