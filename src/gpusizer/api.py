@@ -272,6 +272,7 @@ def fit(
     usage: Usage = "serve",
     ep: bool = False,
     gpus_per_node: int = 8,
+    dp_attention: bool = False,
     gpu_memory_gib: float | None = None,
     gpu_bandwidth_gbps: float | None = None,
     gpu_file: str | None = None,
@@ -307,6 +308,8 @@ def fit(
             "engines: " + ", ".join(applied.fmt.engines),
         )
     qnotes = (*qnotes, *_check_quant_on_gpu(applied, gpu_spec, engine_name))
+    if dp_attention and (tp_ < 2 or engine_name not in ("vllm", "sglang", "tensorrt-llm")):
+        raise BadInputError("--dp-attention", "needs TP ≥ 2 on vLLM, SGLang or TensorRT-LLM")
     context = max_model_len or resolved.arch.max_position_embeddings or 4096
     if resolved.entry is not None and resolved.entry.context_length and max_model_len is None:
         context = min(context, resolved.entry.context_length)
@@ -323,7 +326,9 @@ def fit(
         quant=applied,
         gpu=gpu_spec,
         # a TP group is one scale-up domain (16× RTX 3090 in one box is TP 16 on one node)
-        layout=Layout(tp=tp_, pp=pp_, ep=ep, gpus_per_node=max(gpus_per_node, tp_)),
+        layout=Layout(
+            tp=tp_, pp=pp_, ep=ep, gpus_per_node=max(gpus_per_node, tp_), attention_dp=dp_attention
+        ),
         engine=engine_name,
         engine_version=engine_version,
         engine_mode=engine_mode,

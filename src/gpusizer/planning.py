@@ -80,13 +80,13 @@ def _layouts(heads: int, kv_heads: int, mla: bool, count: int, per_node: int = 8
     return []
 
 
-def _name(replicas: int, count: int, gpu_key: str, quant: str) -> str:
+def _name(replicas: int, count: int, gpu_key: str, quant: str, dp_attention: bool = False) -> str:
     lead = f"{replicas} replicas × " if replicas > 1 else ""
-    return f"{lead}{count}× {gpu_key} {quant}"
+    return f"{lead}{count}× {gpu_key} {quant}" + (" dp-attention" if dp_attention else "")
 
 
 def label_of(a: Accepted) -> str:
-    return _name(a.replicas, a.dep.layout.gpus, a.dep.gpu.key, a.dep.quant.fmt.key)
+    return _name(a.replicas, a.dep.layout.gpus, a.dep.gpu.key, a.dep.quant.fmt.key, a.dep.layout.attention_dp)
 
 
 def _simulated_failure(a: Accepted, stats: Any, slo: Slo, pct: str) -> Rejected | None:
@@ -223,8 +223,15 @@ def plan(
                 layouts = [(1, count)]
             for replicas in (r for r in REPLICAS if r * count <= max_gpus and (r == 1 or count <= 4)):
                 share = -(-users // replicas)
-                for q in _quants(resolved, gpu, precision, quants):
-                    label = _name(replicas, count, gpu.key, q)
+                dp_options = (
+                    [False, True]
+                    if a.mla is not None and count >= 2 and eng in ("vllm", "sglang")
+                    else [False]
+                )
+                for q, dp_attn in (
+                    (q, d) for q in _quants(resolved, gpu, precision, quants) for d in dp_options
+                ):
+                    label = _name(replicas, count, gpu.key, q, dp_attn)
                     searched += 1
                     if not layouts:
                         rejected.append(
@@ -249,6 +256,8 @@ def plan(
                             max_model_len=context,
                             users=share,
                             suggest=False,
+                            dp_attention=dp_attn and tp > 1,
+                            ep=dp_attn and tp > 1,
                         )
                     except GpusizerError as exc:
                         rejected.append(Rejected(dep=None, label=label, stage="config", reason=exc.message))

@@ -88,3 +88,16 @@ def test_pipeline_across_nodes_pays_the_network() -> None:
     fast = step_time(dep, b, replace(EFF, link=links["nvlink4"], node_link=links["infiniband-ndr"]))
     slow = step_time(dep, b, replace(EFF, link=links["nvlink4"], node_link=links["roce-100g"]))
     assert slow.comm_s > fast.comm_s
+
+
+def test_dp_attention_trades_replicated_attention_weights_for_kv_capacity() -> None:
+    # DeepSeek MLA under TP replicates the latent on every rank; DP attention keeps each
+    # request's cache on one rank (SGLang --enable-dp-attention), at the price of replicated
+    # attention weights.
+    tp = fit("deepseek-r1", "H200", gpus=8, max_model_len=32768, users=64).estimate
+    dp = fit(
+        "deepseek-r1", "H200", gpus=8, max_model_len=32768, users=64, dp_attention=True, ep=True
+    ).estimate
+    assert dp.limiting.weights_bytes > tp.limiting.weights_bytes
+    assert dp.max_concurrency > 4 * tp.max_concurrency
+    assert dp.fits and not tp.fits

@@ -10,6 +10,7 @@ import typer
 from gpusizer.api import fit as api_fit
 from gpusizer.cli.common import console, guarded, parse_tokens
 from gpusizer.cli.options import (
+    DpAttentionOpt,
     EngineOpt,
     EpOpt,
     GpuMemOpt,
@@ -73,6 +74,7 @@ def fit_command(
         bool, typer.Option(help="vLLM LLM class (offline) defaults instead of `vllm serve`")
     ] = False,
     ep: EpOpt = False,
+    dp_attention: DpAttentionOpt = False,
     gpus_per_node: GpusPerNodeOpt = 8,
     gpu_memory_gib: GpuMemOpt = None,
     gpu_bandwidth_gbps: Annotated[float | None, typer.Option(help="Override memory bandwidth (GB/s)")] = None,
@@ -92,6 +94,7 @@ def fit_command(
         model,
         gpu,
         ep=ep,
+        dp_attention=dp_attention,
         gpus_per_node=gpus_per_node,
         gpus=gpus,
         tp=tp,

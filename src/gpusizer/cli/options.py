@@ -61,6 +61,14 @@ EngineOpt = Annotated[
 EpOpt = Annotated[
     bool, typer.Option("--ep", help="Expert parallel for MoE (all-to-all instead of all-reduce)")
 ]
+DpAttentionOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dp-attention",
+        help="Data-parallel attention (SGLang --enable-dp-attention): each rank "
+        "keeps only its requests' KV; attention weights replicated",
+    ),
+]
 GpusPerNodeOpt = Annotated[int, typer.Option(min=1, max=72, help="GPUs per node (TP inside, PP across)")]
 GpuMemOpt = Annotated[float | None, typer.Option(help="Override the GPU's memory (GiB)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object")]

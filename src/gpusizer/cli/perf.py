@@ -10,6 +10,7 @@ import typer
 from gpusizer.api import perf as api_perf
 from gpusizer.cli.common import console, guarded, parse_tokens
 from gpusizer.cli.options import (
+    DpAttentionOpt,
     EngineOpt,
     EpOpt,
     GpuMemOpt,
@@ -52,6 +53,7 @@ def perf_command(
         str | None, typer.Option(help="Force the GPU link: nvlink4, pcie4-x16, pcie4-x4, pcie-through-cpu …")
     ] = None,
     ep: EpOpt = False,
+    dp_attention: DpAttentionOpt = False,
     gpus_per_node: GpusPerNodeOpt = 8,
     gpu_memory_gib: GpuMemOpt = None,
     plot: Annotated[
@@ -76,6 +78,7 @@ def perf_command(
         model,
         gpu,
         ep=ep,
+        dp_attention=dp_attention,
         gpus_per_node=gpus_per_node,
         input_len=i,
         output_len=o,

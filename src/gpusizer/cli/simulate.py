@@ -13,7 +13,9 @@ from gpusizer.api import SimulateResult
 from gpusizer.api import simulate as api_simulate
 from gpusizer.cli.common import console, guarded, parse_tokens
 from gpusizer.cli.options import (
+    DpAttentionOpt,
     EngineOpt,
+    EpOpt,
     GpuMemOpt,
     GpuOpt,
     GpusOpt,
@@ -116,6 +118,8 @@ def simulate_command(
     quant: QuantOpt = None,
     kv_dtype: KvDtypeOpt = "auto",
     engine: EngineOpt = None,
+    ep: EpOpt = False,
+    dp_attention: DpAttentionOpt = False,
     rate: Annotated[str | None, typer.Option(help="Open loop: requests/s, or a sweep 1,2,4,8")] = None,
     users: Annotated[
         str | None, typer.Option(help="Closed loop: concurrent users, or a sweep 1,8,32")
@@ -164,6 +168,8 @@ def simulate_command(
         quant=quant,
         kv_dtype=kv_dtype,
         engine=engine,
+        ep=ep,
+        dp_attention=dp_attention,
         gpu_memory_gib=gpu_memory_gib,
     )
     written = _plots(res, plot) if plot else []

@@ -15,12 +15,16 @@ class Layout:
     """``tp`` × ``pp`` GPUs serve one model replica. ``ep``: MoE experts are split over the
     TP group (expert parallel, all-to-all dispatch) instead of sharded inside each expert
     (all-reduce); per-rank expert memory is the same either way. ``gpus_per_node``: GPUs
-    sharing one scale-up domain; PP stages beyond it talk over the inter-node network."""
+    sharing one scale-up domain; PP stages beyond it talk over the inter-node network.
+    ``attention_dp``: data-parallel attention (SGLang ``--enable-dp-attention``, vLLM
+    ``--data-parallel-size`` with expert parallel): every rank holds full attention weights
+    and the KV cache of only its own share of the requests, while the MLP/MoE stay sharded."""
 
     tp: int = 1
     pp: int = 1
     ep: bool = False
     gpus_per_node: int = 8
+    attention_dp: bool = False  # each TP rank runs attention for its own requests (DP attention)
 
     def __post_init__(self) -> None:
         if self.tp < 1 or self.tp > 1024:

@@ -47,9 +47,12 @@ def _kv_replication_extra(a: ModelArch, tp: int) -> int:
     return int(per_head - sharded_share)
 
 
-def _layer_bytes(lp: LayerParams, q: AppliedQuant, tp: int, out: dict[str, float]) -> None:
+def _layer_bytes(
+    lp: LayerParams, q: AppliedQuant, tp: int, out: dict[str, float], attention_dp: bool = False
+) -> None:
     for group, n in lp.sharded.items():
-        out[group] = out.get(group, 0.0) + n / tp * q.bits(group) / 8
+        shards = 1 if attention_dp and group == "attention" else tp  # DP attention replicates it
+        out[group] = out.get(group, 0.0) + n / shards * q.bits(group) / 8
     for group, n in lp.replicated.items():
         out[group] = out.get(group, 0.0) + n * q.bits(group) / 8
 
@@ -77,7 +80,7 @@ def rank_weights(
     for s, layers in enumerate(stages):
         by: dict[str, float] = {}
         for i in layers:
-            _layer_bytes(counts.layers[i], q, tp, by)
+            _layer_bytes(counts.layers[i], q, tp, by, layout.attention_dp)
             extra = _kv_replication_extra(a, tp)
             if extra:
                 by["attention"] = by.get("attention", 0.0) + extra * q.bits("attention") / 8

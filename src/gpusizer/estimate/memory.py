@@ -116,6 +116,12 @@ def _weights(dep: Deployment) -> tuple[RankWeights, ...]:
     )
 
 
+def _kv_tp(dep: Deployment) -> int:
+    """KV heads are split over TP, except under DP attention, where each rank keeps whole
+    heads for its own requests."""
+    return 1 if dep.layout.attention_dp else dep.layout.tp
+
+
 def _rule_of_thumb(dep: Deployment, kv_model_per_token: float) -> float:
     weights = total_weight_bytes(dep.param_counts, dep.quant) * dep.weights_scale
     need = weights + kv_model_per_token * dep.max_model_len * dep.users
@@ -156,18 +162,21 @@ def _capacity(
     per_token = kv.bytes_per_token(layers)
     if per_token <= 0:
         return 0, 0.0, 0, 0.0
+    # DP attention: each rank caches only its own requests, so the replica holds tp pools
+    ranks = dep.layout.tp if dep.layout.attention_dp else 1
+    users = -(-dep.users // ranks)  # the busiest rank's share
     need_one = req(dep.max_model_len)
     if not dep.model.has_sliding_layers:
         blocks = max(0, math.floor(pool / (per_token * block)))
         tokens = blocks * block
         per_req_blocks = math.ceil(dep.max_model_len / block)
         concurrency = blocks / per_req_blocks
-        max_ctx = (blocks // dep.users) * block if dep.users else 0
+        max_ctx = (blocks // users) * block if users else 0
     else:
         concurrency = max(0.0, pool / need_one)
         tokens = int(concurrency * dep.max_model_len)
-        max_ctx = _max_context(req, pool, dep.users, dep.model.max_position_embeddings or 10**7, block)
-    return int(tokens), concurrency, int(max_ctx), need_one * dep.users
+        max_ctx = _max_context(req, pool, users, dep.model.max_position_embeddings or 10**7, block)
+    return int(tokens * ranks), concurrency * ranks, int(max_ctx), need_one * users
 
 
 # ------------------------------------------------------------------------------- vLLM
@@ -175,7 +184,7 @@ def _vllm(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
     a = dep.model
     n = dep.engine_numbers
     cap = float(dep.visible_memory_bytes)
-    kv = kv_layout(a, "vllm", dep.kv_dtype, tp=dep.layout.tp, model_dtype_bytes=2.0)
+    kv = kv_layout(a, "vllm", dep.kv_dtype, tp=_kv_tp(dep), model_dtype_bytes=2.0)
     weights = _weights(dep)
     budget = cap * st.memory_fraction
     non_torch = n["non_torch_single_gpu_bytes"]
@@ -221,7 +230,7 @@ def _sglang(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
     a = dep.model
     n = dep.engine_numbers
     cap = float(dep.visible_memory_bytes)
-    kv = kv_layout(a, "sglang", dep.kv_dtype, tp=dep.layout.tp)
+    kv = kv_layout(a, "sglang", dep.kv_dtype, tp=_kv_tp(dep))
     weights = _weights(dep)
     pre = cap - n["pre_load_overhead_bytes"]
     ranks, pools = [], []
@@ -255,7 +264,7 @@ def _trtllm(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
     a = dep.model
     n = dep.engine_numbers
     cap = float(dep.visible_memory_bytes)
-    kv = kv_layout(a, "tensorrt-llm", dep.kv_dtype, tp=dep.layout.tp)
+    kv = kv_layout(a, "tensorrt-llm", dep.kv_dtype, tp=_kv_tp(dep))
     weights = _weights(dep)
     context = n["cuda_context_bytes"]
     graphs = 0.0 if dep.enforce_eager else n["cuda_graph_bytes"]

@@ -134,6 +134,7 @@ class _Stage:
     head_params: float  # lm_head parameters on this rank (last stage only)
     layers: int
     moe_layers: int
+    attn_share: float = 1.0  # share of the batch's sequences whose attention runs here (DP attention: 1/tp)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,6 +159,7 @@ class StepModel:
     stages_per_node: int
     tp_comm: bool
     num_layers: int
+    attention_dp: bool = False
 
     def _expert_frac(self, tokens: int) -> float:
         return _expert_fraction(self.experts, self.topk, tokens) if self.experts else 0.0
@@ -179,16 +181,29 @@ class StepModel:
             # an all-to-all sends each routed copy ((n-1)/n of them leave the GPU)
             msg = tokens * self.hidden * ACT_BYTES
             per_ar = lat + msg * 2 * (self.tp - 1) / self.tp / bus
-            per_a2a = lat + msg * self.topk * (self.tp - 1) / self.tp / bus
+            # DP attention: each rank owns 1/tp of the tokens and sends only those
+            own = 1 / self.tp if self.attention_dp else 1.0
+            per_a2a = lat + msg * own * self.topk * (self.tp - 1) / self.tp / bus
         for st in self.stages:
             w = st.dense_bytes + st.expert_bytes * frac
-            kv = st.kv_per_token * (decode_ctx + prefill_kv)
+            kv = st.kv_per_token * (decode_ctx + prefill_kv) * st.attn_share
             f = 2 * tokens * st.linear_params + 2 * rows * st.head_params
-            f += 2 * st.layers * (self.decode_width * decode_ctx + self.prefill_width * prefill_work)
+            f += (
+                2
+                * st.layers
+                * st.attn_share
+                * (self.decode_width * decode_ctx + self.prefill_width * prefill_work)
+            )
             compute += f / rate_c
             memory += (w + kv) / rate_m
             if self.tp_comm and link is not None:
-                if self.ep and st.moe_layers:
+                dense = st.layers - st.moe_layers
+                if self.attention_dp:
+                    # no attention all-reduce: all-gather + reduce-scatter around each MLP
+                    # (≈ one all-reduce), or dispatch + combine all-to-alls around EP experts
+                    moe_cost = 2 * per_a2a if self.ep else per_ar
+                    comm += st.moe_layers * moe_cost + dense * per_ar
+                elif self.ep and st.moe_layers:
                     comm += 2 * st.moe_layers * per_a2a + (2 * st.layers - st.moe_layers) * per_ar
                 else:
                     comm += 2 * st.layers * per_ar
@@ -262,6 +277,7 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
     tp = dep.layout.tp
     serving = dep.engine in ("vllm", "sglang", "tensorrt-llm")
     shard = tp if serving else 1
+    dp_attn = dep.layout.attention_dp and serving
     ranks = rank_weights(a, dep.param_counts, dep.quant, dep.layout, serving_engine=serving)
     ranks = (
         tuple(
@@ -275,9 +291,9 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
         if dep.weights_scale != 1.0
         else ranks
     )
-    kv = kv_layout(a, dep.engine, dep.kv_dtype, tp=shard)
+    kv = kv_layout(a, dep.engine, dep.kv_dtype, tp=1 if dep.layout.attention_dp else shard)
     peak, dtype_used = compute_peak_flops(dep.gpu, dep.quant.fmt.compute_dtype)
-    heads_rank = a.num_attention_heads / shard
+    heads_rank = a.num_attention_heads / (1 if dp_attn else shard)
     if a.mla is not None:
         m = a.mla
         decode_width = heads_rank * (2 * m.kv_lora_rank + m.qk_rope_head_dim)
@@ -294,6 +310,7 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
         last = r is ranks[-1]
         stages.append(
             _Stage(
+                attn_share=1 / tp if dp_attn else 1.0,
                 dense_bytes=dense,
                 expert_bytes=experts,
                 kv_per_token=kv.per_layer_bytes * len(r.layers),
@@ -319,6 +336,7 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
         ep=dep.layout.ep,
         stages_per_node=max(1, dep.layout.gpus_per_node // tp),
         tp_comm=tp > 1 and serving,
+        attention_dp=dp_attn,
         num_layers=a.num_layers,
     )
 

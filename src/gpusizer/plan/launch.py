@@ -37,7 +37,13 @@ def launch_commands(
     if converted and q in ("awq", "gptq", "mxfp4", "nvfp4", "bnb-nf4"):
         repo = f"<{q.upper()}-checkpoint-of-{model_id}>"
         note = f"  # {q.upper()} needs a pre-quantized checkpoint of the model"
-    args = ["--tensor-parallel-size", str(tp)]
+    dp_attn = dep.layout.attention_dp
+    # vLLM runs DP attention as data-parallel ranks sharing expert-parallel MoE layers
+    args = (
+        ["--data-parallel-size", str(tp), "--tensor-parallel-size", "1"]
+        if dp_attn
+        else ["--tensor-parallel-size", str(tp)]
+    )
     if pp > 1:
         args += ["--pipeline-parallel-size", str(pp)]
     args += [
@@ -52,14 +58,16 @@ def launch_commands(
         args += ["--quantization", _VLLM_QUANT[q]]
     if dep.kv_dtype != "auto":
         args += ["--kv-cache-dtype", dep.kv_dtype]
-    if dep.layout.ep:
+    if dep.layout.ep or dp_attn:
         args += ["--enable-expert-parallel"]
     flat = " ".join(args)
     out = {
         "vllm": f"vllm serve {repo} {flat}{note}",
         "sglang": (
             f"python -m sglang.launch_server --model-path {repo} --tp {tp} --context-length "
-            f"{dep.max_model_len} --max-running-requests {max(dep.users, 1)}{note}"
+            f"{dep.max_model_len} --max-running-requests {max(dep.users, 1)}"
+            + (f" --dp {tp} --enable-dp-attention" if dp_attn else "")
+            + note
         ),
         "docker": (
             f"docker run --gpus all --ipc=host -p 8000:8000 -v ~/.cache/huggingface:/root/.cache/huggingface "
