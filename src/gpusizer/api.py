@@ -182,8 +182,11 @@ def resolve_gpu_spec(
             "--gpu", "missing", "a catalogue GPU name (see `gpusizer gpus`) or --gpu-memory-gib"
         )
     update: dict[str, Any] = {}
-    if memory_gib:
-        update.update(memory_bytes=int(memory_gib * GIB), memory_visible_bytes=int(memory_gib * GIB))
+    if memory_gib:  # on Apple silicon this is the machine's RAM; Metal's working-set cap still applies
+        update.update(
+            memory_bytes=int(memory_gib * GIB),
+            memory_visible_bytes=None if gpu.vendor == "apple" else int(memory_gib * GIB),
+        )
     if bandwidth_gbps:
         update["memory_bandwidth_bps"] = bandwidth_gbps * GB
     if tflops_bf16:
@@ -228,7 +231,11 @@ class FitResult:
     suggestions: tuple[str, ...] = field(default=())
 
 
-def _quant(model: ResolvedModel, quant: str | None) -> tuple[AppliedQuant, tuple[str, ...]]:
+def _quant(
+    model: ResolvedModel, quant: str | None, engine: str = "vllm"
+) -> tuple[AppliedQuant, tuple[str, ...]]:
+    """The weight format: the user's, else the GGUF file's, else (llama.cpp) Q4_K_M, else the
+    checkpoint's own. On llama.cpp a 16-bit choice means GGUF F16."""
     formats = quant_catalogue()
     notes: list[str] = []
     key = quant
@@ -239,11 +246,16 @@ def _quant(model: ResolvedModel, quant: str | None) -> tuple[AppliedQuant, tuple
         except NotInCatalogueError:
             key = "q4_k_m"
             notes.append(f"GGUF type {model.gguf_type} not catalogued; exact file bytes used")
+    if key is None and engine == "llamacpp":
+        key = "q4_k_m"
+        notes.append("llama.cpp: weights taken as a Q4_K_M GGUF (pass --quant for another type)")
     if key is None:
         key = model.native_quant or "bf16"
         if model.native_quant:
             notes.append(f"weights as the checkpoint ships them: {model.native_quant}")
     fmt = resolve_quant(key, formats)
+    if engine == "llamacpp" and fmt.kind == "float" and fmt.key in ("bf16", "fp16"):
+        fmt = resolve_quant("f16-gguf", formats)
     native = fmt.key == model.native_quant
     cfg = model.arch.quantization_config
     return apply_quant(fmt, quantization_config=cfg, native=native), tuple(notes)
@@ -300,7 +312,7 @@ def fit(
         pp_ = pp or max(1, n_gpus // tp_)
     if tp_ * pp_ != n_gpus:
         raise BadInputError("--gpus", f"{n_gpus} GPUs do not equal tp {tp_} × pp {pp_}")
-    applied, qnotes = _quant(resolved, quant)
+    applied, qnotes = _quant(resolved, quant, engine_name)
     if engine_name not in applied.fmt.engines:
         raise BadInputError(
             "--quant",

@@ -62,3 +62,10 @@ def test_gpu_memory_override_changes_capacity() -> None:
     big = fit("deepseek-r1-distill-qwen-7b", "RTX 4090", gpu_memory_gib=48, max_model_len=8192)
     assert big.estimate.limiting.capacity_bytes == 48 * 2**30
     assert big.estimate.kv_cache_tokens > small.estimate.kv_cache_tokens
+
+
+def test_apple_unified_memory_is_capped_by_metal_working_set() -> None:
+    # llama.cpp PR #2011 log on a 32 GB M1 Max: "recommendedMaxWorkingSetSize = 21845.34 MB"
+    res = fit("deepseek-r1-distill-qwen-7b", "Apple M1 Max", gpu_memory_gib=32, max_model_len=4096)
+    assert res.deployment.engine == "llamacpp"
+    assert res.estimate.limiting.capacity_bytes / 2**20 == pytest.approx(21845.34, rel=1e-3)

@@ -25,6 +25,13 @@ MAX_USERS = 1_000_000
 # nominal capacity: published readings give 79.22/80 (H100), 23.58/24 (RTX 3090),
 # 39.49/40 (A100-40GB), 14.74/15 (T4) → 0.983–0.990 (calibration/vllm_memory_cases.jsonl).
 VISIBLE_FRACTION_DEFAULT = 0.985
+# Apple silicon: Metal lets the GPU wire only part of unified memory
+# (MTLDevice.recommendedMaxWorkingSetSize). Published readings: 21,845.34 MB on a 32 GB M1 Max
+# = 2/3 (llama.cpp PR #2011 log); ~47–49 GB usable on 64 GB M1/M2 Max ≈ 3/4 (llama.cpp issue
+# #1870). Raise it with `sysctl iogpu.wired_limit_mb`, then pass --gpu-memory-gib.
+APPLE_SMALL_FRACTION = 2 / 3
+APPLE_LARGE_FRACTION = 3 / 4
+APPLE_LARGE_FROM_BYTES = 36 * 2**30
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,4 +109,9 @@ class Deployment:
     @property
     def visible_memory_bytes(self) -> int:
         g = self.gpu
-        return g.memory_visible_bytes or int(g.memory_bytes * VISIBLE_FRACTION_DEFAULT)
+        if g.memory_visible_bytes:
+            return g.memory_visible_bytes
+        if g.vendor == "apple":
+            share = APPLE_LARGE_FRACTION if g.memory_bytes > APPLE_LARGE_FROM_BYTES else APPLE_SMALL_FRACTION
+            return int(g.memory_bytes * share)
+        return int(g.memory_bytes * VISIBLE_FRACTION_DEFAULT)

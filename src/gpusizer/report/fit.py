@@ -161,7 +161,15 @@ def render_fit(res: FitResult, console: Console) -> None:
             _row(t, "non-torch", r.non_torch_bytes, cap, "", "NCCL, cuBLAS workspaces")
         if r.cuda_graph_bytes:
             _row(t, "CUDA graphs", r.cuda_graph_bytes, cap, "", "captured decode graphs")
-        _row(t, "CUDA context", r.cuda_context_bytes, cap, "", "driver and runtime")
+        apple = dep.gpu.vendor == "apple"
+        _row(
+            t,
+            "runtime context" if apple else "CUDA context",
+            r.cuda_context_bytes,
+            cap,
+            "",
+            "driver and runtime",
+        )
         if r.free_bytes >= 0:
             why = (
                 f"outside the engine's memory fraction {st.memory_fraction:g}"
@@ -172,7 +180,14 @@ def render_fit(res: FitResult, console: Console) -> None:
         else:
             _row(t, "OVER capacity", -r.free_bytes, cap, "bold red", "does not fit")
         t.add_section()
-        _row(t, "capacity", cap, cap, "bold", "as the driver reports it")
+        _row(
+            t,
+            "capacity",
+            cap,
+            cap,
+            "bold",
+            "Metal working-set limit of unified memory" if apple else "as the driver reports it",
+        )
         console.print(t)
     console.print(f"KV per token per GPU: [bold]{est.kv_bytes_per_token:,.0f} B[/] — {est.kv.what}")
     console.print(
