@@ -59,9 +59,9 @@ class ParamCounts:
 
     @property
     def active(self) -> int:
-        """Parameters touched per token (embedding + lm_head + routed top-k + shared)."""
-        head = self.lm_head if self.lm_head else self.embedding
-        return self.embedding + head + self.final_norm + sum(lp.active for lp in self.layers)
+        """Parameters a token uses: embedding, lm_head (once when tied), norms, and per layer
+        the attention plus routed top-k and shared experts — the published "activated" sense."""
+        return self.embedding + self.lm_head + self.final_norm + sum(lp.active for lp in self.layers)
 
     @property
     def mtp_total(self) -> int:
