@@ -302,7 +302,7 @@ def fit(
     engine_name: Engine = eng
     n_gpus = gpus or (tp or 1) * (pp or 1)
     if tp is None and pp is None:
-        if engine_name == "llamacpp":
+        if engine_name in ("llamacpp", "transformers"):  # layer split (-ngl / device_map="auto")
             tp_, pp_ = 1, n_gpus
         else:  # TP inside a node, PP across nodes
             tp_ = min(n_gpus, gpus_per_node)
@@ -415,7 +415,7 @@ def _suggest(dep: Deployment) -> tuple[str, ...]:
         out.append("--quant awq (4-bit, the guide's production default) fits")
     for factor in (2, 4, 8):
         try:
-            if dep.engine == "llamacpp":
+            if dep.engine in ("llamacpp", "transformers"):
                 layout = Layout(tp=1, pp=dep.layout.pp * factor)
             else:
                 layout = Layout(tp=dep.layout.tp * factor, pp=dep.layout.pp)
