@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from gpusizer.simulate.engine import SimTrace
 
-__all__ = ["Dist", "SimStats", "summarize"]
+__all__ = ["Dist", "SimStats", "dist", "summarize"]
 
 PCTS = (50, 90, 95, 99)
 
@@ -26,7 +26,7 @@ class Dist:
         return {k: round(v * 1e3, 3) for k, v in self.__dict__.items()}
 
 
-def _dist(x: npt.NDArray[np.float64], weights: npt.NDArray[np.float64] | None = None) -> Dist:
+def dist(x: npt.NDArray[np.float64], weights: npt.NDArray[np.float64] | None = None) -> Dist:
     x = np.asarray(x, dtype=np.float64)
     if x.size == 0:
         nan = float("nan")
@@ -90,10 +90,10 @@ def summarize(
     return SimStats(
         requests=n,
         completed=int(done.sum()),
-        ttft=_dist(ttft),
-        tpot=_dist(tpot),
-        itl=_dist(dt[dec], trace.step_decoding[dec].astype(np.float64)),
-        e2e=_dist(e2e),
+        ttft=dist(ttft),
+        tpot=dist(tpot),
+        itl=dist(dt[dec], trace.step_decoding[dec].astype(np.float64)),
+        e2e=dist(e2e),
         output_tokens_per_s=float(outs.sum()) / span,
         requests_per_s=float(done.sum()) / span,
         goodput_share=float(ok.sum()) / n if n else 0.0,

@@ -1,0 +1,1 @@
+"""gpusizer.bench: load-test an OpenAI-compatible server (shell: network, clock)."""

@@ -1,0 +1,87 @@
+"""Benchmark metrics, defined once:
+
+* TTFT = first streamed token − request start.
+* TPOT = (end − first token) / (output tokens − 1), output tokens from the server's usage.
+* ITL = every gap between successive streamed chunks (differs from TPOT when a server
+  streams several tokens per chunk).
+* E2E = end − start. Throughput = completed requests and output tokens over the measured
+  window (first measured start to last measured end). Goodput = requests meeting the SLOs.
+Warm-up requests and failed requests are left out; failures are counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gpusizer.simulate.stats import Dist, dist
+from gpusizer.store.runs import RequestRecord
+
+__all__ = ["BenchMetrics", "bench_metrics"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchMetrics:
+    completed: int
+    failed: int
+    ttft: Dist
+    tpot: Dist
+    itl: Dist
+    e2e: Dist
+    requests_per_s: float
+    output_tokens_per_s: float
+    goodput_share: float
+    mean_prompt_tokens: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "completed": self.completed,
+            "failed": self.failed,
+            "ttft_ms": self.ttft.as_ms(),
+            "tpot_ms": self.tpot.as_ms(),
+            "itl_ms": self.itl.as_ms(),
+            "e2e_ms": self.e2e.as_ms(),
+            "requests_per_s": round(self.requests_per_s, 4),
+            "output_tokens_per_s": round(self.output_tokens_per_s, 2),
+            "goodput": round(self.goodput_share, 4),
+            "mean_prompt_tokens": self.mean_prompt_tokens,
+        }
+
+
+def bench_metrics(
+    records: list[RequestRecord], *, slo_ttft_s: float | None = None, slo_tpot_s: float | None = None
+) -> BenchMetrics:
+    measured = [r for r in records if not r.warmup]
+    ok = [r for r in measured if r.error is None and r.first_token_s is not None and r.end_s is not None]
+    ttft = np.array([r.first_token_s - r.start_s for r in ok if r.first_token_s is not None])
+    e2e = np.array([r.end_s - r.start_s for r in ok if r.end_s is not None])
+    tpot_list = [
+        (r.end_s - r.first_token_s) / (r.output_tokens - 1)
+        for r in ok
+        if r.output_tokens and r.output_tokens > 1 and r.end_s is not None and r.first_token_s is not None
+    ]
+    itl = np.array([g for r in ok for g in r.itl_s])
+    window = (max(r.end_s for r in ok if r.end_s) - min(r.start_s for r in ok)) if ok else 0.0
+    tokens = sum(r.output_tokens or 0 for r in ok)
+    good = 0
+    for r in ok:
+        assert r.first_token_s is not None and r.end_s is not None
+        t_ok = slo_ttft_s is None or r.first_token_s - r.start_s <= slo_ttft_s
+        out = r.output_tokens or 0
+        p_ok = slo_tpot_s is None or out <= 1 or (r.end_s - r.first_token_s) / (out - 1) <= slo_tpot_s
+        good += int(t_ok and p_ok)
+    prompts = [r.prompt_tokens for r in ok if r.prompt_tokens]
+    return BenchMetrics(
+        completed=len(ok),
+        failed=len(measured) - len(ok),
+        ttft=dist(ttft),
+        tpot=dist(np.array(tpot_list)),
+        itl=dist(itl),
+        e2e=dist(e2e),
+        requests_per_s=len(ok) / window if window > 0 else 0.0,
+        output_tokens_per_s=tokens / window if window > 0 else 0.0,
+        goodput_share=good / len(measured) if measured else 0.0,
+        mean_prompt_tokens=float(np.mean(prompts)) if prompts else None,
+    )

@@ -1,0 +1,156 @@
+"""``gpusizer bench``: load-test a running OpenAI-compatible server and store every request."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from gpusizer.bench.client import BenchSettings, run_load
+from gpusizer.bench.metrics import bench_metrics
+from gpusizer.cli.common import console, guarded, parse_tokens
+from gpusizer.errors import BadInputError
+from gpusizer.store.runs import RunStore
+
+__all__ = ["bench_command"]
+
+DEFAULT_DB = Path.home() / ".local" / "share" / "gpusizer" / "runs.sqlite"
+
+
+def _loads(concurrency: str | None, rate: str | None) -> list[tuple[int | None, float | None]]:
+    if bool(concurrency) == bool(rate):
+        raise BadInputError("--concurrency/--rate", "give concurrency levels or request rates (one of them)")
+    try:
+        if concurrency:
+            return [(int(c), None) for c in concurrency.split(",")]
+        assert rate is not None
+        return [(None, float(r)) for r in rate.split(",")]
+    except ValueError as exc:
+        raise BadInputError(
+            "--concurrency/--rate", f"cannot read {concurrency or rate!r}", "e.g. 1,4,16"
+        ) from exc
+
+
+@guarded
+def bench_command(
+    url: Annotated[str, typer.Argument(help="Server base URL, e.g. http://127.0.0.1:8000")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name the server expects")],
+    api: Annotated[str, typer.Option(help="completions | chat")] = "completions",
+    concurrency: Annotated[
+        str | None, typer.Option(help="Closed loop: concurrent requests, e.g. 1,4,16")
+    ] = None,
+    rate: Annotated[str | None, typer.Option(help="Open loop: Poisson requests/s, e.g. 1,2,4")] = None,
+    input_len: Annotated[
+        str, typer.Option(help="Prompt length in tokens (approximate; the server's count is stored)")
+    ] = "256",
+    output_len: Annotated[str, typer.Option(help="Output tokens (ignore_eos keeps it fixed)")] = "64",
+    requests: Annotated[int, typer.Option(min=1, max=1_000_000, help="Measured requests per point")] = 32,
+    warmup: Annotated[
+        int, typer.Option(min=0, max=10_000, help="Warm-up requests per point, not measured")
+    ] = 2,
+    slo_ttft_ms: Annotated[float | None, typer.Option()] = None,
+    slo_tpot_ms: Annotated[float | None, typer.Option()] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="Name of the environment variable holding the API key")
+    ] = None,
+    timeout_s: Annotated[float, typer.Option(min=1, max=3600)] = 120.0,
+    db: Annotated[str | None, typer.Option(help=f"SQLite file for the runs (default {DEFAULT_DB})")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Streaming load test: TTFT, TPOT, ITL, E2E percentiles, throughput, goodput; every request stored."""
+    if api not in ("completions", "chat"):
+        raise BadInputError("--api", f"unknown API {api!r}", "completions, chat")
+    key = None
+    if api_key_env:
+        key = os.environ.get(api_key_env)
+        if not key:
+            raise BadInputError("--api-key-env", f"environment variable {api_key_env} is not set")
+    path = Path(db) if db else DEFAULT_DB
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError("--db", f"cannot create {path.parent} ({exc.strerror})") from exc
+    store = RunStore(path)
+    points: list[dict[str, Any]] = []
+    try:
+        for conc, r in _loads(concurrency, rate):
+            s = BenchSettings(
+                url=url,
+                model=model,
+                api="chat" if api == "chat" else "completions",
+                input_len=parse_tokens("--input-len", input_len) or 1,
+                output_len=parse_tokens("--output-len", output_len) or 1,
+                requests=requests,
+                warmup=warmup,
+                concurrency=conc,
+                rate=r,
+                timeout_s=timeout_s,
+                api_key=key,
+            )
+            started = datetime.now(UTC).isoformat(timespec="seconds")
+            records = run_load(s)
+            m = bench_metrics(
+                records,
+                slo_ttft_s=slo_ttft_ms / 1e3 if slo_ttft_ms else None,
+                slo_tpot_s=slo_tpot_ms / 1e3 if slo_tpot_ms else None,
+            )
+            load = f"concurrency={conc}" if conc is not None else f"rate={r:g}"
+            settings = {k: v for k, v in s.__dict__.items() if k != "api_key"}
+            run_id = store.add_run(
+                started_at=started,
+                url=url,
+                model=model,
+                api=s.api,
+                load=load,
+                settings=settings,
+                records=records,
+                summary=m.as_dict(),
+            )
+            points.append({"run_id": run_id, "load": load, **m.as_dict()})
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"schema_version": 1, "url": url, "model": model, "db": str(path), "points": points}, indent=2
+            )
+        )
+        return
+    t = Table(title=f"{model} at {url} (runs stored in {path})", title_justify="left")
+    for col in (
+        "load",
+        "ok",
+        "failed",
+        "req/s",
+        "out tok/s",
+        "TTFT p50",
+        "TTFT p95",
+        "TPOT p50",
+        "TPOT p95",
+        "ITL p95",
+        "E2E p95",
+        "goodput",
+    ):
+        t.add_column(col, justify="right")
+    for p in points:
+        t.add_row(
+            p["load"],
+            str(p["completed"]),
+            str(p["failed"]),
+            f"{p['requests_per_s']:.2f}",
+            f"{p['output_tokens_per_s']:,.1f}",
+            f"{p['ttft_ms']['p50']:,.1f}",
+            f"{p['ttft_ms']['p95']:,.1f}",
+            f"{p['tpot_ms']['p50']:,.2f}",
+            f"{p['tpot_ms']['p95']:,.2f}",
+            f"{p['itl_ms']['p95']:,.2f}",
+            f"{p['e2e_ms']['p95']:,.0f}",
+            f"{p['goodput']:.0%}",
+        )
+    console.print(t)
+    console.print("[dim]milliseconds; warm-up requests excluded; every request is in the SQLite file[/]")

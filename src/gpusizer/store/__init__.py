@@ -1,0 +1,1 @@
+"""gpusizer.store: SQLite storage of benchmark runs and requests (shell)."""

