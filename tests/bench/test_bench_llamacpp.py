@@ -121,3 +121,40 @@ def test_unreachable_server_is_recorded_not_fatal() -> None:
     records = run_load(s)
     assert len(records) == 2 and all(r.error for r in records)
     assert bench_metrics(records).failed == 2
+
+
+def test_measured_beside_predicted(server: str, tmp_path: Path) -> None:
+    # The server here runs on the CPU, so the numbers differ from a GPU prediction; this checks
+    # that the same load is simulated and both are reported and stored side by side.
+    r = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            server,
+            "--model",
+            MODEL,
+            "--concurrency",
+            "2",
+            "--requests",
+            "4",
+            "--warmup",
+            "0",
+            "--input-len",
+            "32",
+            "--output-len",
+            "8",
+            "--db",
+            str(tmp_path / "r.sqlite"),
+            "--predict-model",
+            str(_gguf()),
+            "--gpu",
+            "RTX 3060",
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    point = json.loads(r.output)["points"][0]
+    assert point["predicted"]["tpot_ms"]["p50"] > 0 and point["predicted"]["output_tokens_per_s"] > 0
+    stored = RunStore(tmp_path / "r.sqlite").runs()[0]
+    assert json.loads(stored["summary"])["completed"] == 4
+    assert "predicted" in json.loads(stored["summary"])

@@ -60,6 +60,19 @@ def bench_command(
     ] = None,
     timeout_s: Annotated[float, typer.Option(min=1, max=3600)] = 120.0,
     db: Annotated[str | None, typer.Option(help=f"SQLite file for the runs (default {DEFAULT_DB})")] = None,
+    predict_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Compare with gpusizer's prediction for this model (catalogue name, config.json or .gguf)"
+        ),
+    ] = None,
+    gpu: Annotated[
+        str | None, typer.Option("--gpu", help="GPU the server runs on, for the prediction")
+    ] = None,
+    gpus: Annotated[
+        int | None, typer.Option(min=1, max=4096, help="GPUs the server uses, for the prediction")
+    ] = None,
+    engine: Annotated[str | None, typer.Option(help="Engine behind the URL, for the prediction")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Streaming load test: TTFT, TPOT, ITL, E2E percentiles, throughput, goodput; every request stored."""
@@ -101,17 +114,22 @@ def bench_command(
             )
             load = f"concurrency={conc}" if conc is not None else f"rate={r:g}"
             settings = {k: v for k, v in s.__dict__.items() if k != "api_key"}
-            run_id = store.add_run(
-                started_at=started,
-                url=url,
-                model=model,
-                api=s.api,
-                load=load,
-                settings=settings,
-                records=records,
-                summary=m.as_dict(),
-            )
-            points.append({"run_id": run_id, "load": load, **m.as_dict()})
+            summary: dict[str, Any] = m.as_dict()
+            try:  # a failing prediction must not lose the measurement
+                if predict_model:
+                    summary["predicted"] = _predict(predict_model, gpu, gpus, engine, s, m.mean_prompt_tokens)
+            finally:
+                run_id = store.add_run(
+                    started_at=started,
+                    url=url,
+                    model=model,
+                    api=s.api,
+                    load=load,
+                    settings=settings,
+                    records=records,
+                    summary=summary,
+                )
+            points.append({"run_id": run_id, "load": load, **summary})
     finally:
         store.close()
     if as_json:
@@ -154,3 +172,51 @@ def bench_command(
         )
     console.print(t)
     console.print("[dim]milliseconds; warm-up requests excluded; every request is in the SQLite file[/]")
+    if predict_model:
+        c = Table(title="Measured vs predicted (gpusizer simulate at the same load)", title_justify="left")
+        for col in ("load", "metric", "measured", "predicted", "error"):
+            c.add_column(col, justify="right")
+        for p in points:
+            pred = p["predicted"]
+            for metric, meas, est in (
+                ("TTFT p50 ms", p["ttft_ms"]["p50"], pred["ttft_ms"]["p50"]),
+                ("TPOT p50 ms", p["tpot_ms"]["p50"], pred["tpot_ms"]["p50"]),
+                ("output tok/s", p["output_tokens_per_s"], pred["output_tokens_per_s"]),
+            ):
+                err = f"{100 * (est - meas) / meas:+.0f} %" if meas else "—"
+                c.add_row(p["load"], metric, f"{meas:,.2f}", f"{est:,.2f}", err)
+        console.print(c)
+
+
+def _predict(
+    model: str,
+    gpu: str | None,
+    gpus: int | None,
+    engine: str | None,
+    s: BenchSettings,
+    prompt_tokens: float | None,
+) -> dict[str, Any]:
+    """gpusizer's simulation of the same load: same concurrency or rate, same lengths."""
+    from gpusizer.api import simulate
+    from gpusizer.cli.simulate import sim_to_dict
+    from gpusizer.simulate.workload import LengthDist
+
+    if gpu is None:
+        raise BadInputError("--gpu", "the prediction needs the GPU the server runs on")
+    inp = LengthDist(mean=round(prompt_tokens or s.input_len))
+    out = LengthDist(mean=s.output_len)
+    res = simulate(
+        model,
+        gpu,
+        rates=(s.rate,) if s.rate else (),
+        users=(s.concurrency,) if s.concurrency else (),
+        input_len=inp,
+        output_len=out,
+        requests=max(s.requests, 50),
+        gpus=gpus,
+        engine=engine,
+    )
+    d = sim_to_dict(res)
+    return {
+        k: d[k] for k in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "output_tokens_per_s", "requests_per_s")
+    }
