@@ -27,7 +27,7 @@ from gpusizer.catalog.load import (
     quant_catalogue,
 )
 from gpusizer.catalog.resolve import resolve_gpu, resolve_model, resolve_quant
-from gpusizer.catalog.specs import GpuSpec, ModelEntry
+from gpusizer.catalog.specs import EfficiencyFactor, EfficiencyFile, GpuSpec, ModelEntry
 from gpusizer.domain.kv import ENGINES, Engine
 from gpusizer.domain.params import ParamCounts, count_params
 from gpusizer.domain.quant import AppliedQuant, apply_quant, native_quant_key
@@ -50,6 +50,7 @@ __all__ = [
     "efficiency_of",
     "engine_numbers",
     "fit",
+    "load_efficiency_file",
     "perf",
     "resolve_gpu_spec",
     "resolve_model_spec",
@@ -208,14 +209,32 @@ def engine_numbers(engine: str) -> dict[str, float]:
     return base
 
 
-def efficiency_of(dep: Deployment, link: str | None = None) -> tuple[Efficiency, str, str | None]:
-    """The catalogued efficiency factors for ``dep`` (engine × vendor × class), with the GPU
-    link its collectives cross and the inter-node network; also the factor row's name and
-    the link's name."""
+def load_efficiency_file(path: str) -> tuple[EfficiencyFactor, ...]:
+    """User efficiency factors (``gpusizer calibrate`` writes them); same shape as
+    data/efficiency.yaml. They take precedence over the catalogue's."""
+    try:
+        data: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BadInputError("--efficiency", f"cannot read {path!r}") from exc
+    except yaml.YAMLError as exc:
+        raise BadInputError("--efficiency", f"{path!r} is not valid YAML") from exc
+    try:
+        return EfficiencyFile.model_validate(data).factors
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise BadInputError("--efficiency", f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from exc
+
+
+def efficiency_of(
+    dep: Deployment, link: str | None = None, user_factors: tuple[EfficiencyFactor, ...] = ()
+) -> tuple[Efficiency, str, str | None]:
+    """The efficiency factors for ``dep`` (engine × vendor × class; ``user_factors`` first),
+    with the GPU link its collectives cross and the inter-node network; also the factor
+    row's name and the link's name."""
     links = interconnects()
     lk = link_for(dep, links, link)
     eff, row = efficiency_for(
-        efficiency_factors(), dep.engine, dep.gpu.vendor, lk, gpu_class=dep.gpu.gpu_class
+        (*user_factors, *efficiency_factors()), dep.engine, dep.gpu.vendor, lk, gpu_class=dep.gpu.gpu_class
     )
     name = next((k for k, v in links.items() if v is lk), None) if lk else None
     return replace(eff, node_link=node_link_for(dep, links)), row, name
@@ -456,6 +475,7 @@ def perf(
     output_len: int = 256,
     batches: tuple[int, ...] | None = None,
     link: str | None = None,
+    efficiency_file: str | None = None,
     **fit_kwargs: Any,
 ) -> PerfResult:
     """TTFT, TPOT and throughput by batch size (the analytic step-time model)."""
@@ -474,7 +494,8 @@ def perf(
         )
     if any(not 1 <= b <= MAX_BATCH for b in batches):
         raise BadInputError("--batch", f"must be 1..{MAX_BATCH}")
-    eff, row, link_name = efficiency_of(dep, link)
+    user = load_efficiency_file(efficiency_file) if efficiency_file else ()
+    eff, row, link_name = efficiency_of(dep, link, user)
     rows = perf_rows(
         dep,
         eff,
@@ -528,6 +549,7 @@ def simulate(
     slo_ttft_ms: float | None = None,
     slo_tpot_ms: float | None = None,
     trace_rows: list[dict[str, float]] | None = None,
+    efficiency_file: str | None = None,
     **fit_kwargs: Any,
 ) -> SimulateResult:
     """Continuous batching under load: one point per rate (open loop) or user count (closed loop)."""
@@ -550,7 +572,8 @@ def simulate(
     fit_kwargs.setdefault("max_model_len", max(longest, 2))
     res = fit(model, gpu, suggest=False, **fit_kwargs)
     dep = res.deployment
-    eff, row, _ = efficiency_of(dep)
+    user = load_efficiency_file(efficiency_file) if efficiency_file else ()
+    eff, row, _ = efficiency_of(dep, None, user)
     points: list[SimPoint] = []
     grid: list[tuple[float | None, int | None]] = [(r, None) for r in rates] + [(None, u) for u in users]
     for rate, n_users in grid:

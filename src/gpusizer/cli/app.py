@@ -8,6 +8,7 @@ import typer
 
 from gpusizer import __version__
 from gpusizer.cli.bench import bench_command
+from gpusizer.cli.calibrate import calibrate_command
 from gpusizer.cli.catalog import gpus_command, models_command, quants_command
 from gpusizer.cli.common import DEBUG
 from gpusizer.cli.fit import fit_command
@@ -43,6 +44,7 @@ app.command("fit")(fit_command)
 app.command("perf")(perf_command)
 app.command("simulate")(simulate_command)
 app.command("bench")(bench_command)
+app.command("calibrate")(calibrate_command)
 app.command("models")(models_command)
 app.command("gpus")(gpus_command)
 app.command("quants")(quants_command)

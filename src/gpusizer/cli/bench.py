@@ -197,7 +197,7 @@ def _predict(
     prompt_tokens: float | None,
 ) -> dict[str, Any]:
     """gpusizer's simulation of the same load: same concurrency or rate, same lengths."""
-    from gpusizer.api import simulate
+    from gpusizer.api import efficiency_of, simulate
     from gpusizer.cli.simulate import sim_to_dict
     from gpusizer.simulate.workload import LengthDist
 
@@ -217,6 +217,19 @@ def _predict(
         engine=engine,
     )
     d = sim_to_dict(res)
-    return {
+    result: dict[str, Any] = {
         k: d[k] for k in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "output_tokens_per_s", "requests_per_s")
     }
+    dep = res.fit.deployment
+    eff, row, _ = efficiency_of(dep)
+    result["efficiency"] = {  # what the prediction assumed, so `calibrate` can rescale it
+        "row": row,
+        "engine": dep.engine,
+        "vendor": dep.gpu.vendor,
+        "gpu_class": dep.gpu.gpu_class,
+        "gpu": dep.gpu.key,
+        "bandwidth_fraction": eff.bandwidth_fraction,
+        "compute_fraction": eff.compute_fraction,
+        "step_overhead_s": eff.step_overhead_s,
+    }
+    return result

@@ -72,3 +72,7 @@ DpAttentionOpt = Annotated[
 GpusPerNodeOpt = Annotated[int, typer.Option(min=1, max=72, help="GPUs per node (TP inside, PP across)")]
 GpuMemOpt = Annotated[float | None, typer.Option(help="Override the GPU's memory (GiB)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
+EfficiencyOpt = Annotated[
+    str | None,
+    typer.Option("--efficiency", help="Efficiency factors YAML (from `gpusizer calibrate`) used first"),
+]

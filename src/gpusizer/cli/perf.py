@@ -11,6 +11,7 @@ from gpusizer.api import perf as api_perf
 from gpusizer.cli.common import console, guarded, parse_tokens
 from gpusizer.cli.options import (
     DpAttentionOpt,
+    EfficiencyOpt,
     EngineOpt,
     EpOpt,
     GpuMemOpt,
@@ -59,6 +60,7 @@ def perf_command(
     plot: Annotated[
         str | None, typer.Option("--plot", help="Write the roofline picture to this .svg file")
     ] = None,
+    efficiency: EfficiencyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Latency and throughput by batch size, with the binding resource and why."""
@@ -77,6 +79,7 @@ def perf_command(
     res = api_perf(
         model,
         gpu,
+        efficiency_file=efficiency,
         ep=ep,
         dp_attention=dp_attention,
         gpus_per_node=gpus_per_node,

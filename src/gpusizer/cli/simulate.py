@@ -14,6 +14,7 @@ from gpusizer.api import simulate as api_simulate
 from gpusizer.cli.common import console, guarded, parse_tokens
 from gpusizer.cli.options import (
     DpAttentionOpt,
+    EfficiencyOpt,
     EngineOpt,
     EpOpt,
     GpuMemOpt,
@@ -143,6 +144,7 @@ def simulate_command(
     plot: Annotated[
         str | None, typer.Option("--plot", help="Write time-series and latency-CDF SVGs into this folder")
     ] = None,
+    efficiency: EfficiencyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate the engine under load: TTFT/TPOT/ITL/E2E percentiles, throughput, goodput."""
@@ -151,6 +153,7 @@ def simulate_command(
     res = api_simulate(
         model,
         gpu,
+        efficiency_file=efficiency,
         trace_rows=_read_trace(trace) if trace else None,
         rates=_numbers("--rate", rate, float),
         users=_numbers("--users", users, int),
