@@ -43,6 +43,7 @@ def server() -> Iterator[str]:
     params.model.path = str(_gguf())
     params.n_ctx = 4096
     params.n_parallel = 4
+    params.endpoint_metrics = True  # llama-server --metrics, for `gpusizer diagnose`
     port = _free_port()
     params.port = port
     params.hostnames = ["127.0.0.1"]
@@ -164,18 +165,51 @@ def test_calibrate_closes_the_loop(server: str, tmp_path: Path) -> None:
     # bench with a prediction → calibrate fits factors from measured/predicted → perf and
     # simulate use the file and move toward the measurement.
     db = tmp_path / "runs.sqlite"
-    bench = ["bench", server, "--model", MODEL, "--concurrency", "1", "--requests", "4", "--warmup", "0",
-             "--input-len", "64", "--output-len", "16", "--db", str(db), "--predict-model", str(_gguf()),
-             "--gpu", "RTX 3060", "--json"]
+    bench = [
+        "bench",
+        server,
+        "--model",
+        MODEL,
+        "--concurrency",
+        "1",
+        "--requests",
+        "4",
+        "--warmup",
+        "0",
+        "--input-len",
+        "64",
+        "--output-len",
+        "16",
+        "--db",
+        str(db),
+        "--predict-model",
+        str(_gguf()),
+        "--gpu",
+        "RTX 3060",
+        "--json",
+    ]
     measured = json.loads(CliRunner().invoke(app, bench).output)["points"][0]
     out = tmp_path / "eff.yaml"
     r = CliRunner().invoke(app, ["calibrate", "--db", str(db), "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert "llamacpp/nvidia/consumer" in r.output and out.exists()
-    perf = ["perf", str(_gguf()), "--gpu", "RTX 3060", "--batch", "1", "--input-len", "64", "--output-len", "16",
-            "--json"]
+    perf = [
+        "perf",
+        str(_gguf()),
+        "--gpu",
+        "RTX 3060",
+        "--batch",
+        "1",
+        "--input-len",
+        "64",
+        "--output-len",
+        "16",
+        "--json",
+    ]
     before = json.loads(CliRunner().invoke(app, perf).output)["rows"][0]["tpot_ms"]
-    after = json.loads(CliRunner().invoke(app, [*perf, "--efficiency", str(out)]).output)["rows"][0]["tpot_ms"]
+    after = json.loads(CliRunner().invoke(app, [*perf, "--efficiency", str(out)]).output)["rows"][0][
+        "tpot_ms"
+    ]
     target = measured["tpot_ms"]["p50"]
     assert abs(after - target) < abs(before - target)  # calibrated TPOT is closer to the measured one
 
@@ -185,3 +219,12 @@ def test_calibrate_without_predictions_says_how(tmp_path: Path) -> None:
     RunStore(db).close()
     r = CliRunner().invoke(app, ["calibrate", "--db", str(db), "--out", str(tmp_path / "e.yaml")])
     assert r.exit_code == 2 and "--predict-model" in r.output
+
+
+def test_diagnose_reads_a_live_llamacpp_server(server: str) -> None:
+    r = CliRunner().invoke(app, ["diagnose", server, "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["snapshot"]["engine"] == "llamacpp"
+    assert data["snapshot"]["running"] is not None
+    assert data["diagnosis"]  # at least the healthy/underused verdict

@@ -11,6 +11,7 @@ from gpusizer.cli.bench import bench_command
 from gpusizer.cli.calibrate import calibrate_command
 from gpusizer.cli.catalog import gpus_command, models_command, quants_command
 from gpusizer.cli.common import DEBUG
+from gpusizer.cli.diagnose import diagnose_command
 from gpusizer.cli.fit import fit_command
 from gpusizer.cli.perf import perf_command
 from gpusizer.cli.plan import plan_command
@@ -45,6 +46,7 @@ app.command("perf")(perf_command)
 app.command("simulate")(simulate_command)
 app.command("bench")(bench_command)
 app.command("calibrate")(calibrate_command)
+app.command("diagnose")(diagnose_command)
 app.command("models")(models_command)
 app.command("gpus")(gpus_command)
 app.command("quants")(quants_command)
