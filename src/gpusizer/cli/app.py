@@ -15,6 +15,7 @@ from gpusizer.cli.diagnose import diagnose_command
 from gpusizer.cli.fit import fit_command
 from gpusizer.cli.perf import perf_command
 from gpusizer.cli.plan import plan_command
+from gpusizer.cli.serve import serve_command
 from gpusizer.cli.simulate import simulate_command
 
 app = typer.Typer(
@@ -47,6 +48,7 @@ app.command("simulate")(simulate_command)
 app.command("bench")(bench_command)
 app.command("calibrate")(calibrate_command)
 app.command("diagnose")(diagnose_command)
+app.command("serve")(serve_command)
 app.command("models")(models_command)
 app.command("gpus")(gpus_command)
 app.command("quants")(quants_command)

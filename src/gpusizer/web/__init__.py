@@ -1,0 +1,1 @@
+"""gpusizer.web: the JSON API and the planner page (FastAPI, shell)."""

@@ -1,0 +1,65 @@
+"""The JSON API and the planner page, through FastAPI's test client (same functions as the CLI)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from gpusizer.web.app import create_app
+
+client = TestClient(create_app())
+
+
+def test_fit_api_matches_the_cli_fields() -> None:
+    r = client.post(
+        "/api/fit",
+        json={"model": "deepseek-r1-distill-qwen-7b", "gpu": "RTX 4090", "max_model_len": 8192, "users": 2},
+    )
+    assert r.status_code == 200
+    data = r.json()
+    assert data["kv_bytes_per_token"] == 57344 and data["fits"] is True
+
+
+def test_validation_errors_are_422_naming_the_field() -> None:
+    r = client.post("/api/fit", json={"model": "deepseek-r1-distill-qwen-7b", "gpu": "RTX 4090", "users": 0})
+    assert r.status_code == 422 and "users" in r.text
+    r = client.post("/api/fit", json={"model": "deepseek-r1-distil-qwen-7b", "gpu": "RTX 4090"})
+    assert r.status_code == 422 and "did you mean" in r.text
+    r = client.post("/api/fit", json={"model": "/etc/passwd", "gpu": "RTX 4090"})
+    assert r.status_code == 422  # never read as a path
+
+
+def test_plan_and_catalogue_endpoints() -> None:
+    r = client.post(
+        "/api/plan",
+        json={
+            "model": "deepseek-r1-distill-qwen-7b",
+            "context": 8192,
+            "users": 4,
+            "ttft_ms": 1000,
+            "tpot_ms": 50,
+            "classes": ["consumer"],
+            "max_gpus": 2,
+        },
+    )
+    assert r.status_code == 200 and r.json()["picks"]["cheapest"] is not None
+    assert len(client.get("/api/models").json()) >= 60
+    assert len(client.get("/api/gpus").json()) >= 45
+    assert "/api/plan" in client.get("/openapi.json").json()["paths"]
+
+
+def test_planner_page_renders_plan_from_the_url() -> None:
+    r = client.get(
+        "/",
+        params={
+            "model": "deepseek-r1-distill-qwen-7b",
+            "context": 8192,
+            "users": 4,
+            "ttft_ms": 1000,
+            "tpot_ms": 50,
+            "gpu_class": "consumer",
+        },
+    )
+    assert r.status_code == 200
+    html = r.text
+    assert "Top picks" in html and '<svg class="vram"' in html and "vllm serve" in html
+    assert 'value="deepseek-r1-distill-qwen-7b"' in html  # the URL's inputs fill the form
