@@ -190,7 +190,7 @@ def _vram_bar(pick: dict[str, Any]) -> str:
             f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="28" fill="{colour}"><title>{name}: {gib:.1f} GiB</title></rect>'
         )
         legend.append(
-            f'<text x="{i * 120}" y="46" font-size="12" fill="{colour}">■ {name} {gib:.1f} GiB</text>'
+            f'<text x="{i * 138}" y="46" font-size="12" fill="{colour}">■ {name} {gib:.1f} GiB</text>'
         )
         x += w
     return f'<svg class="vram" width="700" height="54" xmlns="http://www.w3.org/2000/svg">{"".join(rects)}{"".join(legend)}</svg>'
