@@ -116,6 +116,35 @@ def _weights(dep: Deployment) -> tuple[RankWeights, ...]:
     )
 
 
+def _rank(
+    rw: RankWeights,
+    cap: float,
+    *,
+    kv_pool: float,
+    act: float,
+    non_torch: float = 0.0,
+    graphs: float = 0.0,
+    context: float = 0.0,
+    reserve: float = 0.0,
+    kv_needed: float = 0.0,
+) -> RankMemory:
+    """One GPU's breakdown from its weights and the engine's other terms (bytes)."""
+    return RankMemory(
+        stage=rw.stage,
+        layers=rw.layers,
+        capacity_bytes=cap,
+        weights_bytes=rw.total_bytes,
+        weights_by_group=dict(rw.bytes_by_group),
+        kv_pool_bytes=max(kv_pool, 0.0),
+        kv_needed_bytes=kv_needed,
+        activation_bytes=act,
+        non_torch_bytes=non_torch,
+        cuda_graph_bytes=graphs,
+        cuda_context_bytes=context,
+        engine_reserve_bytes=reserve,
+    )
+
+
 def _kv_tp(dep: Deployment) -> int:
     """KV heads are split over TP, except under DP attention, where each rank keeps whole
     heads for its own requests."""
@@ -207,19 +236,15 @@ def _vllm(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
         pools.append(pool)
         outside = (0.0 if context_in_budget else context) + (0.0 if graph_in_budget else graphs)
         ranks.append(
-            RankMemory(
-                stage=rw.stage,
-                layers=rw.layers,
-                capacity_bytes=cap,
-                weights_bytes=rw.total_bytes,
-                weights_by_group=dict(rw.bytes_by_group),
-                kv_pool_bytes=max(pool, 0.0),
-                kv_needed_bytes=0.0,
-                activation_bytes=act,
-                non_torch_bytes=non_torch,
-                cuda_graph_bytes=graphs,
-                cuda_context_bytes=context,
-                engine_reserve_bytes=cap - budget - outside,
+            _rank(
+                rw,
+                cap,
+                kv_pool=pool,
+                act=act,
+                non_torch=non_torch,
+                graphs=graphs,
+                context=context,
+                reserve=cap - budget - outside,
             )
         )
     return _finish(dep, st, kv, ranks, pools, engine_label="vLLM")
@@ -241,19 +266,13 @@ def _sglang(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
         act = activation_bytes(a, rw.layers, dep.layout.tp, st, n, with_sampler=last)
         slack = pre * (1 - st.memory_fraction)
         ranks.append(
-            RankMemory(
-                stage=rw.stage,
-                layers=rw.layers,
-                capacity_bytes=cap,
-                weights_bytes=rw.total_bytes,
-                weights_by_group=dict(rw.bytes_by_group),
-                kv_pool_bytes=max(pool, 0.0),
-                kv_needed_bytes=0.0,
-                activation_bytes=min(act, slack),
-                non_torch_bytes=0.0,
-                cuda_graph_bytes=0.0,
-                cuda_context_bytes=n["pre_load_overhead_bytes"],
-                engine_reserve_bytes=max(slack - act, 0.0),
+            _rank(
+                rw,
+                cap,
+                kv_pool=pool,
+                act=min(act, slack),
+                context=n["pre_load_overhead_bytes"],
+                reserve=max(slack - act, 0.0),
             )
         )
     return _finish(dep, st, kv, ranks, pools, engine_label="SGLang")
@@ -277,19 +296,15 @@ def _trtllm(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
         pool = free * st.memory_fraction
         pools.append(pool)
         ranks.append(
-            RankMemory(
-                stage=rw.stage,
-                layers=rw.layers,
-                capacity_bytes=cap,
-                weights_bytes=rw.total_bytes,
-                weights_by_group=dict(rw.bytes_by_group),
-                kv_pool_bytes=max(pool, 0.0),
-                kv_needed_bytes=0.0,
-                activation_bytes=act,
-                non_torch_bytes=non_torch,
-                cuda_graph_bytes=graphs,
-                cuda_context_bytes=context,
-                engine_reserve_bytes=max(free - pool, 0.0),
+            _rank(
+                rw,
+                cap,
+                kv_pool=pool,
+                act=act,
+                non_torch=non_torch,
+                graphs=graphs,
+                context=context,
+                reserve=max(free - pool, 0.0),
             )
         )
     return _finish(dep, st, kv, ranks, pools, engine_label="TensorRT-LLM")
@@ -319,22 +334,7 @@ def _grow_as_needed(dep: Deployment, st: EngineSettings, engine: str) -> MemoryE
         )
         room = cap - rw.total_bytes - act - context
         pools.append(room)
-        ranks.append(
-            RankMemory(
-                stage=rw.stage,
-                layers=rw.layers,
-                capacity_bytes=cap,
-                weights_bytes=rw.total_bytes,
-                weights_by_group=dict(rw.bytes_by_group),
-                kv_pool_bytes=need,
-                kv_needed_bytes=need,
-                activation_bytes=act,
-                non_torch_bytes=0.0,
-                cuda_graph_bytes=0.0,
-                cuda_context_bytes=context,
-                engine_reserve_bytes=0.0,
-            )
-        )
+        ranks.append(_rank(rw, cap, kv_pool=need, kv_needed=need, act=act, context=context))
     label = "llama.cpp" if engine == "llamacpp" else "HF transformers"
     return _finish(dep, st, kv, ranks, pools, engine_label=label, preallocated=False)
 
