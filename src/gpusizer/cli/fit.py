@@ -29,8 +29,6 @@ from gpusizer.report.fit import fit_to_dict, render_fit
 
 __all__ = ["fit_command"]
 
-ENGINE_HELP = "vllm | sglang | tensorrt-llm | llamacpp | transformers"
-
 
 @guarded
 def fit_command(
