@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gpusizer.bench.sse import DONE, parse_sse_lines
+from gpusizer.bench.sse import DONE, MALFORMED, parse_sse_lines
 from gpusizer.errors import BadInputError
 from gpusizer.store.runs import RequestRecord, RunStore
 
@@ -54,7 +54,7 @@ def test_not_a_database_is_one_clear_error(tmp_path: Path) -> None:
     assert "my notes" in bad.read_text()  # and nothing the user stored was touched
 
 
-def test_sse_parser_skips_comments_and_garbage() -> None:
+def test_sse_parser_skips_comments_and_flags_garbage() -> None:
     lines = [
         ": keep-alive",
         "",
@@ -74,5 +74,93 @@ def test_sse_parser_skips_comments_and_garbage() -> None:
         return [e async for e in parse_sse_lines(feed())]
 
     events = asyncio.run(collect())
-    assert events[:2] == [{"choices": [{"text": "a"}]}, {"choices": [{"text": "b"}]}]
-    assert events[-1] is DONE and len(events) == 3
+    assert events[0] == {"choices": [{"text": "a"}]}
+    assert events[1] is MALFORMED  # reported, so the client can record the protocol error
+    assert events[2] == {"choices": [{"text": "b"}]}
+    assert events[-1] is DONE and len(events) == 4
+
+
+_V1_ROW = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "INSERT INTO meta VALUES ('schema_version', '1');"
+    "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, url TEXT NOT NULL,"
+    " model TEXT NOT NULL, api TEXT NOT NULL, load TEXT NOT NULL, settings TEXT NOT NULL, summary TEXT);"
+    "CREATE TABLE requests (run_id INTEGER NOT NULL, idx INTEGER NOT NULL, warmup INTEGER NOT NULL,"
+    " start_s REAL NOT NULL, first_token_s REAL, end_s REAL, prompt_tokens INTEGER, output_tokens INTEGER,"
+    " itl_s TEXT, error TEXT, PRIMARY KEY (run_id, idx));"
+    "INSERT INTO runs VALUES (1, '2026-01-01T00:00:00+00:00', 'http://old', 'm', 'chat', 'rate=1', '{}', '{\"x\": 1}');"
+    "INSERT INTO requests VALUES (1, 0, 0, 0.0, 0.1, 0.5, 10, 5, '[0.1]', NULL);"
+)
+
+
+def test_a_version_1_file_is_migrated_in_place_with_its_runs(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "old.sqlite"
+    with sqlite3.connect(db) as c:
+        c.executescript(_V1_ROW)
+    s = RunStore(db)
+    (run,) = s.runs()
+    assert run["url"] == "http://old" and run["status"] == "complete"
+    (req,) = s.requests(1)
+    assert req.first_token_s == 0.1 and req.first_answer_s is None and req.itl_s == [0.1]
+    new = s.start_run(started_at="t", url="http://new", model="m", api="chat", load="rate=2", settings={})
+    s.close()
+    again = RunStore(db)  # opening the migrated file again changes nothing
+    assert [r["url"] for r in again.runs()] == ["http://old", "http://new"]
+    assert again.run(new) is not None and again.run(new)["status"] == "running"  # type: ignore[index]
+    again.close()
+
+
+def test_requests_are_durable_one_by_one(tmp_path: Path) -> None:
+    # A second connection (another process after a crash) sees each request as soon as it is added.
+    db = tmp_path / "r.sqlite"
+    w = RunStore(db)
+    run = w.start_run(started_at="t", url="http://x", model="m", api="completions", load="c=1", settings={})
+    w.add_request(
+        run,
+        RequestRecord(
+            idx=0,
+            warmup=False,
+            start_s=0,
+            first_token_s=0.1,
+            end_s=0.2,
+            prompt_tokens=3,
+            output_tokens=2,
+            itl_s=[0.1],
+        ),
+    )
+    reader = RunStore(db)
+    assert len(reader.requests(run)) == 1 and reader.run(run)["status"] == "running"  # type: ignore[index]
+    reader.close()
+    w.close()
+
+
+def test_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "future.sqlite"
+    with sqlite3.connect(db) as c:
+        c.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "INSERT INTO meta VALUES ('schema_version', '99');"
+        )
+    with pytest.raises(BadInputError, match="newer gpusizer"):
+        RunStore(db)
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT value FROM meta").fetchone() == ("99",)
+
+
+def test_a_newer_schema_file_is_not_modified(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "future2.sqlite"
+    with sqlite3.connect(db) as c:
+        c.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "INSERT INTO meta VALUES ('schema_version', '3');"
+        )
+    before = db.read_bytes()
+    with pytest.raises(BadInputError, match="--db"):
+        RunStore(db)
+    assert db.read_bytes() == before

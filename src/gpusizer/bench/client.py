@@ -1,29 +1,39 @@
 """Load an OpenAI-compatible server (vLLM, SGLang, llama.cpp, TGI, Ollama) with streaming
-requests and record every one: start, first token, each later token, end, token counts.
+requests and record every one: start, first token, first answer token, each later token,
+end, token counts, and the cause when it failed.
 
 One asyncio event loop and one httpx client. Closed loop: ``concurrency`` workers each send
 their next request as soon as the last one finished. Open loop: Poisson arrivals at ``rate``
-(exponential gaps from a seeded generator). The first ``warmup`` requests are recorded but
-flagged and left out of the metrics. The HTTP transport and the clock are parameters, so
-tests can drive the client without a network and the timing stays honest.
+(exponential gaps from a seeded generator). A point ends after ``requests`` measured
+requests or ``duration_s`` seconds, whichever comes first. The first ``warmup`` requests
+are recorded but flagged and left out of the metrics. Each finished request is handed to
+``on_record`` at once (the CLI commits it to the store), and the server's ``/metrics`` is
+scraped every ``metrics_interval_s`` into ``on_metrics``. The HTTP transport and the clock
+are parameters, so tests can drive the client without a network and the timing stays honest.
+
+Failures never stop the run and never count as zero latency: HTTP errors, timeouts, dropped
+connections, streams that end without ``[DONE]`` or a finish reason, non-JSON events and
+streams with no token are each recorded with their cause.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
 import numpy as np
 
-from gpusizer.bench.sse import DONE, parse_sse_lines
+from gpusizer.bench.prometheus import parse_metrics
+from gpusizer.bench.sse import DONE, MALFORMED, parse_sse_lines
 from gpusizer.errors import BadInputError
-from gpusizer.store.runs import RequestRecord
+from gpusizer.store.runs import MetricsSample, RequestRecord
 
-__all__ = ["BenchSettings", "run_load", "synthetic_prompt"]
+__all__ = ["BenchSettings", "Prompt", "run_load", "synthetic_prompt"]
 
 _WORDS = [
     "the",
@@ -61,6 +71,16 @@ def synthetic_prompt(n_words: int, salt: int) -> str:
     return f"Request {salt}. " + " ".join(words)
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """One request's input: text for the completions API, messages for chat; ``output_len``
+    overrides the point's output length (datasets carry their own)."""
+
+    text: str | None = None
+    messages: tuple[dict[str, str], ...] | None = None
+    output_len: int | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class BenchSettings:
     url: str
@@ -69,12 +89,15 @@ class BenchSettings:
     input_len: int = 256
     output_len: int = 64
     requests: int = 32
+    duration_s: float | None = None
     warmup: int = 2
     concurrency: int | None = None
     rate: float | None = None
     timeout_s: float = 120.0
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     seed: int = 0
+    metrics_interval_s: float = 1.0  # 0: do not scrape /metrics
+    prompt_words: int | None = None  # synthetic words that make input_len tokens (see prompts.py)
 
     def __post_init__(self) -> None:
         if (self.concurrency is None) == (self.rate is None):
@@ -82,146 +105,249 @@ class BenchSettings:
         if not self.url.startswith(("http://", "https://")):
             raise BadInputError("URL", f"{self.url!r} is not an http(s) URL")
         for name, v, lo, hi in (
-            ("--requests", self.requests, 1, 1_000_000),
+            ("--requests", self.requests, 1, 10_000_000),
             ("--input-len", self.input_len, 1, 10**7),
             ("--output-len", self.output_len, 1, 10**6),
             ("--warmup", self.warmup, 0, 10_000),
+            ("--concurrency", self.concurrency or 1, 1, 100_000),
         ):
             if not lo <= v <= hi:
                 raise BadInputError(name, f"must be {lo}..{hi}, got {v}")
+        if self.rate is not None and not 0 < self.rate <= 1e6:
+            raise BadInputError("--rate", f"must be above 0 and at most 1e6 requests/s, got {self.rate}")
+        if self.duration_s is not None and not 0 < self.duration_s <= 7 * 86400:
+            raise BadInputError("--duration", f"must be above 0 s and at most a week, got {self.duration_s}")
+
+    def public(self) -> dict[str, Any]:
+        """What is stored with the run: everything but the API key."""
+        return {k: v for k, v in self.__dict__.items() if k != "api_key"}
 
 
-def _payload(s: BenchSettings, prompt: str) -> dict[str, Any]:
+def _payload(s: BenchSettings, prompt: Prompt) -> dict[str, Any]:
     common: dict[str, Any] = {
         "model": s.model,
-        "max_tokens": s.output_len,
+        "max_tokens": prompt.output_len or s.output_len,
         "stream": True,
         "stream_options": {"include_usage": True},
         "temperature": 0.0,
         "ignore_eos": True,
     }  # vLLM, SGLang and llama.cpp honour it: fixed output length
     if s.api == "chat":
-        return {**common, "messages": [{"role": "user", "content": prompt}]}
-    return {**common, "prompt": prompt}
+        messages = list(prompt.messages or ({"role": "user", "content": prompt.text or ""},))
+        return {**common, "messages": messages}
+    if prompt.text is None:
+        raise BadInputError("--dataset", "the completions API needs a text prompt", "use --api chat")
+    return {**common, "prompt": prompt.text}
 
 
-def _token_text(event: dict[str, Any]) -> str:
+def _texts(event: dict[str, Any]) -> tuple[str, str, bool]:
+    """(answer text, reasoning text, finished) of one streamed chunk."""
     choices = event.get("choices") or []
     if not choices:
-        return ""
+        return "", "", False
     c = choices[0]
     delta = c.get("delta") or {}
-    return str(c.get("text") or delta.get("content") or delta.get("reasoning_content") or "")
+    answer = str(c.get("text") or delta.get("content") or "")
+    reasoning = str(delta.get("reasoning_content") or delta.get("reasoning") or "")
+    return answer, reasoning, bool(c.get("finish_reason"))
+
+
+@dataclass
+class _Stream:
+    """What one response has streamed so far."""
+
+    first: float | None = None
+    first_answer: float | None = None
+    last: float | None = None
+    gaps: list[float] = field(default_factory=list)
+    chunks: int = 0
+    malformed: int = 0
+    finished: bool = False
+    usage: dict[str, Any] = field(default_factory=dict)
+
+    def token(self, now: float, answer: bool) -> None:
+        if self.first is None:
+            self.first = now
+        elif self.last is not None:
+            self.gaps.append(now - self.last)
+        if answer and self.first_answer is None:
+            self.first_answer = now
+        self.last = now
+        self.chunks += 1
+
+    def problem(self) -> str | None:
+        if self.malformed:
+            return f"malformed SSE: {self.malformed} event(s) were not JSON"
+        if not self.finished:
+            return "stream ended before [DONE] or a finish reason (dropped connection?)"
+        if self.chunks == 0:
+            return "the stream carried no token"
+        return None
 
 
 async def _one(
-    client: httpx.AsyncClient, s: BenchSettings, idx: int, t0: float, clock: Callable[[], float]
+    client: httpx.AsyncClient,
+    s: BenchSettings,
+    idx: int,
+    prompt: Prompt,
+    t0: float,
+    clock: Callable[[], float],
 ) -> RequestRecord:
     path = "/v1/chat/completions" if s.api == "chat" else "/v1/completions"
     start = clock() - t0
-    first: float | None = None
-    last: float | None = None
-    gaps: list[float] = []
-    chunks = 0
-    usage: dict[str, Any] = {}
+    st = _Stream()
+    error: str | None = None
     try:
-        async with client.stream("POST", path, json=_payload(s, synthetic_prompt(s.input_len, idx))) as resp:
+        async with client.stream("POST", path, json=_payload(s, prompt)) as resp:
             if resp.status_code != 200:
                 body = (await resp.aread()).decode(errors="replace")[:200]
-                return RequestRecord(
-                    idx=idx,
-                    warmup=idx < s.warmup,
-                    start_s=start,
-                    first_token_s=None,
-                    end_s=clock() - t0,
-                    prompt_tokens=None,
-                    output_tokens=None,
-                    itl_s=[],
-                    error=f"HTTP {resp.status_code}: {body}",
-                )
-            async for event in parse_sse_lines(resp.aiter_lines()):
-                if event is DONE:
-                    break
-                if not isinstance(event, dict):
-                    continue
-                if event.get("usage"):
-                    usage = event["usage"]
-                if _token_text(event):
-                    now = clock() - t0
-                    if first is None:
-                        first = now
-                    elif last is not None:
-                        gaps.append(now - last)
-                    last = now
-                    chunks += 1
+                error = f"HTTP {resp.status_code}: {body}"
+            else:
+                async for event in parse_sse_lines(resp.aiter_lines()):
+                    if event is DONE:
+                        st.finished = True
+                        break
+                    if event is MALFORMED:
+                        st.malformed += 1
+                        continue
+                    if not isinstance(event, dict):
+                        continue
+                    if event.get("usage"):
+                        st.usage = event["usage"]
+                    answer, reasoning, finished = _texts(event)
+                    if answer or reasoning:
+                        st.token(clock() - t0, bool(answer))
+                    st.finished = st.finished or finished
+                error = st.problem()
     except httpx.HTTPError as exc:
-        return RequestRecord(
-            idx=idx,
-            warmup=idx < s.warmup,
-            start_s=start,
-            first_token_s=first,
-            end_s=clock() - t0,
-            prompt_tokens=None,
-            output_tokens=chunks or None,
-            itl_s=gaps,
-            error=f"{exc.__class__.__name__}: {exc}"[:200],
-        )
+        error = f"{exc.__class__.__name__}: {exc}"[:200] if str(exc) else exc.__class__.__name__
     return RequestRecord(
         idx=idx,
         warmup=idx < s.warmup,
         start_s=start,
-        first_token_s=first,
+        first_token_s=st.first,
         end_s=clock() - t0,
-        prompt_tokens=usage.get("prompt_tokens"),
-        output_tokens=usage.get("completion_tokens") or chunks,
-        itl_s=gaps,
+        prompt_tokens=st.usage.get("prompt_tokens"),
+        output_tokens=st.usage.get("completion_tokens") or st.chunks or None,
+        itl_s=st.gaps,
+        error=error,
+        first_answer_s=st.first_answer,
     )
 
 
+async def _scrape(
+    client: httpx.AsyncClient,
+    every_s: float,
+    t0: float,
+    clock: Callable[[], float],
+    on_metrics: Callable[[MetricsSample], None],
+) -> None:
+    """Sample the server's /metrics until cancelled; stop quietly if it has none."""
+    while True:
+        try:
+            resp = await client.get("/metrics", timeout=max(every_s, 1.0))
+            if resp.status_code != 200:
+                return
+            snap = parse_metrics(resp.text)
+        except (httpx.HTTPError, ValueError):
+            return
+        if snap.engine is None and snap.running is None:
+            return  # not a serving engine's metrics
+        on_metrics(
+            MetricsSample(
+                t_s=clock() - t0,
+                running=snap.running,
+                waiting=snap.waiting,
+                kv_usage=snap.kv_usage,
+                preemptions=snap.preemptions,
+            )
+        )
+        await asyncio.sleep(every_s)
+
+
 async def _run(
-    s: BenchSettings, transport: httpx.AsyncBaseTransport | None, clock: Callable[[], float]
+    s: BenchSettings,
+    prompts: Sequence[Prompt],
+    transport: httpx.AsyncBaseTransport | None,
+    clock: Callable[[], float],
+    on_record: Callable[[RequestRecord], None] | None,
+    on_metrics: Callable[[MetricsSample], None] | None,
 ) -> list[RequestRecord]:
     headers = {"Authorization": f"Bearer {s.api_key}"} if s.api_key else {}
-    limits = httpx.Limits(max_connections=max(s.concurrency or 64, 1) + 4)
+    pool = (s.concurrency or 256) + 8
+    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+    records: list[RequestRecord] = []
+
+    def done(r: RequestRecord) -> None:
+        records.append(r)
+        if on_record is not None:
+            on_record(r)
+
+    def prompt_for(i: int) -> Prompt:
+        return (
+            prompts[i % len(prompts)]
+            if prompts
+            else Prompt(text=synthetic_prompt(s.prompt_words or s.input_len, i))
+        )
+
     async with httpx.AsyncClient(
         base_url=s.url.rstrip("/"), transport=transport, timeout=s.timeout_s, headers=headers, limits=limits
     ) as client:
         total = s.requests + s.warmup
         t0 = clock()
-        records: list[RequestRecord] = []
-        if s.concurrency is not None:
-            queue: asyncio.Queue[int] = asyncio.Queue()
-            for i in range(total):
-                queue.put_nowait(i)
+        deadline = None if s.duration_s is None else s.duration_s
 
-            async def worker() -> None:
-                while True:
-                    try:
-                        i = queue.get_nowait()
-                    except asyncio.QueueEmpty:
-                        return
-                    records.append(await _one(client, s, i, t0, clock))
+        def more(i: int) -> bool:
+            return i < total and (deadline is None or clock() - t0 < deadline)
 
-            await asyncio.gather(*(worker() for _ in range(min(s.concurrency, total))))
-        else:
-            assert s.rate is not None
-            gaps = np.random.default_rng(s.seed).exponential(1 / s.rate, size=total)
-            starts = np.cumsum(gaps) - gaps[0]
-            tasks = []
-            for i, at in enumerate(starts):
-                delay = float(at) - (clock() - t0)
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(_one(client, s, i, t0, clock)))
-            records = list(await asyncio.gather(*tasks))
+        scraper = None
+        if on_metrics is not None and s.metrics_interval_s > 0:
+            scraper = asyncio.create_task(_scrape(client, s.metrics_interval_s, t0, clock, on_metrics))
+        try:
+            if s.concurrency is not None:
+                next_idx = 0
+
+                async def worker() -> None:
+                    nonlocal next_idx
+                    while more(next_idx):
+                        i, next_idx = next_idx, next_idx + 1
+                        done(await _one(client, s, i, prompt_for(i), t0, clock))
+
+                await asyncio.gather(*(worker() for _ in range(min(s.concurrency, total))))
+            else:
+                assert s.rate is not None
+                rng = np.random.default_rng(s.seed)
+                tasks: list[asyncio.Task[None]] = []
+                at, i = 0.0, 0
+
+                async def fire(i: int) -> None:
+                    done(await _one(client, s, i, prompt_for(i), t0, clock))
+
+                while i < total and (deadline is None or at < deadline):
+                    delay = at - (clock() - t0)
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    tasks.append(asyncio.create_task(fire(i)))
+                    i += 1
+                    at += float(rng.exponential(1 / s.rate))
+                await asyncio.gather(*tasks)
+        finally:
+            if scraper is not None:
+                scraper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scraper
     return sorted(records, key=lambda r: r.idx)
 
 
 def run_load(
     s: BenchSettings,
     *,
+    prompts: Sequence[Prompt] = (),
+    on_record: Callable[[RequestRecord], None] | None = None,
+    on_metrics: Callable[[MetricsSample], None] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> list[RequestRecord]:
-    """Run one load point and return every request's record (warm-up ones flagged)."""
-    return asyncio.run(_run(s, transport, clock))
+    """Run one load point and return every request's record (warm-up ones flagged).
+    ``on_record`` sees each request as it finishes, so a caller can store it at once."""
+    return asyncio.run(_run(s, prompts, transport, clock, on_record, on_metrics))

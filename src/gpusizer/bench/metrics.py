@@ -1,12 +1,16 @@
 """Benchmark metrics, defined once:
 
-* TTFT = first streamed token − request start.
+* TTFT = first streamed token − request start (a reasoning token counts).
+* Time to first answer token = first token of the answer proper − request start; differs
+  from TTFT for reasoning models that stream ``reasoning_content`` first (DeepSeek-R1),
+  and is reported only then.
 * TPOT = (end − first token) / (output tokens − 1), output tokens from the server's usage.
 * ITL = every gap between successive streamed chunks (differs from TPOT when a server
   streams several tokens per chunk).
 * E2E = end − start. Throughput = completed requests and output tokens over the measured
   window (first measured start to last measured end). Goodput = requests meeting the SLOs.
-Warm-up requests and failed requests are left out; failures are counted.
+Warm-up requests and failed requests are left out of the latencies; failures are counted
+by cause (the text before the first colon of the recorded error).
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from gpusizer.simulate.stats import Dist, dist
-from gpusizer.store.runs import RequestRecord
+from gpusizer.store.runs import MetricsSample, RequestRecord
 
-__all__ = ["BenchMetrics", "bench_metrics"]
+__all__ = ["BenchMetrics", "bench_metrics", "server_summary"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,8 +38,13 @@ class BenchMetrics:
     output_tokens_per_s: float
     goodput_share: float
     mean_prompt_tokens: float | None
+    ttfat: Dist | None = None
+    failures: dict[str, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.ttfat is not None:
+            extra["time_to_first_answer_token_ms"] = self.ttfat.as_ms()
         return {
             "completed": self.completed,
             "failed": self.failed,
@@ -47,6 +56,8 @@ class BenchMetrics:
             "output_tokens_per_s": round(self.output_tokens_per_s, 2),
             "goodput": round(self.goodput_share, 4),
             "mean_prompt_tokens": self.mean_prompt_tokens,
+            "failures": dict(self.failures or {}),
+            **extra,
         }
 
 
@@ -73,6 +84,18 @@ def bench_metrics(
         p_ok = slo_tpot_s is None or out <= 1 or (r.end_s - r.first_token_s) / (out - 1) <= slo_tpot_s
         good += int(t_ok and p_ok)
     prompts = [r.prompt_tokens for r in ok if r.prompt_tokens]
+    reasoning = [r for r in ok if r.first_answer_s is not None and r.first_answer_s != r.first_token_s]
+    ttfat = (
+        dist(np.array([r.first_answer_s - r.start_s for r in ok if r.first_answer_s is not None]))
+        if reasoning
+        else None
+    )
+    failures: dict[str, int] = {}
+    ok_ids = {id(r) for r in ok}
+    for r in measured:
+        if id(r) not in ok_ids:
+            cause = (r.error or "no token").split(":")[0]
+            failures[cause] = failures.get(cause, 0) + 1
     return BenchMetrics(
         completed=len(ok),
         failed=len(measured) - len(ok),
@@ -84,4 +107,24 @@ def bench_metrics(
         output_tokens_per_s=tokens / window if window > 0 else 0.0,
         goodput_share=good / len(measured) if measured else 0.0,
         mean_prompt_tokens=float(np.mean(prompts)) if prompts else None,
+        ttfat=ttfat,
+        failures=failures,
     )
+
+
+def server_summary(samples: list[MetricsSample]) -> dict[str, Any]:
+    """What the server's own metrics said during a run: peaks of running and waiting
+    requests and KV-cache use, and preemptions counted over the run (counter delta)."""
+
+    def peak(values: list[float | None]) -> float | None:
+        seen = [v for v in values if v is not None]
+        return max(seen) if seen else None
+
+    pre = [s.preemptions for s in samples if s.preemptions is not None]
+    return {
+        "samples": len(samples),
+        "max_running": peak([s.running for s in samples]),
+        "max_waiting": peak([s.waiting for s in samples]),
+        "max_kv_usage": peak([s.kv_usage for s in samples]),
+        "preemptions": (pre[-1] - pre[0]) if len(pre) >= 2 else None,
+    }

@@ -7,13 +7,15 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-__all__ = ["DONE", "parse_sse_lines"]
+__all__ = ["DONE", "MALFORMED", "parse_sse_lines"]
 
 DONE = object()
+MALFORMED = object()  # a ``data:`` line whose payload is not JSON: a protocol error, reported
 
 
 async def parse_sse_lines(lines: AsyncIterator[str]) -> AsyncIterator[Any]:
-    """Yield each event's decoded JSON payload, then ``DONE``; comments and other fields are skipped."""
+    """Yield each event's decoded JSON payload (``MALFORMED`` for one that is not JSON), then
+    ``DONE``; comments and other fields are skipped."""
     async for raw in lines:
         line = raw.strip()
         if not line or line.startswith(":") or not line.startswith("data:"):
@@ -25,4 +27,4 @@ async def parse_sse_lines(lines: AsyncIterator[str]) -> AsyncIterator[Any]:
         try:
             yield json.loads(payload)
         except json.JSONDecodeError:
-            continue  # a malformed event is dropped, not fatal
+            yield MALFORMED

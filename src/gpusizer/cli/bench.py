@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gpusizer.bench.client import BenchSettings, run_load
-from gpusizer.bench.metrics import bench_metrics
-from gpusizer.cli.common import console, guarded, parse_tokens
+from gpusizer.bench.metrics import bench_metrics, server_summary
+from gpusizer.bench.prompts import PromptSizing, load_dataset, size_synthetic_prompt
+from gpusizer.cli.common import console, err_console, guarded, parse_tokens
+from gpusizer.cli.runs_view import compare_table, points_table
 from gpusizer.errors import BadInputError
-from gpusizer.store.runs import RunStore
+from gpusizer.store.runs import RequestRecord, RunStore
 
 __all__ = ["bench_command"]
 
@@ -46,10 +50,27 @@ def bench_command(
     ] = None,
     rate: Annotated[str | None, typer.Option(help="Open loop: Poisson requests/s, e.g. 1,2,4")] = None,
     input_len: Annotated[
-        str, typer.Option(help="Prompt length in tokens (approximate; the server's count is stored)")
+        str,
+        typer.Option(
+            help="Prompt tokens (sized with the server's /tokenize when it has one, else estimated)"
+        ),
     ] = "256",
     output_len: Annotated[str, typer.Option(help="Output tokens (ignore_eos keeps it fixed)")] = "64",
-    requests: Annotated[int, typer.Option(min=1, max=1_000_000, help="Measured requests per point")] = 32,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help='JSONL prompts instead of synthetic ones: {"prompt"} | {"messages"} | ShareGPT, optional "output_len"'
+        ),
+    ] = None,
+    requests: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=10_000_000, help="Measured requests per point (default 32; a cap with --duration)"
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(min=0.1, max=7 * 86400, help="Seconds per point (new requests stop then)")
+    ] = None,
     warmup: Annotated[
         int, typer.Option(min=0, max=10_000, help="Warm-up requests per point, not measured")
     ] = 2,
@@ -59,6 +80,9 @@ def bench_command(
         str | None, typer.Option(help="Name of the environment variable holding the API key")
     ] = None,
     timeout_s: Annotated[float, typer.Option(min=1, max=3600)] = 120.0,
+    metrics_interval: Annotated[
+        float, typer.Option(min=0, max=3600, help="Scrape the server's /metrics every S seconds (0: off)")
+    ] = 1.0,
     db: Annotated[str | None, typer.Option(help=f"SQLite file for the runs (default {DEFAULT_DB})")] = None,
     predict_model: Annotated[
         str | None,
@@ -78,60 +102,148 @@ def bench_command(
     """Streaming load test: TTFT, TPOT, ITL, E2E percentiles, throughput, goodput; every request stored."""
     if api not in ("completions", "chat"):
         raise BadInputError("--api", f"unknown API {api!r}", "completions, chat")
+    if predict_model and gpu is None:
+        raise BadInputError("--gpu", "the prediction needs the GPU the server runs on")
+    headers: dict[str, str] = {}
     key = None
     if api_key_env:
         key = os.environ.get(api_key_env)
         if not key:
             raise BadInputError("--api-key-env", f"environment variable {api_key_env} is not set")
+        headers["Authorization"] = f"Bearer {key}"
+    prompts = load_dataset(dataset) if dataset else []
+    loads = _loads(concurrency, rate)
+    in_tokens = parse_tokens("--input-len", input_len) or 1
+    out_tokens = parse_tokens("--output-len", output_len) or 1
+    n_requests = requests if requests is not None else (10_000_000 if duration else 32)
     path = Path(db) if db else DEFAULT_DB
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInputError("--db", f"cannot create {path.parent} ({exc.strerror})") from exc
     store = RunStore(path)
+    sizing = None
+    if not prompts and url.startswith(("http://", "https://")):
+        sizing = size_synthetic_prompt(url, model, in_tokens, headers=headers, timeout_s=min(timeout_s, 10))
     points: list[dict[str, Any]] = []
+    interrupted = False
     try:
-        for conc, r in _loads(concurrency, rate):
+        for conc, r in loads:
             s = BenchSettings(
                 url=url,
                 model=model,
                 api="chat" if api == "chat" else "completions",
-                input_len=parse_tokens("--input-len", input_len) or 1,
-                output_len=parse_tokens("--output-len", output_len) or 1,
-                requests=requests,
+                input_len=in_tokens,
+                output_len=out_tokens,
+                requests=n_requests,
+                duration_s=duration,
                 warmup=warmup,
                 concurrency=conc,
                 rate=r,
                 timeout_s=timeout_s,
                 api_key=key,
+                metrics_interval_s=metrics_interval,
+                prompt_words=sizing.words if sizing else None,
             )
-            started = datetime.now(UTC).isoformat(timespec="seconds")
-            records = run_load(s)
+            load = f"concurrency={conc}" if conc is not None else f"rate={r:g}"
+            settings = {
+                **s.public(),
+                "dataset": str(Path(dataset).resolve()) if dataset else None,
+                "prompt_tokens_source": "dataset" if prompts else (sizing.source if sizing else "estimated"),
+            }
+            run_id = store.start_run(
+                started_at=_now(), url=url, model=model, api=s.api, load=load, settings=settings
+            )
+            with _progress(load, s, quiet=as_json) as advance:
+
+                def on_record(rec: RequestRecord, run_id: int = run_id, advance: Any = advance) -> None:
+                    store.add_request(run_id, rec)
+                    advance(rec)
+
+                try:
+                    run_load(
+                        s,
+                        prompts=prompts,
+                        on_record=on_record,
+                        on_metrics=lambda m, run_id=run_id: store.add_metrics(run_id, m),  # type: ignore[misc]
+                    )
+                except KeyboardInterrupt:
+                    interrupted = True
+            records = store.requests(run_id)  # what was stored is what is reported
             m = bench_metrics(
                 records,
                 slo_ttft_s=slo_ttft_ms / 1e3 if slo_ttft_ms else None,
                 slo_tpot_s=slo_tpot_ms / 1e3 if slo_tpot_ms else None,
             )
-            load = f"concurrency={conc}" if conc is not None else f"rate={r:g}"
-            settings = {k: v for k, v in s.__dict__.items() if k != "api_key"}
-            summary: dict[str, Any] = m.as_dict()
+            summary: dict[str, Any] = {**m.as_dict(), "server": server_summary(store.metrics(run_id))}
             try:  # a failing prediction must not lose the measurement
-                if predict_model:
+                if predict_model and not interrupted:
                     summary["predicted"] = _predict(predict_model, gpu, gpus, engine, s, m.mean_prompt_tokens)
             finally:
-                run_id = store.add_run(
-                    started_at=started,
-                    url=url,
-                    model=model,
-                    api=s.api,
-                    load=load,
-                    settings=settings,
-                    records=records,
+                store.finish_run(
+                    run_id,
                     summary=summary,
+                    status="interrupted" if interrupted else "complete",
+                    finished_at=_now(),
                 )
-            points.append({"run_id": run_id, "load": load, **summary})
+            points.append(
+                {
+                    "run_id": run_id,
+                    "load": load,
+                    "status": "interrupted" if interrupted else "complete",
+                    **summary,
+                }
+            )
+            if interrupted:
+                break
     finally:
         store.close()
+    _report(
+        points, url=url, model=model, path=path, sizing=sizing, as_json=as_json, predicted=bool(predict_model)
+    )
+    if interrupted:
+        raise typer.Exit(code=130)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@contextmanager
+def _progress(load: str, s: BenchSettings, *, quiet: bool) -> Iterator[Callable[[RequestRecord], None]]:
+    """A progress bar on stderr per load point; silent when stderr is not a terminal or for --json."""
+    total = s.requests + s.warmup if s.duration_s is None else None
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=quiet or not err_console.is_terminal,
+    ) as bar:
+        task = bar.add_task(load, total=total, failed=0)
+        failed = 0
+
+        def advance(rec: RequestRecord) -> None:
+            nonlocal failed
+            failed += rec.error is not None
+            bar.update(task, advance=1, failed=failed)
+
+        yield advance
+
+
+def _report(
+    points: list[dict[str, Any]],
+    *,
+    url: str,
+    model: str,
+    path: Path,
+    sizing: PromptSizing | None,
+    as_json: bool,
+    predicted: bool,
+) -> None:
     if as_json:
         typer.echo(
             json.dumps(
@@ -139,53 +251,23 @@ def bench_command(
             )
         )
         return
-    t = Table(title=f"{model} at {url} (runs stored in {path})", title_justify="left")
-    for col in (
-        "load",
-        "ok",
-        "failed",
-        "req/s",
-        "out tok/s",
-        "TTFT p50",
-        "TTFT p95",
-        "TPOT p50",
-        "TPOT p95",
-        "ITL p95",
-        "E2E p95",
-        "goodput",
-    ):
-        t.add_column(col, justify="right")
+    if not points:
+        return
+    console.print(points_table(points, title=f"{model} at {url} (runs stored in {path})"))
+    note = "milliseconds; warm-up requests excluded; every request is in the SQLite file"
+    if sizing is not None:
+        note += f"; prompt length: {sizing.source}"
+    console.print(f"[dim]{note}[/]")
     for p in points:
-        t.add_row(
-            p["load"],
-            str(p["completed"]),
-            str(p["failed"]),
-            f"{p['requests_per_s']:.2f}",
-            f"{p['output_tokens_per_s']:,.1f}",
-            f"{p['ttft_ms']['p50']:,.1f}",
-            f"{p['ttft_ms']['p95']:,.1f}",
-            f"{p['tpot_ms']['p50']:,.2f}",
-            f"{p['tpot_ms']['p95']:,.2f}",
-            f"{p['itl_ms']['p95']:,.2f}",
-            f"{p['e2e_ms']['p95']:,.0f}",
-            f"{p['goodput']:.0%}",
-        )
-    console.print(t)
-    console.print("[dim]milliseconds; warm-up requests excluded; every request is in the SQLite file[/]")
-    if predict_model:
-        c = Table(title="Measured vs predicted (gpusizer simulate at the same load)", title_justify="left")
-        for col in ("load", "metric", "measured", "predicted", "error"):
-            c.add_column(col, justify="right")
-        for p in points:
-            pred = p["predicted"]
-            for metric, meas, est in (
-                ("TTFT p50 ms", p["ttft_ms"]["p50"], pred["ttft_ms"]["p50"]),
-                ("TPOT p50 ms", p["tpot_ms"]["p50"], pred["tpot_ms"]["p50"]),
-                ("output tok/s", p["output_tokens_per_s"], pred["output_tokens_per_s"]),
-            ):
-                err = f"{100 * (est - meas) / meas:+.0f} %" if meas else "—"
-                c.add_row(p["load"], metric, f"{meas:,.2f}", f"{est:,.2f}", err)
-        console.print(c)
+        if p["failures"]:
+            causes = ", ".join(f"{n} × {c}" for c, n in p["failures"].items())
+            console.print(f"[yellow]{p['load']}: failed requests: {causes}[/]", highlight=False)
+        if p["status"] == "interrupted":
+            console.print(
+                f"[yellow]{p['load']}: interrupted; the requests finished so far are stored (run {p['run_id']})[/]"
+            )
+    if predicted:
+        console.print(compare_table([p for p in points if "predicted" in p]))
 
 
 def _predict(

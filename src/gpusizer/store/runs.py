@@ -1,22 +1,32 @@
-"""SQLite store of benchmark runs and every request they made. Writes are append-only and
-committed per run, so nothing measured is lost; the schema carries a version for migrations."""
+"""SQLite store of benchmark runs, every request they made and the server metrics scraped
+while they ran.
+
+Nothing measured is lost: the database runs in WAL mode, a run's row is written when it
+starts, and each request is committed as it completes, so a Ctrl-C or a crash loses only the
+requests in flight; the run is then marked ``interrupted`` and still reported. Older files
+are migrated in place by adding columns and tables, never by rewriting rows; a file written
+by a newer gpusizer, or one that is not a database, is refused with one line and left as it is.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gpusizer.errors import BadInputError
 
-__all__ = ["SCHEMA_VERSION", "RequestRecord", "RunStore"]
+__all__ = ["SCHEMA_VERSION", "MetricsSample", "RequestRecord", "RunStatus", "RunStore", "record_dict"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = """
+RunStatus = Literal["running", "complete", "interrupted"]
+
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -43,6 +53,27 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 """
 
+# Version 2: run status, time to the first *answer* token (reasoning models), scraped metrics.
+_ADD_COLUMNS_V2 = (
+    ("runs", "status", "TEXT NOT NULL DEFAULT 'complete'"),
+    ("runs", "finished_at", "TEXT"),
+    ("requests", "first_answer_s", "REAL"),
+)
+_TABLES_V2 = """
+CREATE TABLE IF NOT EXISTS server_metrics (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    t_s REAL NOT NULL,             -- seconds since the run started
+    running REAL,
+    waiting REAL,
+    kv_usage REAL,                 -- 0..1
+    preemptions REAL               -- the server's cumulative counter
+);
+"""
+
+_REQUEST_COLS = (
+    "idx, warmup, start_s, first_token_s, end_s, prompt_tokens, output_tokens, itl_s, error, first_answer_s"
+)
+
 
 @dataclass
 class RequestRecord:
@@ -55,23 +86,110 @@ class RequestRecord:
     output_tokens: int | None
     itl_s: list[float]
     error: str | None = None
+    first_answer_s: float | None = None  # first non-reasoning token (DeepSeek-R1's reasoning_content)
+
+
+@dataclass(frozen=True)
+class MetricsSample:
+    t_s: float
+    running: float | None = None
+    waiting: float | None = None
+    kv_usage: float | None = None
+    preemptions: float | None = None
 
 
 class RunStore:
-    """Open (or create) the database at ``path``; ``:memory:`` for tests."""
+    """Open (or create, or migrate) the database at ``path``; ``:memory:`` for tests."""
 
     def __init__(self, path: str | Path) -> None:
         try:
             self.conn = sqlite3.connect(str(path))
-            self.conn.executescript(_SCHEMA)
-            row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is None:
-                self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise BadInputError("--db", f"{path} was written by a newer gpusizer (schema {row[0]})")
-            self.conn.commit()
+            version = self._version()
+            if version is not None and version > SCHEMA_VERSION:
+                self._close_quietly()
+                raise BadInputError("--db", f"{path} was written by a newer gpusizer (schema {version})")
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.executescript(_SCHEMA_V1)
+            if version is None or version < 2:
+                with self.conn:  # idempotent: a migration cut short is finished next time
+                    for table, col, decl in _ADD_COLUMNS_V2:
+                        have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+                        if col not in have:
+                            self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {col} {decl}")
+                    self.conn.execute(_TABLES_V2)
+                    self.conn.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                    )
         except sqlite3.DatabaseError as exc:
+            self._close_quietly()
             raise BadInputError("--db", f"{path} is not a gpusizer database ({exc})") from exc
+
+    def _version(self) -> int | None:
+        """The file's schema version, read without writing anything; None for a new file."""
+        has_meta = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        if not has_meta:
+            return None
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else None
+
+    def _close_quietly(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+
+    # --- writing, one commit per event -------------------------------------------------
+
+    def start_run(
+        self, *, started_at: str, url: str, model: str, api: str, load: str, settings: Mapping[str, Any]
+    ) -> int:
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT INTO runs (started_at, url, model, api, load, settings, summary, status) "
+                "VALUES (?,?,?,?,?,?,NULL,'running')",
+                (started_at, url, model, api, load, json.dumps(dict(settings))),
+            )
+        return int(cur.lastrowid or 0)
+
+    def add_request(self, run_id: int, r: RequestRecord) -> None:
+        with self.conn:
+            self.conn.execute(
+                f"INSERT INTO requests (run_id, {_REQUEST_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    r.idx,
+                    int(r.warmup),
+                    r.start_s,
+                    r.first_token_s,
+                    r.end_s,
+                    r.prompt_tokens,
+                    r.output_tokens,
+                    json.dumps(r.itl_s),
+                    r.error,
+                    r.first_answer_s,
+                ),
+            )
+
+    def add_metrics(self, run_id: int, m: MetricsSample) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO server_metrics VALUES (?,?,?,?,?,?)",
+                (run_id, m.t_s, m.running, m.waiting, m.kv_usage, m.preemptions),
+            )
+
+    def finish_run(
+        self, run_id: int, *, summary: Mapping[str, Any], status: RunStatus, finished_at: str
+    ) -> None:
+        with self.conn:
+            self.conn.execute(
+                "UPDATE runs SET summary = ?, status = ?, finished_at = ? WHERE id = ?",
+                (json.dumps(dict(summary)), status, finished_at, run_id),
+            )
+
+    def update_summary(self, run_id: int, summary: Mapping[str, Any]) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (json.dumps(dict(summary)), run_id))
 
     def add_run(
         self,
@@ -85,37 +203,20 @@ class RunStore:
         records: Iterable[RequestRecord],
         summary: Mapping[str, Any],
     ) -> int:
-        with self.conn:  # one transaction: the run and all its requests, or nothing
-            cur = self.conn.execute(
-                "INSERT INTO runs (started_at, url, model, api, load, settings, summary) VALUES (?,?,?,?,?,?,?)",
-                (started_at, url, model, api, load, json.dumps(dict(settings)), json.dumps(dict(summary))),
-            )
-            run_id = int(cur.lastrowid or 0)
-            self.conn.executemany(
-                "INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        run_id,
-                        r.idx,
-                        int(r.warmup),
-                        r.start_s,
-                        r.first_token_s,
-                        r.end_s,
-                        r.prompt_tokens,
-                        r.output_tokens,
-                        json.dumps(r.itl_s),
-                        r.error,
-                    )
-                    for r in records
-                ],
-            )
+        """A whole run at once (imports, tests)."""
+        run_id = self.start_run(
+            started_at=started_at, url=url, model=model, api=api, load=load, settings=settings
+        )
+        for r in records:
+            self.add_request(run_id, r)
+        self.finish_run(run_id, summary=summary, status="complete", finished_at=started_at)
         return run_id
+
+    # --- reading ---------------------------------------------------------------------
 
     def requests(self, run_id: int) -> list[RequestRecord]:
         rows = self.conn.execute(
-            "SELECT idx, warmup, start_s, first_token_s, end_s, prompt_tokens, output_tokens, itl_s, error "
-            "FROM requests WHERE run_id = ? ORDER BY idx",
-            (run_id,),
+            f"SELECT {_REQUEST_COLS} FROM requests WHERE run_id = ? ORDER BY idx", (run_id,)
         ).fetchall()
         return [
             RequestRecord(
@@ -128,14 +229,41 @@ class RunStore:
                 output_tokens=r[6],
                 itl_s=json.loads(r[7] or "[]"),
                 error=r[8],
+                first_answer_s=r[9],
             )
             for r in rows
         ]
 
+    def metrics(self, run_id: int) -> list[MetricsSample]:
+        rows = self.conn.execute(
+            "SELECT t_s, running, waiting, kv_usage, preemptions FROM server_metrics "
+            "WHERE run_id = ? ORDER BY t_s",
+            (run_id,),
+        ).fetchall()
+        return [MetricsSample(*r) for r in rows]
+
+    _RUN_COLS = (
+        "id",
+        "started_at",
+        "finished_at",
+        "status",
+        "url",
+        "model",
+        "api",
+        "load",
+        "settings",
+        "summary",
+    )
+
     def runs(self) -> list[dict[str, Any]]:
-        cols = ("id", "started_at", "url", "model", "api", "load", "settings", "summary")
-        rows = self.conn.execute(f"SELECT {', '.join(cols)} FROM runs ORDER BY id").fetchall()
-        return [dict(zip(cols, r, strict=True)) for r in rows]
+        rows = self.conn.execute(f"SELECT {', '.join(self._RUN_COLS)} FROM runs ORDER BY id").fetchall()
+        return [dict(zip(self._RUN_COLS, r, strict=True)) for r in rows]
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            f"SELECT {', '.join(self._RUN_COLS)} FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+        return dict(zip(self._RUN_COLS, row, strict=True)) if row else None
 
     def close(self) -> None:
         self.conn.close()

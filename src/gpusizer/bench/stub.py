@@ -1,0 +1,198 @@
+"""A scripted OpenAI-compatible server for testing the bench client: it streams a given
+number of tokens with given delays, and injects faults on the requests you name.
+
+It is a bare ASGI app (no framework, so it is fast enough to load-test the client itself):
+``POST /v1/completions`` and ``/v1/chat/completions`` stream SSE chunks with a ``usage``
+chunk and ``[DONE]``; ``GET /metrics`` exports vLLM-named gauges for what it is serving;
+``POST /tokenize`` counts whitespace-separated words (a toy tokenizer, exact for the stub);
+``GET /health`` answers 200. A request's index is read from the bench client's synthetic
+prompt (``Request N.``), so a fault lands on the same request whatever the concurrency.
+
+Faults: ``http500`` (an error status), ``drop`` (the connection closes mid-stream),
+``malformed`` (a ``data:`` line that is not JSON), ``stall`` (no byte after the headers
+until the client gives up), ``nodone`` (the stream ends cleanly but without ``[DONE]`` or a
+finish reason). Run it alone with ``python -m gpusizer.bench.stub --port 8011``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Fault", "StubConfig", "make_app"]
+
+Fault = Literal["http500", "drop", "malformed", "stall", "nodone"]
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_IDX = re.compile(r"Request (\d+)\.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StubConfig:
+    ttft_s: float = 0.0
+    itl_s: float = 0.0
+    reasoning_tokens: int = 0  # streamed as reasoning_content before the answer (chat API)
+    faults: Mapping[int, Fault] = field(default_factory=dict)
+    stall_s: float = 3600.0
+
+
+@dataclass
+class _State:
+    running: int = 0
+    served: int = 0
+
+
+async def _body(receive: Receive) -> dict[str, Any]:
+    chunks = []
+    while True:
+        msg = await receive()
+        chunks.append(msg.get("body", b""))
+        if not msg.get("more_body"):
+            break
+    try:
+        data = json.loads(b"".join(chunks) or b"{}")
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _prompt_text(req: Mapping[str, Any]) -> str:
+    if "prompt" in req:
+        return str(req["prompt"])
+    return " ".join(str(m.get("content", "")) for m in req.get("messages") or [] if isinstance(m, dict))
+
+
+async def _send_json(send: Send, status: int, obj: Any) -> None:
+    body = json.dumps(obj).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    state = _State()
+
+    def chunk(chat: bool, text: str, *, reasoning: bool = False, finish: str | None = None) -> bytes:
+        if chat:
+            delta = {"reasoning_content": text} if reasoning else {"content": text}
+            choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
+        else:
+            choice = {"index": 0, "text": text, "finish_reason": finish}
+        return b"data: " + json.dumps({"choices": [choice]}).encode() + b"\n\n"
+
+    async def stream(send: Send, req: Mapping[str, Any], chat: bool) -> None:
+        prompt = _prompt_text(req)
+        m = _IDX.search(prompt)
+        fault = cfg.faults.get(int(m.group(1))) if m else None
+        if fault == "http500":
+            await _send_json(send, 500, {"error": {"message": "injected failure"}})
+            return
+        n = max(1, int(req.get("max_tokens") or 16))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
+            }
+        )
+        if fault == "stall":
+            await asyncio.sleep(cfg.stall_s)
+        if cfg.ttft_s:
+            await asyncio.sleep(cfg.ttft_s)
+        reasoning = cfg.reasoning_tokens if chat else 0
+        for i in range(reasoning + n):
+            if i and cfg.itl_s:
+                await asyncio.sleep(cfg.itl_s)
+            if fault == "drop" and i == n // 2:
+                raise ConnectionResetError("injected: connection dropped mid-stream")
+            last = i == reasoning + n - 1
+            body = chunk(chat, " tok", reasoning=i < reasoning, finish="length" if last else None)
+            if fault == "malformed" and i == 1:
+                body += b"data: {this is not json\n\n"
+            if fault == "nodone" and last:
+                body = chunk(chat, " tok")
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+        tail = b""
+        if fault != "nodone":
+            usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": reasoning + n}
+            tail = b"data: " + json.dumps({"choices": [], "usage": usage}).encode() + b"\n\ndata: [DONE]\n\n"
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+    def metrics_text() -> str:
+        return (
+            "# TYPE vllm:num_requests_running gauge\n"
+            f'vllm:num_requests_running{{model_name="stub"}} {state.running}\n'
+            "# TYPE vllm:num_requests_waiting gauge\n"
+            'vllm:num_requests_waiting{model_name="stub"} 0\n'
+            "# TYPE vllm:kv_cache_usage_perc gauge\n"
+            f'vllm:kv_cache_usage_perc{{model_name="stub"}} {min(1.0, state.running / 64):.4f}\n'
+            "# TYPE vllm:num_preemptions counter\n"
+            'vllm:num_preemptions_total{model_name="stub"} 0\n'
+        )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        path, method = scope["path"], scope["method"]
+        if method == "POST" and path in ("/v1/completions", "/v1/chat/completions"):
+            req = await _body(receive)
+            state.running += 1
+            try:
+                await stream(send, req, chat=path.endswith("chat/completions"))
+            finally:
+                state.running -= 1
+                state.served += 1
+        elif method == "GET" and path == "/metrics":
+            body = metrics_text().encode()
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+            )
+            await send({"type": "http.response.body", "body": body})
+        elif method == "POST" and path == "/tokenize":
+            req = await _body(receive)
+            text = str(req.get("prompt") or req.get("content") or "")
+            tokens = list(range(len(text.split())))
+            await _send_json(send, 200, {"tokens": tokens, "count": len(tokens)})
+        elif method == "GET" and path == "/health":
+            await _send_json(send, 200, {"status": "ok"})
+        else:
+            await _send_json(send, 404, {"error": {"message": f"no route {method} {path}"}})
+
+    return app
+
+
+def main() -> None:  # pragma: no cover - a helper for benchmarks/ and manual checks
+    import uvicorn
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8011)
+    ap.add_argument("--ttft-ms", type=float, default=0.0)
+    ap.add_argument("--itl-ms", type=float, default=0.0)
+    a = ap.parse_args()
+    app = make_app(StubConfig(ttft_s=a.ttft_ms / 1e3, itl_s=a.itl_ms / 1e3))
+    uvicorn.run(app, host=a.host, port=a.port, log_level="warning", backlog=4096)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,103 @@
+"""Faults a real server can throw at the client, over real sockets: each is recorded on its
+own request with its cause, the run goes on, and no failure counts as a latency."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from gpusizer.bench.client import BenchSettings, run_load
+from gpusizer.bench.metrics import bench_metrics
+from gpusizer.bench.stub import StubConfig
+from gpusizer.cli.app import app
+from gpusizer.store.runs import MetricsSample, RunStore
+from tests.bench.stubserver import running_stub
+
+FAULTS = {1: "http500", 2: "drop", 3: "malformed", 4: "stall", 5: "nodone"}
+
+
+def test_each_fault_is_recorded_with_its_cause() -> None:
+    cfg = StubConfig(itl_s=0.002, faults=FAULTS)  # type: ignore[arg-type]
+    with running_stub(cfg) as url:
+        s = BenchSettings(
+            url=url, model="stub", requests=8, warmup=0, concurrency=3, output_len=8, timeout_s=1.5
+        )
+        recs = run_load(s)
+    assert [r.idx for r in recs] == list(range(8))
+    by = {r.idx: r for r in recs}
+    assert by[1].error and by[1].error.startswith("HTTP 500")
+    assert by[2].error and ("RemoteProtocolError" in by[2].error or "ReadError" in by[2].error)
+    assert by[3].error and by[3].error.startswith("malformed SSE")
+    assert by[4].error and "Timeout" in by[4].error
+    assert by[5].error and "before [DONE]" in by[5].error
+    for i in (0, 6, 7):  # the healthy requests around the faults are untouched
+        assert by[i].error is None and by[i].output_tokens == 8 and len(by[i].itl_s) == 7
+    m = bench_metrics(recs)
+    assert m.completed == 3 and m.failed == 5
+    assert m.failures is not None and sum(m.failures.values()) == 5 and m.failures["HTTP 500"] == 1
+    # failures never count as latencies: the stalled request's 1.5 s is not in E2E
+    assert m.e2e.p99 < 1.0
+
+
+def test_reasoning_tokens_give_a_separate_time_to_first_answer() -> None:
+    cfg = StubConfig(ttft_s=0.01, itl_s=0.005, reasoning_tokens=20)
+    with running_stub(cfg) as url:
+        recs = run_load(
+            BenchSettings(
+                url=url, model="stub", api="chat", requests=3, warmup=0, concurrency=1, output_len=4
+            )
+        )
+    m = bench_metrics(recs)
+    assert m.ttfat is not None and m.completed == 3
+    # 20 reasoning tokens at ≥ 5 ms each come before the first answer token
+    assert m.ttfat.p50 - m.ttft.p50 >= 20 * 0.005 * 0.9
+    assert "time_to_first_answer_token_ms" in m.as_dict()
+
+
+def test_metrics_are_scraped_while_the_run_goes(tmp_path: Path) -> None:
+    cfg = StubConfig(itl_s=0.01)
+    with running_stub(cfg) as url:
+        samples: list[MetricsSample] = []
+        s = BenchSettings(
+            url=url, model="stub", requests=8, warmup=0, concurrency=4, output_len=20, metrics_interval_s=0.05
+        )
+        run_load(s, on_metrics=samples.append)
+    assert len(samples) >= 3
+    assert max(x.running or 0 for x in samples) >= 2  # the server was seen busy with our requests
+    assert all(0 <= (x.kv_usage or 0) <= 1 for x in samples)
+
+
+def test_bench_cli_stores_a_run_with_faults_and_metrics(tmp_path: Path) -> None:
+    db = tmp_path / "runs.sqlite"
+    with running_stub(StubConfig(itl_s=0.005, faults={2: "http500"})) as url:
+        r = CliRunner().invoke(
+            app,
+            [
+                "bench",
+                url,
+                "--model",
+                "stub",
+                "--concurrency",
+                "2",
+                "--requests",
+                "6",
+                "--warmup",
+                "0",
+                "--output-len",
+                "10",
+                "--db",
+                str(db),
+                "--json",
+            ],
+        )
+    assert r.exit_code == 0, r.output
+    point = json.loads(r.output)["points"][0]
+    assert point["completed"] == 5 and point["failed"] == 1 and point["failures"] == {"HTTP 500": 1}
+    store = RunStore(db)
+    (run,) = store.runs()
+    assert run["status"] == "complete"
+    assert len(store.requests(run["id"])) == 6
+    assert store.metrics(run["id"])  # at least the opening sample
+    store.close()
