@@ -15,6 +15,7 @@ from gpusizer.cli.diagnose import diagnose_command
 from gpusizer.cli.fit import fit_command
 from gpusizer.cli.perf import perf_command
 from gpusizer.cli.plan import plan_command
+from gpusizer.cli.runs import compare_command, runs_command
 from gpusizer.cli.serve import serve_command
 from gpusizer.cli.simulate import simulate_command
 
@@ -46,6 +47,8 @@ app.command("fit")(fit_command)
 app.command("perf")(perf_command)
 app.command("simulate")(simulate_command)
 app.command("bench")(bench_command)
+app.command("runs")(runs_command)
+app.command("compare")(compare_command)
 app.command("calibrate")(calibrate_command)
 app.command("diagnose")(diagnose_command)
 app.command("serve")(serve_command)

@@ -21,9 +21,11 @@ from gpusizer.cli.runs_view import compare_table, points_table
 from gpusizer.errors import BadInputError
 from gpusizer.store.runs import RequestRecord, RunStore
 
-__all__ = ["bench_command"]
+__all__ = ["DEFAULT_DB", "bench_command", "predict_point"]
 
-DEFAULT_DB = Path.home() / ".local" / "share" / "gpusizer" / "runs.sqlite"
+DEFAULT_DB = (
+    Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "gpusizer" / "runs.sqlite"
+)
 
 
 def _loads(concurrency: str | None, rate: str | None) -> list[tuple[int | None, float | None]]:
@@ -178,7 +180,17 @@ def bench_command(
             summary: dict[str, Any] = {**m.as_dict(), "server": server_summary(store.metrics(run_id))}
             try:  # a failing prediction must not lose the measurement
                 if predict_model and not interrupted:
-                    summary["predicted"] = _predict(predict_model, gpu, gpus, engine, s, m.mean_prompt_tokens)
+                    summary["predicted"] = predict_point(
+                        predict_model,
+                        gpu,
+                        gpus,
+                        engine,
+                        concurrency=s.concurrency,
+                        rate=s.rate,
+                        input_tokens=m.mean_prompt_tokens or s.input_len,
+                        output_tokens=s.output_len,
+                        requests=m.completed,
+                    )
             finally:
                 store.finish_run(
                     run_id,
@@ -270,13 +282,17 @@ def _report(
         console.print(compare_table([p for p in points if "predicted" in p]))
 
 
-def _predict(
+def predict_point(
     model: str,
     gpu: str | None,
     gpus: int | None,
     engine: str | None,
-    s: BenchSettings,
-    prompt_tokens: float | None,
+    *,
+    concurrency: int | None,
+    rate: float | None,
+    input_tokens: float,
+    output_tokens: int,
+    requests: int,
 ) -> dict[str, Any]:
     """gpusizer's simulation of the same load: same concurrency or rate, same lengths."""
     from gpusizer.api import efficiency_of, simulate
@@ -285,16 +301,14 @@ def _predict(
 
     if gpu is None:
         raise BadInputError("--gpu", "the prediction needs the GPU the server runs on")
-    inp = LengthDist(mean=round(prompt_tokens or s.input_len))
-    out = LengthDist(mean=s.output_len)
     res = simulate(
         model,
         gpu,
-        rates=(s.rate,) if s.rate else (),
-        users=(s.concurrency,) if s.concurrency else (),
-        input_len=inp,
-        output_len=out,
-        requests=max(s.requests, 50),
+        rates=(rate,) if rate else (),
+        users=(concurrency,) if concurrency else (),
+        input_len=LengthDist(mean=max(1, round(input_tokens))),
+        output_len=LengthDist(mean=output_tokens),
+        requests=min(max(requests, 50), 5000),
         gpus=gpus,
         engine=engine,
     )

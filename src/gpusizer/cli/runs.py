@@ -1,0 +1,268 @@
+"""``gpusizer runs`` lists and shows stored bench runs (``--json``/``--csv`` export);
+``gpusizer compare`` puts a stored run beside gpusizer's prediction for the same load."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from gpusizer.cli.bench import DEFAULT_DB, predict_point
+from gpusizer.cli.common import console, guarded
+from gpusizer.cli.runs_view import compare_rows, compare_table, points_table
+from gpusizer.errors import BadInputError
+from gpusizer.store.runs import RunStore
+
+__all__ = ["compare_command", "runs_command"]
+
+DbOption = Annotated[str | None, typer.Option(help=f"SQLite file of bench runs (default {DEFAULT_DB})")]
+
+
+def _open(db: str | None) -> tuple[RunStore, Path]:
+    path = Path(db) if db else DEFAULT_DB
+    if not path.exists():
+        raise BadInputError("--db", f"{path} does not exist (run `gpusizer bench …` first)")
+    return RunStore(path), path
+
+
+def _point(run: dict[str, Any]) -> dict[str, Any]:
+    summary = json.loads(run["summary"]) if run["summary"] else {}
+    return {"run_id": run["id"], "load": run["load"], "status": run["status"], **summary}
+
+
+def _get(store: RunStore, run_id: int) -> dict[str, Any]:
+    run = store.run(run_id)
+    if run is None:
+        ids = [r["id"] for r in store.runs()]
+        have = f"stored runs: {ids[0]}..{ids[-1]}" if ids else "the file has no runs"
+        raise BadInputError("RUN", f"no run {run_id}", have)
+    return run
+
+
+_REQUEST_FIELDS = (
+    "idx",
+    "warmup",
+    "start_s",
+    "ttft_s",
+    "answer_s",
+    "e2e_s",
+    "prompt_tokens",
+    "output_tokens",
+)
+
+
+def _request_rows(store: RunStore, run_id: int) -> list[dict[str, Any]]:
+    rows = []
+    for r in store.requests(run_id):
+        rows.append(
+            {
+                "idx": r.idx,
+                "warmup": r.warmup,
+                "start_s": round(r.start_s, 6),
+                "ttft_s": None if r.first_token_s is None else round(r.first_token_s - r.start_s, 6),
+                "answer_s": None if r.first_answer_s is None else round(r.first_answer_s - r.start_s, 6),
+                "e2e_s": None if r.end_s is None else round(r.end_s - r.start_s, 6),
+                "prompt_tokens": r.prompt_tokens,
+                "output_tokens": r.output_tokens,
+                "error": r.error,
+            }
+        )
+    return rows
+
+
+def _csv(rows: list[dict[str, Any]], fields: list[str]) -> None:
+    w = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+
+
+@guarded
+def runs_command(
+    run: Annotated[int | None, typer.Argument(help="A run id: show it and its requests")] = None,
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print CSV: one row per run, or per request of RUN")
+    ] = False,
+) -> None:
+    """List stored bench runs, or show one with its requests and the server's metrics."""
+    if as_json and as_csv:
+        raise BadInputError("--json/--csv", "choose one export format")
+    store, path = _open(db)
+    try:
+        if run is None:
+            points = [
+                {**_point(r), "started_at": r["started_at"], "url": r["url"], "model": r["model"]}
+                for r in store.runs()
+            ]
+            _list(points, path, as_json=as_json, as_csv=as_csv)
+            return
+        row = _get(store, run)
+        point = _point(row)
+        requests = _request_rows(store, run)
+        series = [s.__dict__ for s in store.metrics(run)]
+    finally:
+        store.close()
+    if as_csv:
+        _csv(requests, [*_REQUEST_FIELDS, "error"])
+        return
+    if as_json:
+        settings = json.loads(row["settings"])
+        doc = {
+            **{
+                k: row[k]
+                for k in ("id", "started_at", "finished_at", "status", "url", "model", "api", "load")
+            }
+        }
+        typer.echo(
+            json.dumps(
+                {
+                    **doc,
+                    "settings": settings,
+                    "summary": point,
+                    "requests": requests,
+                    "server_metrics": series,
+                },
+                indent=2,
+            )
+        )
+        return
+    console.print(
+        points_table(
+            [point], title=f"run {run}: {row['model']} at {row['url']} ({row['status']}, {row['started_at']})"
+        )
+    )
+    srv = point.get("server") or {}
+    if srv.get("samples"):
+        console.print(
+            f"server metrics ({srv['samples']} samples): max running {srv['max_running']}, max waiting "
+            f"{srv['max_waiting']}, max KV use {srv['max_kv_usage']}, preemptions {srv['preemptions']}",
+            highlight=False,
+        )
+    if point.get("failures"):
+        console.print(f"failures: {point['failures']}", highlight=False)
+    if "predicted" in point:
+        console.print(compare_table([point]))
+    console.print(f"[dim]{len(requests)} requests stored; --csv exports them[/]")
+
+
+def _list(points: list[dict[str, Any]], path: Path, *, as_json: bool, as_csv: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"db": str(path), "runs": points}, indent=2))
+        return
+    flat = [
+        {
+            "id": p["run_id"],
+            "started_at": p["started_at"],
+            "status": p["status"],
+            "model": p["model"],
+            "url": p["url"],
+            "load": p["load"],
+            "completed": p.get("completed"),
+            "failed": p.get("failed"),
+            "ttft_p50_ms": (p.get("ttft_ms") or {}).get("p50"),
+            "tpot_p50_ms": (p.get("tpot_ms") or {}).get("p50"),
+            "output_tokens_per_s": p.get("output_tokens_per_s"),
+            "predicted": "predicted" in p,
+        }
+        for p in points
+    ]
+    if as_csv:
+        _csv(flat, list(flat[0]) if flat else ["id"])
+        return
+    if not flat:
+        console.print(f"{path} has no runs yet")
+        return
+    t = Table(title=f"Runs in {path}", title_justify="left")
+    for col in (
+        "id",
+        "started",
+        "status",
+        "model",
+        "load",
+        "ok",
+        "failed",
+        "TTFT p50",
+        "TPOT p50",
+        "out tok/s",
+        "predicted",
+    ):
+        left = col in ("started", "status", "model")
+        t.add_column(col, justify="left" if left else "right", no_wrap=col in ("load", "model", "started"))
+    for f in flat:
+        t.add_row(
+            str(f["id"]),
+            f["started_at"][:16].replace("T", " "),
+            f["status"],
+            f["model"],
+            f["load"],
+            str(f["completed"] if f["completed"] is not None else "—"),
+            str(f["failed"] if f["failed"] is not None else "—"),
+            "—" if f["ttft_p50_ms"] is None else f"{f['ttft_p50_ms']:,.1f}",
+            "—" if f["tpot_p50_ms"] is None else f"{f['tpot_p50_ms']:,.2f}",
+            "—" if f["output_tokens_per_s"] is None else f"{f['output_tokens_per_s']:,.1f}",
+            "yes" if f["predicted"] else "",
+        )
+    console.print(t)
+
+
+@guarded
+def compare_command(
+    runs: Annotated[list[int], typer.Argument(help="Run ids to compare with the prediction")],
+    db: DbOption = None,
+    predict_model: Annotated[
+        str | None,
+        typer.Option(help="Model to predict (catalogue name, config.json or .gguf); needed unless stored"),
+    ] = None,
+    gpu: Annotated[str | None, typer.Option("--gpu", help="GPU the server ran on")] = None,
+    gpus: Annotated[int | None, typer.Option(min=1, max=4096, help="GPUs the server used")] = None,
+    engine: Annotated[str | None, typer.Option(help="Engine behind the URL")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Measured TTFT/TPOT/throughput beside gpusizer's prediction for the same load, with the error.
+    A new prediction is stored with the run, so `calibrate` can learn from it."""
+    store, _ = _open(db)
+    points = []
+    try:
+        for run_id in runs:
+            row = _get(store, run_id)
+            point = _point(row)
+            if not point.get("completed"):
+                raise BadInputError("RUN", f"run {run_id} has no completed request to compare")
+            if predict_model:
+                st = json.loads(row["settings"])
+                point["predicted"] = predict_point(
+                    predict_model,
+                    gpu,
+                    gpus,
+                    engine,
+                    concurrency=st.get("concurrency"),
+                    rate=st.get("rate"),
+                    input_tokens=point.get("mean_prompt_tokens") or st.get("input_len") or 1,
+                    output_tokens=int(st.get("output_len") or 1),
+                    requests=int(point["completed"]),
+                )
+                summary = {k: v for k, v in point.items() if k not in ("run_id", "load", "status")}
+                store.update_summary(run_id, summary)
+            elif "predicted" not in point:
+                raise BadInputError(
+                    "--predict-model",
+                    f"run {run_id} has no stored prediction",
+                    "give --predict-model and --gpu",
+                )
+            points.append(point)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"comparisons": [{"run_id": p["run_id"], "rows": compare_rows(p)} for p in points]}, indent=2
+            )
+        )
+        return
+    console.print(compare_table(points))
