@@ -228,3 +228,93 @@ def test_diagnose_reads_a_live_llamacpp_server(server: str) -> None:
     assert data["snapshot"]["engine"] == "llamacpp"
     assert data["snapshot"]["running"] is not None
     assert data["diagnosis"]  # at least the healthy/underused verdict
+
+
+def test_ctrl_c_keeps_the_partial_run(server: str, tmp_path: Path) -> None:
+    # SIGINT to a real `gpusizer bench` process in the middle of a run: it exits 130, the
+    # requests finished so far are in the store, the run is marked interrupted and reported.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    db = tmp_path / "runs.sqlite"
+    cmd = [
+        sys.executable,
+        "-c",
+        "from gpusizer.cli.app import main; main()",
+        "bench",
+        server,
+        "--model",
+        MODEL,
+        "--concurrency",
+        "2",
+        "--requests",
+        "500",
+        "--warmup",
+        "0",
+        "--input-len",
+        "32",
+        "--output-len",
+        "16",
+        "--db",
+        str(db),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stored = 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and stored < 3:
+        time.sleep(0.2)
+        if db.exists():
+            store = RunStore(db)
+            runs = store.runs()
+            stored = len(store.requests(runs[0]["id"])) if runs else 0
+            store.close()
+    assert stored >= 3, "the bench stored nothing within a minute"
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert "interrupted" in out
+    store = RunStore(db)
+    (run,) = store.runs()
+    recs = store.requests(run["id"])
+    assert run["status"] == "interrupted" and 3 <= len(recs) < 500
+    assert json.loads(run["summary"])["completed"] == sum(r.error is None for r in recs)
+    store.close()
+
+
+def test_diagnose_a_stored_sweep_finds_the_slot_limit(server: str, tmp_path: Path) -> None:
+    # The server has 4 slots (llama-server --parallel 4). At concurrency 12 requests wait for a
+    # slot while the KV cache is nearly empty: the rules must blame the batch limit, not memory.
+    db = tmp_path / "runs.sqlite"
+    r = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            server,
+            "--model",
+            MODEL,
+            "--concurrency",
+            "12",
+            "--requests",
+            "24",
+            "--warmup",
+            "0",
+            "--input-len",
+            "32",
+            "--output-len",
+            "24",
+            "--metrics-interval",
+            "0.05",
+            "--db",
+            str(db),
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    point = json.loads(r.output)["points"][0]
+    assert point["server"]["max_running"] <= 4 and point["server"]["max_waiting"] >= 1
+    d = CliRunner().invoke(app, ["diagnose", str(point["run_id"]), "--db", str(db), "--json"])
+    assert d.exit_code == 0, d.output
+    verdicts = [x["verdict"] for x in json.loads(d.output)["diagnosis"]]
+    assert "batch-capped" in verdicts and "kv-bound" not in verdicts

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gpusizer.bench.prometheus import parse_metrics
-from gpusizer.plan.diagnosis import diagnose
+from gpusizer.plan.diagnosis import RunEvidence, diagnose, diagnose_runs
 
 VLLM_BUSY = """
 # HELP vllm:num_requests_running Number of requests in model execution batches.
@@ -68,3 +68,67 @@ def test_sglang_full_kv_is_memory_bound() -> None:
 def test_idle_server_points_at_batching_first() -> None:
     found = diagnose(running=0, waiting=0, kv_usage=0.0, preemptions=0, ttft_s=None, itl_s=None)
     assert [d.verdict for d in found] == ["underused"]
+
+
+def _ev(**kw: object) -> RunEvidence:
+    base: dict[str, object] = dict(
+        run_id=1,
+        concurrency=None,
+        rate=None,
+        completed=100,
+        failed=0,
+        failures={},
+        requests_per_s=1.0,
+        output_tokens_per_s=100.0,
+        ttft_p50_s=0.2,
+        ttft_p95_s=0.3,
+        tpot_p50_s=0.02,
+        tpot_p95_s=0.025,
+    )
+    base.update(kw)
+    return RunEvidence(**base)  # type: ignore[arg-type]
+
+
+def test_runs_kv_full_with_preemptions_is_memory_bound() -> None:
+    found = diagnose_runs(
+        [_ev(concurrency=64, max_running=40, max_waiting=24, max_kv_usage=0.98, preemptions=37)]
+    )
+    v = {d.verdict: d for d in found}
+    assert "kv-bound" in v and "37 preemptions" in v["kv-bound"].evidence
+    assert "compute-bound" not in v and "batch-capped" not in v
+
+
+def test_runs_queue_with_spare_kv_and_full_batch_is_compute_bound() -> None:
+    found = diagnose_runs([_ev(concurrency=64, max_running=60, max_waiting=4, max_kv_usage=0.35)])
+    assert [d.verdict for d in found] == ["compute-bound"]
+
+
+def test_runs_open_loop_shortfall_is_saturation_and_timeouts_are_failures() -> None:
+    found = diagnose_runs(
+        [_ev(rate=8.0, requests_per_s=5.1, failed=9, failures={"ReadTimeout": 9}, ttft_p95_s=4.0)],
+        slo_ttft_s=1.0,
+    )
+    v = [d.verdict for d in found]
+    assert "saturated" in v and "failures" in v and "ttft-over" in v and "queueing" in v
+
+
+def test_runs_connection_errors_point_at_the_client() -> None:
+    found = diagnose_runs([_ev(concurrency=2000, failed=300, failures={"ConnectError": 280, "HTTP 503": 20})])
+    assert "client-limit" in [d.verdict for d in found]
+
+
+def test_sweep_past_the_knee_and_batch_too_small() -> None:
+    knee = diagnose_runs(
+        [
+            _ev(run_id=1, concurrency=16, tpot_p50_s=0.020, output_tokens_per_s=700.0),
+            _ev(run_id=2, concurrency=64, tpot_p50_s=0.050, output_tokens_per_s=760.0),
+        ]
+    )
+    assert [d.verdict for d in knee] == ["past-knee"] and "cap concurrency near 16" in knee[0].rule
+    small = diagnose_runs(
+        [
+            _ev(run_id=1, concurrency=1, tpot_p50_s=0.020, output_tokens_per_s=50.0, max_waiting=0),
+            _ev(run_id=2, concurrency=8, tpot_p50_s=0.022, output_tokens_per_s=360.0, max_waiting=0),
+        ]
+    )
+    assert [d.verdict for d in small] == ["batch-small"]

@@ -1,34 +1,80 @@
-"""``gpusizer diagnose``: read a live server's Prometheus metrics and apply the guide's rules."""
+"""``gpusizer diagnose``: apply the guide's operating rules to stored bench runs (one run or
+a sweep) or to a live server's Prometheus metrics."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import httpx
 import typer
 
 from gpusizer.bench.prometheus import parse_metrics
+from gpusizer.cli.bench import DEFAULT_DB
 from gpusizer.cli.common import console, guarded
 from gpusizer.errors import BadInputError
-from gpusizer.plan.diagnosis import diagnose
+from gpusizer.plan.diagnosis import Diagnosis, RunEvidence, diagnose, diagnose_runs
+from gpusizer.store.runs import RunStore
 
 __all__ = ["diagnose_command"]
 
 
-@guarded
-def diagnose_command(
-    url: Annotated[
-        str, typer.Argument(help="Server base URL; its /metrics is read (vLLM, SGLang, llama.cpp --metrics)")
-    ],
-    slo_ttft_ms: Annotated[float | None, typer.Option()] = None,
-    slo_itl_ms: Annotated[float | None, typer.Option()] = None,
-    timeout_s: Annotated[float, typer.Option(min=1, max=300)] = 10.0,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Snapshot of running/waiting requests, KV use, preemptions and latency, with what to do."""
-    if not url.startswith(("http://", "https://")):
-        raise BadInputError("URL", f"{url!r} is not an http(s) URL")
+def _s(d: dict[str, Any] | None, key: str) -> float | None:
+    v = (d or {}).get(key)
+    return None if v is None else float(v) / 1e3
+
+
+def _evidence(run: dict[str, Any]) -> RunEvidence:
+    summary = json.loads(run["summary"]) if run["summary"] else {}
+    settings = json.loads(run["settings"])
+    srv = summary.get("server") or {}
+    return RunEvidence(
+        run_id=int(run["id"]),
+        concurrency=settings.get("concurrency"),
+        rate=settings.get("rate"),
+        completed=int(summary.get("completed") or 0),
+        failed=int(summary.get("failed") or 0),
+        failures=dict(summary.get("failures") or {}),
+        requests_per_s=float(summary.get("requests_per_s") or 0.0),
+        output_tokens_per_s=float(summary.get("output_tokens_per_s") or 0.0),
+        ttft_p50_s=_s(summary.get("ttft_ms"), "p50"),
+        ttft_p95_s=_s(summary.get("ttft_ms"), "p95"),
+        tpot_p50_s=_s(summary.get("tpot_ms"), "p50"),
+        tpot_p95_s=_s(summary.get("tpot_ms"), "p95"),
+        max_running=srv.get("max_running"),
+        max_waiting=srv.get("max_waiting"),
+        max_kv_usage=srv.get("max_kv_usage"),
+        preemptions=srv.get("preemptions"),
+    )
+
+
+def _from_runs(targets: list[str], db: str | None) -> list[RunEvidence]:
+    try:
+        ids = [int(t) for t in targets]
+    except ValueError as exc:
+        raise BadInputError(
+            "TARGET", f"{targets!r}: give one server URL or stored run ids", "e.g. 3 4 5"
+        ) from exc
+    path = Path(db) if db else DEFAULT_DB
+    if not path.exists():
+        raise BadInputError("--db", f"{path} does not exist (run `gpusizer bench …` first)")
+    store = RunStore(path)
+    try:
+        evidence = []
+        for i in ids:
+            run = store.run(i)
+            if run is None:
+                raise BadInputError("TARGET", f"no run {i} in {path}", "`gpusizer runs` lists them")
+            evidence.append(_evidence(run))
+    finally:
+        store.close()
+    return evidence
+
+
+def _live(
+    url: str, timeout_s: float, slo_ttft_ms: float | None, slo_itl_ms: float | None
+) -> tuple[dict[str, Any], list[Diagnosis]]:
     try:
         resp = httpx.get(url.rstrip("/") + "/metrics", timeout=timeout_s)
     except httpx.HTTPError as exc:
@@ -53,14 +99,60 @@ def diagnose_command(
         slo_ttft_s=slo_ttft_ms / 1e3 if slo_ttft_ms else None,
         slo_itl_s=slo_itl_ms / 1e3 if slo_itl_ms else None,
     )
-    if as_json:
-        typer.echo(
-            json.dumps({"snapshot": snap.__dict__, "diagnosis": [d.__dict__ for d in found]}, indent=2)
-        )
-        return
-    console.print(
-        f"[bold]{url}[/] ({snap.engine or 'unknown engine'}): running {snap.running}, waiting {snap.waiting}, "
-        f"KV used {snap.kv_usage}, preemptions {snap.preemptions}"
+    return snap.__dict__, found
+
+
+@guarded
+def diagnose_command(
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="TARGET...",
+            help="Stored run ids (one run or a sweep), or a live server's base URL (its /metrics is read)",
+        ),
+    ],
+    db: Annotated[str | None, typer.Option(help=f"SQLite file of bench runs (default {DEFAULT_DB})")] = None,
+    metrics_url: Annotated[
+        str | None, typer.Option(help="A live server's base URL (the same as giving it as TARGET)")
+    ] = None,
+    slo_ttft_ms: Annotated[float | None, typer.Option()] = None,
+    slo_tpot_ms: Annotated[
+        float | None, typer.Option(help="Also used as the ITL target for a live server")
+    ] = None,
+    slo_itl_ms: Annotated[float | None, typer.Option(hidden=True)] = None,
+    timeout_s: Annotated[float, typer.Option(min=1, max=300)] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Apply the guide's rules to measured runs or a live server: compute- vs memory-bound, KV
+    saturation, queueing, batch too small or too large, client-side limits — with what to do."""
+    url = metrics_url or (
+        targets[0] if len(targets) == 1 and targets[0].startswith(("http://", "https://")) else None
     )
+    if url is not None:
+        if not url.startswith(("http://", "https://")):
+            raise BadInputError("--metrics-url", f"{url!r} is not an http(s) URL")
+        snapshot, found = _live(url, timeout_s, slo_ttft_ms, slo_itl_ms or slo_tpot_ms)
+        if as_json:
+            typer.echo(json.dumps({"snapshot": snapshot, "diagnosis": [d.__dict__ for d in found]}, indent=2))
+            return
+        console.print(
+            f"[bold]{url}[/] ({snapshot['engine'] or 'unknown engine'}): running {snapshot['running']}, "
+            f"waiting {snapshot['waiting']}, KV used {snapshot['kv_usage']}, preemptions {snapshot['preemptions']}"
+        )
+    else:
+        evidence = _from_runs(targets, db)
+        found = diagnose_runs(
+            evidence,
+            slo_ttft_s=slo_ttft_ms / 1e3 if slo_ttft_ms else None,
+            slo_tpot_s=slo_tpot_ms / 1e3 if slo_tpot_ms else None,
+        )
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {"runs": [e.__dict__ for e in evidence], "diagnosis": [d.__dict__ for d in found]},
+                    indent=2,
+                )
+            )
+            return
     for d in found:
         console.print(f"[bold]{d.verdict}[/]: {d.rule} — {d.evidence}", highlight=False)

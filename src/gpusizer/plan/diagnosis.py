@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Diagnosis", "diagnose"]
+__all__ = ["Diagnosis", "RunEvidence", "diagnose", "diagnose_runs"]
 
 KV_FULL = 0.90  # share of KV blocks in use from which the cache is the constraint
 KV_SPARE = 0.70  # below this, memory is not what holds requests back
@@ -86,3 +86,202 @@ def diagnose(
             )
         )
     return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunEvidence:
+    """What one stored bench point measured, client side and (when scraped) server side."""
+
+    run_id: int
+    concurrency: int | None
+    rate: float | None
+    completed: int
+    failed: int
+    failures: dict[str, int]
+    requests_per_s: float
+    output_tokens_per_s: float
+    ttft_p50_s: float | None
+    ttft_p95_s: float | None
+    tpot_p50_s: float | None
+    tpot_p95_s: float | None
+    max_running: float | None = None
+    max_waiting: float | None = None
+    max_kv_usage: float | None = None
+    preemptions: float | None = None
+
+
+QUEUE_TTFT_RATIO = 3.0  # p95 TTFT this many times p50: requests wait for a slot
+KNEE_TPOT_GROWTH = 2.0  # TPOT grew this much with load...
+KNEE_THROUGHPUT_GAIN = 1.2  # ...while throughput grew less than this: past the knee
+RATE_SHORTFALL = 0.9  # achieved request rate below this share of the offered rate: saturated
+FAILURE_SHARE = 0.01
+_CLIENT_SIDE = ("ConnectError", "ConnectTimeout", "PoolTimeout", "WriteTimeout")
+
+
+def _name(e: RunEvidence) -> str:
+    load = f"concurrency {e.concurrency}" if e.concurrency is not None else f"rate {e.rate:g}/s"
+    return f"run {e.run_id} ({load})"
+
+
+def diagnose_runs(
+    runs: list[RunEvidence], *, slo_ttft_s: float | None = None, slo_tpot_s: float | None = None
+) -> list[Diagnosis]:
+    """The guide's operating rules over measured load points (one run or a sweep), each
+    finding with its evidence and the action it recommends."""
+    out: list[Diagnosis] = []
+    for e in runs:
+        n = _name(e)
+        kv = e.max_kv_usage
+        kv_text = f"KV ≤ {kv:.0%}" if kv is not None else "KV use not exported"
+        if e.max_waiting and e.max_waiting > 0 and (kv is None or kv < KV_FULL):
+            capped = (
+                e.concurrency is not None
+                and e.max_running is not None
+                and e.max_running <= 0.5 * e.concurrency
+            )
+            if capped:
+                out.append(
+                    Diagnosis(
+                        rule="requests queue while the batch stays small and KV is not full ⇒ the engine's batch "
+                        "limit (vLLM max_num_seqs, SGLang max_running_requests, llama.cpp --parallel) is too low: "
+                        "raise it",
+                        verdict="batch-capped",
+                        evidence=f"{n}: at most {e.max_running:.0f} running of {e.concurrency} sent, "
+                        f"{e.max_waiting:.0f} waiting, {kv_text}",
+                    )
+                )
+            elif kv is not None and kv < KV_SPARE:
+                out.append(
+                    Diagnosis(
+                        rule="queueing with spare KV ⇒ compute-bound: add compute (GPUs, replicas), not VRAM",
+                        verdict="compute-bound",
+                        evidence=f"{n}: up to {e.max_waiting:.0f} waiting and {e.max_running or 0:.0f} running, "
+                        f"{kv_text}",
+                    )
+                )
+            else:
+                out.append(
+                    Diagnosis(
+                        rule="requests wait for a slot ⇒ more replicas, or a higher batch limit if KV allows",
+                        verdict="queueing",
+                        evidence=f"{n}: up to {e.max_waiting:.0f} waiting, {e.max_running or 0:.0f} running, "
+                        f"{kv_text}",
+                    )
+                )
+        if (kv is not None and kv >= KV_FULL) or (e.preemptions or 0) > 0:
+            out.append(
+                Diagnosis(
+                    rule="KV cache full ⇒ memory-bound: more VRAM per replica, FP8 KV, or a lower max_num_seqs",
+                    verdict="kv-bound",
+                    evidence=(f"{n}: KV up to {kv:.0%}" if kv is not None else f"{n}: KV use not exported")
+                    + (f", {e.preemptions:.0f} preemptions during the run" if e.preemptions else ""),
+                )
+            )
+        if (
+            e.max_waiting is None
+            and e.ttft_p50_s
+            and e.ttft_p95_s
+            and e.ttft_p95_s > QUEUE_TTFT_RATIO * e.ttft_p50_s
+        ):
+            out.append(
+                Diagnosis(
+                    rule="p95 TTFT far above p50 ⇒ requests wait for a slot: more replicas or a higher batch limit",
+                    verdict="queueing",
+                    evidence=f"{n}: TTFT p95 {e.ttft_p95_s * 1e3:,.0f} ms vs p50 {e.ttft_p50_s * 1e3:,.0f} ms "
+                    "(the server exported no queue length)",
+                )
+            )
+        if e.rate is not None and e.requests_per_s < RATE_SHORTFALL * e.rate and e.completed >= 10:
+            out.append(
+                Diagnosis(
+                    rule="the server completes fewer requests than arrive ⇒ saturated: the sustainable rate is "
+                    "what it achieved; add replicas for more",
+                    verdict="saturated",
+                    evidence=f"{n}: {e.requests_per_s:.2f} req/s completed of {e.rate:g} offered",
+                )
+            )
+        total = e.completed + e.failed
+        if total and e.failed / total > FAILURE_SHARE:
+            causes = ", ".join(f"{k} × {v}" for k, v in sorted(e.failures.items(), key=lambda kv: -kv[1]))
+            client = sum(v for k, v in e.failures.items() if k.startswith(_CLIENT_SIDE))
+            out.append(
+                Diagnosis(
+                    rule="connection-level failures ⇒ a client-side or network limit (connection pool, file "
+                    "descriptors, proxy), not the GPU"
+                    if client * 2 > e.failed
+                    else "requests failing ⇒ fix errors before reading latency (timeouts under load mean the "
+                    "server is past saturation)",
+                    verdict="client-limit" if client * 2 > e.failed else "failures",
+                    evidence=f"{n}: {e.failed} of {total} failed: {causes}",
+                )
+            )
+        if slo_ttft_s is not None and e.ttft_p95_s is not None and e.ttft_p95_s > slo_ttft_s:
+            out.append(
+                Diagnosis(
+                    rule="TTFT over the threshold ⇒ add compute (prefill is compute-bound), not VRAM",
+                    verdict="ttft-over",
+                    evidence=f"{n}: p95 TTFT {e.ttft_p95_s * 1e3:,.0f} ms > {slo_ttft_s * 1e3:,.0f} ms",
+                )
+            )
+        if slo_tpot_s is not None and e.tpot_p95_s is not None and e.tpot_p95_s > slo_tpot_s:
+            out.append(
+                Diagnosis(
+                    rule="time per token over target ⇒ decode is bandwidth-bound: fewer concurrent sequences "
+                    "per GPU, more replicas, or lower-bit weights",
+                    verdict="tpot-over",
+                    evidence=f"{n}: p95 TPOT {e.tpot_p95_s * 1e3:,.1f} ms > {slo_tpot_s * 1e3:,.1f} ms",
+                )
+            )
+    out.extend(_sweep_findings(runs))
+    if not out:
+        last = runs[-1] if runs else None
+        out.append(
+            Diagnosis(
+                rule="no rule fires",
+                verdict="healthy",
+                evidence=f"{_name(last)}: {last.output_tokens_per_s:,.0f} output tokens/s, no queue, no failures"
+                if last
+                else "no runs",
+            )
+        )
+    return out
+
+
+def _sweep_findings(runs: list[RunEvidence]) -> list[Diagnosis]:
+    """Across a concurrency sweep: where more concurrency stops buying throughput."""
+    pts = sorted(
+        (e for e in runs if e.concurrency is not None and e.tpot_p50_s and e.output_tokens_per_s > 0),
+        key=lambda e: e.concurrency or 0,
+    )
+    if len(pts) < 2:
+        return []
+    base = pts[0]
+    assert base.tpot_p50_s is not None
+    for e in pts[1:]:
+        assert e.tpot_p50_s is not None
+        tpot_growth = e.tpot_p50_s / base.tpot_p50_s
+        gain = e.output_tokens_per_s / base.output_tokens_per_s
+        if tpot_growth >= KNEE_TPOT_GROWTH and gain < KNEE_THROUGHPUT_GAIN:
+            return [
+                Diagnosis(
+                    rule="batch too large: past the knee more concurrency buys latency, not throughput; cap "
+                    f"concurrency near {base.concurrency} per replica and add replicas",
+                    verdict="past-knee",
+                    evidence=f"concurrency {base.concurrency} → {e.concurrency}: TPOT ×{tpot_growth:.1f}, "
+                    f"throughput ×{gain:.2f}",
+                )
+            ]
+        base = e
+    last, first = pts[-1], pts[0]
+    assert first.concurrency is not None and last.concurrency is not None
+    gain = last.output_tokens_per_s / first.output_tokens_per_s
+    if gain >= 0.7 * last.concurrency / first.concurrency and (last.max_waiting or 0) == 0:
+        return [
+            Diagnosis(
+                rule="batch too small: throughput still grows almost linearly with concurrency, so the "
+                "GPU has headroom; serve more users per replica before buying more",
+                verdict="batch-small",
+                evidence=f"concurrency {first.concurrency} → {last.concurrency}: throughput ×{gain:.1f}",
+            )
+        ]
+    return []
