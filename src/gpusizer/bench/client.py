@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -290,6 +291,10 @@ async def _run(
             else Prompt(text=synthetic_prompt(s.prompt_words or s.input_len, i))
         )
 
+    if transport is None:  # small request writes must not wait on Nagle's algorithm
+        transport = httpx.AsyncHTTPTransport(
+            limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        )
     async with httpx.AsyncClient(
         base_url=s.url.rstrip("/"), transport=transport, timeout=s.timeout_s, headers=headers, limits=limits
     ) as client:

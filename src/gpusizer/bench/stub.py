@@ -43,6 +43,7 @@ class StubConfig:
     reasoning_tokens: int = 0  # streamed as reasoning_content before the answer (chat API)
     faults: Mapping[int, Fault] = field(default_factory=dict)
     stall_s: float = 3600.0
+    burst: int = 1  # token events per write (servers coalesce too); the gap applies per write
 
 
 @dataclass
@@ -114,18 +115,27 @@ def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None
         if cfg.ttft_s:
             await asyncio.sleep(cfg.ttft_s)
         reasoning = cfg.reasoning_tokens if chat else 0
-        for i in range(reasoning + n):
-            if i and cfg.itl_s:
-                await asyncio.sleep(cfg.itl_s)
+        total = reasoning + n
+        plain = chunk(chat, " tok")
+        body = b""
+        for i in range(total):
             if fault == "drop" and i == n // 2:
                 raise ConnectionResetError("injected: connection dropped mid-stream")
-            last = i == reasoning + n - 1
-            body = chunk(chat, " tok", reasoning=i < reasoning, finish="length" if last else None)
+            last = i == total - 1
+            if i < reasoning:
+                event = chunk(chat, " tok", reasoning=True)
+            elif last and fault != "nodone":
+                event = chunk(chat, " tok", finish="length")
+            else:
+                event = plain
+            body += event
             if fault == "malformed" and i == 1:
                 body += b"data: {this is not json\n\n"
-            if fault == "nodone" and last:
-                body = chunk(chat, " tok")
-            await send({"type": "http.response.body", "body": body, "more_body": True})
+            if (i + 1) % cfg.burst == 0 or last:
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+                body = b""
+                if cfg.itl_s and not last:
+                    await asyncio.sleep(cfg.itl_s)
         tail = b""
         if fault != "nodone":
             usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": reasoning + n}
@@ -189,8 +199,9 @@ def main() -> None:  # pragma: no cover - a helper for benchmarks/ and manual ch
     ap.add_argument("--port", type=int, default=8011)
     ap.add_argument("--ttft-ms", type=float, default=0.0)
     ap.add_argument("--itl-ms", type=float, default=0.0)
+    ap.add_argument("--burst", type=int, default=1)
     a = ap.parse_args()
-    app = make_app(StubConfig(ttft_s=a.ttft_ms / 1e3, itl_s=a.itl_ms / 1e3))
+    app = make_app(StubConfig(ttft_s=a.ttft_ms / 1e3, itl_s=a.itl_ms / 1e3, burst=max(1, a.burst)))
     uvicorn.run(app, host=a.host, port=a.port, log_level="warning", backlog=4096)
 
 
