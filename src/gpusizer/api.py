@@ -39,6 +39,7 @@ from gpusizer.estimate.memory import MemoryEstimate, estimate_memory
 from gpusizer.estimate.perf import PerfRow, efficiency_for, link_for, node_link_for, perf_rows
 from gpusizer.estimate.roofline import Efficiency
 from gpusizer.readers.local import read_local_model
+from gpusizer.store.paths import profile_path, profiles_dir
 from gpusizer.units import GB, GIB
 
 __all__ = [
@@ -211,7 +212,18 @@ def engine_numbers(engine: str) -> dict[str, float]:
 
 def load_efficiency_file(path: str) -> tuple[EfficiencyFactor, ...]:
     """User efficiency factors (``gpusizer calibrate`` writes them); same shape as
-    data/efficiency.yaml. They take precedence over the catalogue's."""
+    data/efficiency.yaml. They take precedence over the catalogue's. ``path`` is a YAML file,
+    or the name of a profile saved by ``gpusizer calibrate --profile NAME``."""
+    if not Path(path).exists() and "/" not in path and not path.endswith((".yaml", ".yml")):
+        named = profile_path(path, "--profile")
+        if not named.exists():
+            have = sorted(p.stem for p in profiles_dir().glob("*.yaml")) if profiles_dir().is_dir() else []
+            raise BadInputError(
+                "--profile",
+                f"no file or profile named {path!r}",
+                ", ".join(have) or "`gpusizer calibrate --profile NAME` saves one",
+            )
+        path = str(named)
     try:
         data: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:

@@ -161,38 +161,55 @@ def test_measured_beside_predicted(server: str, tmp_path: Path) -> None:
     assert "predicted" in json.loads(stored["summary"])
 
 
-def test_calibrate_closes_the_loop(server: str, tmp_path: Path) -> None:
-    # bench with a prediction → calibrate fits factors from measured/predicted → perf and
-    # simulate use the file and move toward the measurement.
+def test_calibrate_closes_the_loop(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # bench with a prediction → calibrate fits factors from measured/predicted and saves a
+    # named profile → perf and simulate use it and move toward the measurement.
+    monkeypatch.setenv("GPUSIZER_HOME", str(tmp_path / "home"))
     db = tmp_path / "runs.sqlite"
-    bench = [
-        "bench",
-        server,
-        "--model",
-        MODEL,
-        "--concurrency",
-        "1",
-        "--requests",
-        "4",
-        "--warmup",
-        "0",
-        "--input-len",
-        "64",
-        "--output-len",
-        "16",
-        "--db",
-        str(db),
-        "--predict-model",
-        str(_gguf()),
-        "--gpu",
-        "RTX 3060",
-        "--json",
-    ]
-    measured = json.loads(CliRunner().invoke(app, bench).output)["points"][0]
-    out = tmp_path / "eff.yaml"
-    r = CliRunner().invoke(app, ["calibrate", "--db", str(db), "--out", str(out)])
+
+    def bench(conc: str, n: str) -> list[dict[str, object]]:
+        args = [
+            "bench",
+            server,
+            "--model",
+            MODEL,
+            "--concurrency",
+            conc,
+            "--requests",
+            n,
+            "--warmup",
+            "0",
+            "--input-len",
+            "64",
+            "--output-len",
+            "16",
+            "--db",
+            str(db),
+            "--predict-model",
+            str(_gguf()),
+            "--gpu",
+            "RTX 3060",
+            "--json",
+        ]
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 0, r.output
+        return json.loads(r.output)["points"]  # type: ignore[no-any-return]
+
+    first = bench("1", "4")
+    # one short run is too little to fit from: refused, with the threshold named
+    few = CliRunner().invoke(app, ["calibrate", "--db", str(db), "--profile", "smol"])
+    assert few.exit_code == 2 and "too little data" in few.output and "≥ 2 runs" in few.output
+    bench("1,2", "10")
+    r = CliRunner().invoke(app, ["calibrate", "--db", str(db), "--profile", "smol", "--json"])
     assert r.exit_code == 0, r.output
-    assert "llamacpp/nvidia/consumer" in r.output and out.exists()
+    fitted = json.loads(r.output)
+    assert [f["engine"] + "/" + f["vendor"] + "/" + f["gpu_class"] for f in fitted["factors"]] == [
+        "llamacpp/nvidia/consumer"
+    ]
+    assert len(fitted["residuals"]) == 3 and Path(fitted["file"]).exists()
+    # residuals: the fit centres the runs, so the median TPOT residual is near zero
+    tpot_res = sorted(abs(x["tpot_error_pct"]) for x in fitted["residuals"])
+    assert tpot_res[1] < 25
     perf = [
         "perf",
         str(_gguf()),
@@ -207,11 +224,14 @@ def test_calibrate_closes_the_loop(server: str, tmp_path: Path) -> None:
         "--json",
     ]
     before = json.loads(CliRunner().invoke(app, perf).output)["rows"][0]["tpot_ms"]
-    after = json.loads(CliRunner().invoke(app, [*perf, "--efficiency", str(out)]).output)["rows"][0][
-        "tpot_ms"
-    ]
-    target = measured["tpot_ms"]["p50"]
+    after = json.loads(CliRunner().invoke(app, [*perf, "--profile", "smol"]).output)["rows"][0]["tpot_ms"]
+    target = first[0]["tpot_ms"]["p50"]  # type: ignore[index]
     assert abs(after - target) < abs(before - target)  # calibrated TPOT is closer to the measured one
+    # saving the profile again keeps the old one beside it
+    again = CliRunner().invoke(app, ["calibrate", "--db", str(db), "--profile", "smol"])
+    assert again.exit_code == 0 and len(list(Path(fitted["file"]).parent.glob("smol.yaml.*.bak"))) == 1
+    unknown = CliRunner().invoke(app, [*perf, "--profile", "nosuch"])
+    assert unknown.exit_code == 2 and "--profile" in unknown.output and "smol" in unknown.output
 
 
 def test_calibrate_without_predictions_says_how(tmp_path: Path) -> None:

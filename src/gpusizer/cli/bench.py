@@ -19,13 +19,12 @@ from gpusizer.bench.prompts import PromptSizing, load_dataset, size_synthetic_pr
 from gpusizer.cli.common import console, err_console, guarded, parse_tokens
 from gpusizer.cli.runs_view import compare_table, points_table
 from gpusizer.errors import BadInputError
+from gpusizer.store.paths import default_db
 from gpusizer.store.runs import RequestRecord, RunStore
 
 __all__ = ["DEFAULT_DB", "bench_command", "predict_point"]
 
-DEFAULT_DB = (
-    Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "gpusizer" / "runs.sqlite"
-)
+DEFAULT_DB = default_db()
 
 
 def _loads(concurrency: str | None, rate: str | None) -> list[tuple[int | None, float | None]]:

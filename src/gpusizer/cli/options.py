@@ -74,5 +74,9 @@ GpuMemOpt = Annotated[float | None, typer.Option(help="Override the GPU's memory
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
 EfficiencyOpt = Annotated[
     str | None,
-    typer.Option("--efficiency", help="Efficiency factors YAML (from `gpusizer calibrate`) used first"),
+    typer.Option(
+        "--profile",
+        "--efficiency",
+        help="Calibration profile name or efficiency YAML (from `gpusizer calibrate`), used before the catalogue",
+    ),
 ]
