@@ -562,9 +562,14 @@ def simulate(
     slo_tpot_ms: float | None = None,
     trace_rows: list[dict[str, float]] | None = None,
     efficiency_file: str | None = None,
+    prefix_tokens: int = 0,
+    prefix_groups: int = 1,
+    prefix_caching: bool | None = None,
     **fit_kwargs: Any,
 ) -> SimulateResult:
-    """Continuous batching under load: one point per rate (open loop) or user count (closed loop)."""
+    """Continuous batching under load: one point per rate (open loop) or user count (closed
+    loop). ``prefix_tokens`` of every prompt are shared within one of ``prefix_groups``
+    groups; ``prefix_caching`` defaults to what the engine does out of the box."""
     from gpusizer.simulate.run import simulate_deployment
     from gpusizer.simulate.workload import LengthDist, Workload, requests_from_trace
 
@@ -597,6 +602,8 @@ def simulate(
             think_time_s=think_time_s,
             burstiness=burstiness,
             requests=requests,
+            prefix_tokens=prefix_tokens,
+            prefix_groups=prefix_groups,
         )
         stats, trace = simulate_deployment(
             dep,
@@ -607,6 +614,7 @@ def simulate(
             seed=seed,
             slo_ttft_s=slo_ttft_ms / 1e3 if slo_ttft_ms else None,
             slo_tpot_s=slo_tpot_ms / 1e3 if slo_tpot_ms else None,
+            prefix_caching=prefix_caching,
         )
         points.append(
             SimPoint(rate=None if trace_reqs is not None else rate, users=n_users, stats=stats, trace=trace)

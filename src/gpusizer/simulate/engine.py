@@ -11,6 +11,14 @@ cap (``max_num_seqs``):
 3. admits waiting requests (FIFO) while the budget, the sequence cap and free blocks allow,
    with their first prompt chunk.
 
+Prefix caching (vLLM's automatic prefix caching, on by default in V1; SGLang's radix cache):
+requests that share a prompt prefix (``Requests.prefix_id``) skip the full blocks of it that
+an earlier request computed — their prefill starts after the hit, at least one prompt token
+is always computed, and the hit blocks are held once, by the cache, not per request. A
+prefix is cached when the first request of its group has computed it, and stays until blocks
+run short: then the least recently used prefixes that no running request reads are evicted
+before anything is preempted (vLLM's LRU eviction of unreferenced blocks).
+
 The step lasts ``StepModel.seconds(...)`` for exactly that batch. A request's first token
 comes at the end of the step that completes its prompt; it finishes when it has its output
 tokens. Deterministic: no clock, no global RNG, no I/O; callable any number of times.
@@ -39,6 +47,7 @@ class EngineLimits:
     max_num_seqs: int
     block_size: int
     kv_blocks: int  # KV pool size in blocks (from the memory estimate)
+    prefix_caching: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +65,30 @@ class SimTrace:
     step_waiting: npt.NDArray[np.int64]
     step_kv_used: FloatArray  # share of KV blocks in use
     preemptions: int
+    prefix_hit_tokens: int = 0  # prompt tokens served from the prefix cache (admissions)
+
+
+def _evict(
+    cached: dict[int, int],
+    last_use: dict[int, int],
+    want: int,
+    running: list[int],
+    pid: npt.NDArray[np.int64],
+    shared: npt.NDArray[np.int64],
+    block: int,
+) -> int:
+    """Drop least recently used cached prefixes that no running request reads until ``want``
+    blocks are freed (or none is left to drop); returns the blocks freed."""
+    in_use = {int(pid[x]) for x in running if shared[x] > 0}
+    freed = 0
+    for g in sorted(cached, key=lambda g: last_use.get(g, -1)):
+        if freed >= want:
+            break
+        if g in in_use:
+            continue
+        freed += cached.pop(g) // block
+        last_use.pop(g, None)
+    return freed
 
 
 def run_engine(
@@ -78,8 +111,19 @@ def run_engine(
     finish = np.full(n, np.nan)
     done_prompt = np.zeros(n, dtype=np.int64)  # prompt tokens computed
     generated = np.zeros(n, dtype=np.int64)
-    blocks = np.zeros(n, dtype=np.int64)  # KV blocks held
+    blocks = np.zeros(n, dtype=np.int64)  # KV blocks held by the request itself
     B = limits.block_size
+    caching = limits.prefix_caching and req.prefix_id is not None and req.prefix_len is not None
+    pid = req.prefix_id if req.prefix_id is not None else np.full(n, -1, dtype=np.int64)
+    # full blocks of each request's shared prefix (0: nothing to share)
+    pfull = (
+        (req.prefix_len // B) * B if caching and req.prefix_len is not None else np.zeros(n, dtype=np.int64)
+    )
+    cached: dict[int, int] = {}  # prefix group → tokens held by the cache
+    last_use: dict[int, int] = {}  # prefix group → step of its last hit (LRU order)
+    step_no = 0
+    shared = np.zeros(n, dtype=np.int64)  # tokens of the request covered by cache blocks
+    hit_tokens = 0
     free_blocks = limits.kv_blocks
     next_arrival = 0  # open loop: index of the next request to arrive (arrivals sorted)
     order = np.argsort(arrival, kind="stable") if closed_users is None else np.arange(n)
@@ -117,11 +161,14 @@ def run_engine(
         if decoders:
             ctx = inp[dec] + generated[dec]
             need = int(np.count_nonzero(ctx % B == 0))
+            if need > free_blocks and cached:
+                free_blocks += _evict(cached, last_use, need - free_blocks, running, pid, shared, B)
             while need > free_blocks and running:
                 victim = running.pop()  # the most recently admitted
                 prefilling.discard(victim)
                 free_blocks += int(blocks[victim])
                 blocks[victim] = 0
+                shared[victim] = 0
                 done_prompt[victim] = 0
                 generated[victim] = 0
                 first[victim] = np.nan
@@ -146,7 +193,9 @@ def run_engine(
                 break
             if done_prompt[r] < inp[r]:
                 k = int(min(inp[r] - done_prompt[r], budget))
-                need_b = math.ceil((done_prompt[r] + k) / B) - int(blocks[r])
+                need_b = math.ceil((done_prompt[r] + k) / B) - int(shared[r]) // B - int(blocks[r])
+                if need_b > free_blocks and cached:
+                    free_blocks += _evict(cached, last_use, need_b - free_blocks, running, pid, shared, B)
                 if need_b > free_blocks:
                     continue
                 blocks[r] += need_b
@@ -155,13 +204,27 @@ def run_engine(
                 budget -= k
         while waiting and budget > 0 and len(running) < limits.max_num_seqs:
             r = waiting[0]
-            k = int(min(inp[r], budget))
+            hit = 0
+            if caching and pfull[r]:  # full cached blocks, leaving at least one token to compute
+                hit = min(cached.get(int(pid[r]), 0), int(pfull[r]), ((int(inp[r]) - 1) // B) * B)
+            k = int(min(inp[r] - hit, budget))
             need_b = math.ceil(k / B)
+            if need_b > free_blocks and cached:
+                free_blocks += _evict(cached, last_use, need_b - free_blocks, running, pid, shared, B)
+                if hit and int(pid[r]) not in cached:  # its own prefix was evicted: compute it all
+                    hit = 0
+                    k = int(min(inp[r], budget))
+                    need_b = math.ceil(k / B)
             if need_b > free_blocks:
                 break
             waiting.popleft()
             running.append(r)
             prefilling.add(r)
+            done_prompt[r] = hit
+            shared[r] = hit
+            hit_tokens += hit
+            if hit:
+                last_use[int(pid[r])] = step_no
             blocks[r] = need_b
             free_blocks -= need_b
             chunks.append((r, k))
@@ -191,6 +254,15 @@ def run_engine(
             generated[dec] += 1
         for r, k in chunks:
             done_prompt[r] += k
+            g = int(pid[r])
+            if (
+                caching and pfull[r] and shared[r] == 0 and done_prompt[r] >= pfull[r] and g not in cached
+            ):  # the first request to compute its group's prefix hands those blocks to the cache
+                nb = int(pfull[r]) // B
+                blocks[r] -= nb
+                shared[r] = pfull[r]
+                cached[g] = int(pfull[r])
+                last_use[g] = step_no
             if done_prompt[r] >= inp[r]:
                 generated[r] = 1  # the step that completes the prompt samples the first token
                 first[r] = t
@@ -211,6 +283,7 @@ def run_engine(
                     arrival[issued] = t + think_time_s
                     issued += 1
             running = run_arr[~done_mask].tolist()
+        step_no += 1
         steps_end.append(t)
         steps_dt.append(dt)
         steps_dec.append(n_dec + sum(1 for r, _ in chunks if done_prompt[r] >= inp[r]))
@@ -231,4 +304,5 @@ def run_engine(
         step_waiting=np.asarray(steps_wait, dtype=np.int64),
         step_kv_used=np.asarray(steps_kv),
         preemptions=preemptions,
+        prefix_hit_tokens=hit_tokens,
     )

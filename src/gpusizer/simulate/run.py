@@ -13,7 +13,13 @@ from gpusizer.simulate.engine import EngineLimits, SimTrace, run_engine
 from gpusizer.simulate.stats import SimStats, summarize
 from gpusizer.simulate.workload import Requests, Workload, sample_requests
 
-__all__ = ["simulate_deployment"]
+__all__ = ["PREFIX_CACHING_DEFAULT", "simulate_deployment"]
+
+# Whether each engine reuses cached prompt prefixes across requests out of the box: vLLM V1
+# (automatic prefix caching, default on), SGLang (radix cache, default on). TensorRT-LLM's
+# block reuse and llama.cpp's per-slot prompt cache are left off here: the first needs
+# enabling in older releases, the second only helps a slot's own next request.
+PREFIX_CACHING_DEFAULT = {"vllm": True, "sglang": True}
 
 
 def simulate_deployment(
@@ -26,6 +32,7 @@ def simulate_deployment(
     seed: int = 0,
     slo_ttft_s: float | None = None,
     slo_tpot_s: float | None = None,
+    prefix_caching: bool | None = None,
 ) -> tuple[SimStats, SimTrace]:
     st = memory.settings
     block = max(1, st.block_size)
@@ -34,6 +41,9 @@ def simulate_deployment(
         max_num_seqs=st.max_num_seqs,
         block_size=block,
         kv_blocks=max(0, memory.kv_cache_tokens // block),
+        prefix_caching=PREFIX_CACHING_DEFAULT.get(dep.engine, False)
+        if prefix_caching is None
+        else prefix_caching,
     )
     if limits.kv_blocks == 0:
         raise BadInputError("--gpu", "the deployment has no KV cache room (see `gpusizer fit`)")

@@ -58,6 +58,7 @@ class SimStats:
     mean_waiting: float
     peak_kv_used: float
     makespan_s: float
+    prefix_hit_tokens: int = 0  # prompt tokens served from the prefix cache
 
 
 def summarize(
@@ -103,4 +104,5 @@ def summarize(
         mean_waiting=float(np.average(trace.step_waiting, weights=dt)) if busy else 0.0,
         peak_kv_used=float(trace.step_kv_used.max()) if trace.step_kv_used.size else 0.0,
         makespan_s=span,
+        prefix_hit_tokens=trace.prefix_hit_tokens,
     )

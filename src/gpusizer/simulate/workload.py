@@ -1,7 +1,7 @@
 """Workloads: who sends what, when. Open loop (Poisson, or bursty gamma inter-arrivals at a
 rate) or closed loop (N users, each sending its next request a think time after the last
 one finished); input/output lengths fixed, uniform, normal or lognormal with bounds, or
-an empirical sample. Sampling takes a ``numpy.random.Generator`` — no global state."""
+an empirical sample; optionally a shared prompt prefix (a system prompt) per group. Sampling takes a ``numpy.random.Generator`` — no global state."""
 
 from __future__ import annotations
 
@@ -64,6 +64,8 @@ class Workload:
     think_time_s: float = 0.0
     burstiness: float = 1.0  # gamma shape k: 1 = Poisson, < 1 burstier
     requests: int = 1000
+    prefix_tokens: int = 0  # the first tokens of every prompt are shared within its group
+    prefix_groups: int = 1  # distinct shared prefixes (system prompts), requests spread evenly
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.users is None):
@@ -76,15 +78,22 @@ class Workload:
             raise BadInputError("--requests", f"must be 1..2000000, got {self.requests}")
         if self.burstiness <= 0:
             raise BadInputError("--burstiness", "must be positive")
+        if not 0 <= self.prefix_tokens <= 1 << 21:
+            raise BadInputError("--prefix-tokens", f"must be 0..{1 << 21}, got {self.prefix_tokens}")
+        if not 1 <= self.prefix_groups <= 1_000_000:
+            raise BadInputError("--prefix-groups", f"must be 1..1000000, got {self.prefix_groups}")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Requests:
-    """Sampled requests: arrival times (open loop; NaN in closed loop) and lengths."""
+    """Sampled requests: arrival times (open loop; NaN in closed loop) and lengths; when
+    prompts share prefixes, each request's group and the length of its shared prefix."""
 
     arrival_s: FloatArray
     input_len: IntArray
     output_len: IntArray
+    prefix_id: IntArray | None = None
+    prefix_len: IntArray | None = None
 
 
 def sample_requests(w: Workload, rng: np.random.Generator) -> Requests:
@@ -97,7 +106,13 @@ def sample_requests(w: Workload, rng: np.random.Generator) -> Requests:
         arrivals = np.cumsum(gaps) - gaps[0]
     else:
         arrivals = np.full(n, np.nan)
-    return Requests(arrival_s=arrivals.astype(np.float64), input_len=inp, output_len=out)
+    pid = plen = None
+    if w.prefix_tokens:  # drawn last, so the arrivals and lengths of a seed stay as they were
+        pid = rng.integers(0, w.prefix_groups, size=n).astype(np.int64)
+        plen = np.minimum(w.prefix_tokens, inp - 1).astype(np.int64)
+    return Requests(
+        arrival_s=arrivals.astype(np.float64), input_len=inp, output_len=out, prefix_id=pid, prefix_len=plen
+    )
 
 
 def requests_from_trace(rows: list[dict[str, float]]) -> Requests:
