@@ -11,6 +11,12 @@ cap (``max_num_seqs``):
 3. admits waiting requests (FIFO) while the budget, the sequence cap and free blocks allow,
    with their first prompt chunk.
 
+Admission reserve (SGLang's policy; vLLM has none): a request is admitted only if the free
+blocks also cover ``ratio × min(remaining output, clip)`` tokens of every running request.
+The ratio starts at ``reserve_init``, decays linearly to ``reserve_min`` over
+``reserve_decay_steps`` steps, and jumps back to ``reserve_init`` whenever a request is
+preempted (SGLang calls it a retraction) — fewer preemptions, more queueing.
+
 Prefix caching (vLLM's automatic prefix caching, on by default in V1; SGLang's radix cache):
 requests that share a prompt prefix (``Requests.prefix_id``) skip the full blocks of it that
 an earlier request computed — their prefill starts after the hit, at least one prompt token
@@ -48,6 +54,10 @@ class EngineLimits:
     block_size: int
     kv_blocks: int  # KV pool size in blocks (from the memory estimate)
     prefix_caching: bool = False
+    reserve_init: float = 0.0
+    reserve_min: float = 0.0
+    reserve_decay_steps: int = 600
+    reserve_clip: int = 4096
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,6 +134,8 @@ def run_engine(
     step_no = 0
     shared = np.zeros(n, dtype=np.int64)  # tokens of the request covered by cache blocks
     hit_tokens = 0
+    ratio = limits.reserve_init
+    decay = (limits.reserve_init - limits.reserve_min) / max(1, limits.reserve_decay_steps)
     free_blocks = limits.kv_blocks
     next_arrival = 0  # open loop: index of the next request to arrive (arrivals sorted)
     order = np.argsort(arrival, kind="stable") if closed_users is None else np.arange(n)
@@ -174,6 +186,7 @@ def run_engine(
                 first[victim] = np.nan
                 waiting.appendleft(victim)
                 preemptions += 1
+                ratio = limits.reserve_init
                 run_arr = np.asarray(running, dtype=np.int64)
                 dec = run_arr[done_prompt[run_arr] >= inp[run_arr]] if running else run_arr
                 decoders = dec.tolist()
@@ -202,6 +215,11 @@ def run_engine(
                 free_blocks -= need_b
                 chunks.append((r, k))
                 budget -= k
+        reserve = 0.0  # blocks held back for the running requests' future tokens
+        if ratio > 0 and running:
+            run_now = np.asarray(running, dtype=np.int64)
+            left = np.minimum(out[run_now] - generated[run_now], limits.reserve_clip)
+            reserve = ratio * float(left.sum()) / B
         while waiting and budget > 0 and len(running) < limits.max_num_seqs:
             r = waiting[0]
             hit = 0
@@ -215,10 +233,12 @@ def run_engine(
                     hit = 0
                     k = int(min(inp[r], budget))
                     need_b = math.ceil(k / B)
-            if need_b > free_blocks:
+            if need_b + reserve > free_blocks:
                 break
             waiting.popleft()
             running.append(r)
+            if ratio > 0:
+                reserve += ratio * min(int(out[r]), limits.reserve_clip) / B
             prefilling.add(r)
             done_prompt[r] = hit
             shared[r] = hit
@@ -284,6 +304,7 @@ def run_engine(
                     issued += 1
             running = run_arr[~done_mask].tolist()
         step_no += 1
+        ratio = max(limits.reserve_min, ratio - decay)
         steps_end.append(t)
         steps_dt.append(dt)
         steps_dec.append(n_dec + sum(1 for r, _ in chunks if done_prompt[r] >= inp[r]))

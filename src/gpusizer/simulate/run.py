@@ -21,6 +21,17 @@ __all__ = ["PREFIX_CACHING_DEFAULT", "simulate_deployment"]
 # enabling in older releases, the second only helps a slot's own next request.
 PREFIX_CACHING_DEFAULT = {"vllm": True, "sglang": True}
 
+# SGLang's admission reserve (python/sglang/srt/global_config.py, v0.4.x–0.5.x):
+# default_init_new_token_ratio 0.7, default_min_new_token_ratio_factor 0.14 (floor 0.098),
+# default_new_token_ratio_decay_steps 600; remaining output clipped at
+# SGLANG_CLIP_MAX_NEW_TOKENS_ESTIMATION 4096 (managers/env_vars.py).
+SGLANG_RESERVE = {
+    "reserve_init": 0.7,
+    "reserve_min": 0.7 * 0.14,
+    "reserve_decay_steps": 600,
+    "reserve_clip": 4096,
+}
+
 
 def simulate_deployment(
     dep: Deployment,
