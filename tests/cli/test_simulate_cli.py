@@ -123,3 +123,32 @@ def test_trace_file_replays_its_own_arrivals(tmp_path) -> None:  # type: ignore[
         app, ["simulate", "deepseek-r1-distill-qwen-7b", "--gpu", "H100", "--trace", str(trace)]
     )
     assert r.exit_code == 2 and "--trace" in r.output
+
+
+def test_prefix_caching_and_duration_flags() -> None:
+    base = [
+        "simulate",
+        "deepseek-r1-distill-qwen-7b",
+        "--gpu",
+        "H100",
+        "--rate",
+        "4",
+        "--input-len",
+        "2304",
+        "--output-len",
+        "64",
+        "--prefix-tokens",
+        "2048",
+        "--duration",
+        "30",
+        "--json",
+    ]
+    on = json.loads(CliRunner().invoke(app, base).output)
+    off = json.loads(CliRunner().invoke(app, [*base, "--no-prefix-caching"]).output)
+    assert on["requests"] == off["requests"] == 120  # 4/s × 30 s
+    assert on["prefix_cache_hit_tokens"] > 100 * 2048 and off["prefix_cache_hit_tokens"] == 0
+    assert on["ttft_ms"]["p50"] < 0.5 * off["ttft_ms"]["p50"]
+    closed = CliRunner().invoke(
+        app, ["simulate", "deepseek-r1-distill-qwen-7b", "--gpu", "H100", "--users", "4", "--duration", "30"]
+    )
+    assert closed.exit_code == 2 and "--duration" in closed.output

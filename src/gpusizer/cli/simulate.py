@@ -89,6 +89,7 @@ def sim_to_dict(res: SimulateResult) -> dict[str, Any]:
                 "mean_running": round(s.mean_running, 2),
                 "mean_waiting": round(s.mean_waiting, 2),
                 "peak_kv_used": round(s.peak_kv_used, 4),
+                "prefix_cache_hit_tokens": s.prefix_hit_tokens,
             }
         )
     out: dict[str, Any] = {
@@ -130,6 +131,26 @@ def simulate_command(
     ] = "1024",
     output_len: Annotated[str, typer.Option(help="as --input-len")] = "256",
     requests: Annotated[int, typer.Option(min=1, max=2_000_000)] = 1000,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001, max=86_400 * 7, help="Open loop: simulate S seconds of arrivals (sets --requests)"
+        ),
+    ] = None,
+    prefix_tokens: Annotated[
+        int,
+        typer.Option(
+            min=0, max=1 << 21, help="Leading prompt tokens shared within a group (a system prompt)"
+        ),
+    ] = 0,
+    prefix_groups: Annotated[int, typer.Option(min=1, max=1_000_000, help="Distinct shared prefixes")] = 1,
+    prefix_caching: Annotated[
+        bool | None,
+        typer.Option(
+            "--prefix-caching/--no-prefix-caching",
+            help="Reuse cached prefixes (default: as the engine ships: on for vLLM and SGLang)",
+        ),
+    ] = None,
     think_time_s: Annotated[float, typer.Option(min=0.0)] = 0.0,
     burstiness: Annotated[
         float, typer.Option(help="Gamma shape of inter-arrivals: 1 = Poisson, <1 bursty")
@@ -150,12 +171,17 @@ def simulate_command(
     """Simulate the engine under load: TTFT/TPOT/ITL/E2E percentiles, throughput, goodput."""
     if gpu is None and gpu_memory_gib is None:
         raise BadInputError("--gpu", "missing", "a GPU name (see `gpusizer gpus`)")
+    rates = _numbers("--rate", rate, float)
+    if duration is not None:
+        if not rates or users:
+            raise BadInputError("--duration", "works with --rate (open loop); a closed loop takes --requests")
+        requests = max(1, min(2_000_000, round(max(rates) * duration)))
     res = api_simulate(
         model,
         gpu,
         efficiency_file=efficiency,
         trace_rows=_read_trace(trace) if trace else None,
-        rates=_numbers("--rate", rate, float),
+        rates=rates,
         users=_numbers("--users", users, int),
         input_len=parse_length("--input-len", input_len),
         output_len=parse_length("--output-len", output_len),
@@ -165,6 +191,9 @@ def simulate_command(
         seed=seed,
         slo_ttft_ms=slo_ttft_ms,
         slo_tpot_ms=slo_tpot_ms,
+        prefix_tokens=prefix_tokens,
+        prefix_groups=prefix_groups,
+        prefix_caching=prefix_caching,
         gpus=gpus,
         tp=tp,
         pp=pp,
@@ -219,6 +248,15 @@ def simulate_command(
         )
     console.print(t)
     console.print("[dim]latencies in ms unless marked; goodput = share of requests meeting the SLOs given[/]")
+    if prefix_tokens:
+        for p in res.points:
+            hits = p.stats.prefix_hit_tokens / max(1, p.stats.requests)
+            console.print(
+                f"prefix cache: {hits:,.0f} of the {prefix_tokens:,} shared prompt tokens per request served "
+                "from the cache"
+                + ("" if hits else " (caching is off for this engine; --prefix-caching turns it on)"),
+                highlight=False,
+            )
     if res.knee is not None:
         load = f"{res.knee.rate:g} req/s" if res.knee.rate is not None else f"{res.knee.users} users"
         console.print(f"[yellow]knee:[/] the SLOs first fail (goodput < 95 %) at {load}")
