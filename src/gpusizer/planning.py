@@ -13,9 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gpusizer.api import ResolvedModel, efficiency_of, fit, resolve_gpu_spec, resolve_model_spec
+from gpusizer.api import (
+    ResolvedModel,
+    efficiency_of,
+    fit,
+    load_efficiency_file,
+    resolve_gpu_spec,
+    resolve_model_spec,
+)
 from gpusizer.catalog.load import cloud_prices, gpu_catalogue, quant_catalogue
-from gpusizer.catalog.specs import GpuSpec
+from gpusizer.catalog.specs import EfficiencyFactor, GpuSpec
 from gpusizer.errors import BadInputError, GpusizerError
 from gpusizer.plan.evaluate import Accepted, CostModel, Rejected, Slo, evaluate
 from gpusizer.plan.launch import launch_commands
@@ -54,9 +61,13 @@ class PlanResult:
     percentile: int
 
 
-def _quants(model: ResolvedModel, gpu: GpuSpec, precision: str, requested: Sequence[str] | None) -> list[str]:
+def _quants(
+    model: ResolvedModel, gpu: GpuSpec, precision: str, requested: Sequence[str] | None, engine: str = "vllm"
+) -> list[str]:
     if requested:
         return list(requested)
+    if engine == "llamacpp":  # GGUF: Q4_K_M is llama.cpp's usual 4-bit, Q8_0 its near-lossless one
+        return ["q8_0"] if precision == "high" else ["q4_k_m"]
     has_fp8 = bool(gpu.flops.fp8)
     native = model.native_quant
     if precision == "high":
@@ -80,16 +91,44 @@ def _layouts(heads: int, kv_heads: int, mla: bool, count: int, per_node: int = 8
     return []
 
 
-def _name(replicas: int, count: int, gpu_key: str, quant: str, dp_attention: bool = False) -> str:
+def _name(
+    replicas: int, count: int, gpu_key: str, quant: str, dp_attention: bool = False, engine: str | None = None
+) -> str:
     lead = f"{replicas} replicas × " if replicas > 1 else ""
-    return f"{lead}{count}× {gpu_key} {quant}" + (" dp-attention" if dp_attention else "")
+    return (
+        f"{lead}{count}× {gpu_key} {quant}"
+        + (" dp-attention" if dp_attention else "")
+        + (f" on {engine}" if engine else "")
+    )
 
 
-def label_of(a: Accepted) -> str:
-    return _name(a.replicas, a.dep.layout.gpus, a.dep.gpu.key, a.dep.quant.fmt.key, a.dep.layout.attention_dp)
+def label_of(a: Accepted, *, with_engine: bool = False) -> str:
+    return _name(
+        a.replicas,
+        a.dep.layout.gpus,
+        a.dep.gpu.key,
+        a.dep.quant.fmt.key,
+        a.dep.layout.attention_dp,
+        a.dep.engine if with_engine else None,
+    )
 
 
-def _simulated_failure(a: Accepted, stats: Any, slo: Slo, pct: str) -> Rejected | None:
+ENGINES = ("vllm", "sglang", "tensorrt-llm", "llamacpp")
+
+
+def _engines_for(gpu: GpuSpec, wanted: Sequence[str]) -> list[str]:
+    """Engines to try on ``gpu``: Apple GPUs run llama.cpp only; ``auto`` tries vLLM and
+    SGLang on data-centre and workstation cards, vLLM and llama.cpp on consumer cards."""
+    if gpu.vendor == "apple":
+        return ["llamacpp"]
+    if "auto" in wanted:
+        return ["vllm", "llamacpp"] if gpu.gpu_class == "consumer" else ["vllm", "sglang"]
+    return list(wanted)
+
+
+def _simulated_failure(
+    a: Accepted, stats: Any, slo: Slo, pct: str, with_engine: bool = False
+) -> Rejected | None:
     """The rejection when the simulated percentile misses an SLO, else None."""
     for metric, target, digits in (("ttft", slo.ttft_s, 0), ("tpot", slo.tpot_s, 1)):
         value = getattr(getattr(stats, metric), pct)
@@ -97,7 +136,7 @@ def _simulated_failure(a: Accepted, stats: Any, slo: Slo, pct: str) -> Rejected 
             name = metric.upper()
             return Rejected(
                 dep=a.dep,
-                label=label_of(a),
+                label=label_of(a, with_engine=with_engine),
                 stage="slo",
                 reason=f"{pct} {name} over target in simulation",
                 detail=f"{pct} {name} {value * 1e3:,.{digits}f} ms > {target * 1e3:,.{digits}f} ms",
@@ -113,6 +152,8 @@ def _verify(
     output_len: int,
     percentile: int,
     max_checks: int,
+    user_factors: tuple[EfficiencyFactor, ...] = (),
+    with_engine: bool = False,
 ) -> tuple[list[Accepted], list[Rejected], dict[str, Any]]:
     """Simulate each pick (cheapest, fastest, best $/token) with its users sending back to
     back; a pick whose p-th percentile TTFT/TPOT misses the SLOs is dropped and the picks are
@@ -139,11 +180,11 @@ def _verify(
                 users=share,
                 requests=min(max(4 * share, 120), 1000),
             )
-            eff, _, _ = efficiency_of(a.dep)
+            eff, _, _ = efficiency_of(a.dep, None, user_factors)
             stats, _ = simulate_deployment(a.dep, a.memory, eff, w)
-            sims[label_of(a)] = stats
+            sims[label_of(a, with_engine=True)] = stats
             checks += 1
-            failure = _simulated_failure(a, stats, slo, pct)
+            failure = _simulated_failure(a, stats, slo, pct, with_engine)
             if failure is None:
                 passed.add(id(a))
             else:
@@ -166,9 +207,11 @@ def plan(
     max_gpus: int = 8,
     quants: Sequence[str] | None = None,
     precision: Literal["default", "high"] = "default",
-    engine: str = "vllm",
+    engine: str | Sequence[str] = "vllm",
     kv_dtype: str = "auto",
     max_cost_per_hour: float | None = None,
+    max_capex: float | None = None,
+    efficiency_file: str | None = None,
     years: float = 3.0,
     kwh_price: float = 0.15,
     verify: bool = True,
@@ -189,11 +232,22 @@ def plan(
         ("--ttft-ms", ttft_ms),
         ("--tpot-ms", tpot_ms),
         ("--max-cost-per-hour", max_cost_per_hour),
+        ("--capex", max_capex),
     ):
         if v is not None and v <= 0:
             raise BadInputError(name, f"must be positive, got {v}")
     if years <= 0 or kwh_price < 0:
         raise BadInputError("--years/--kwh-price", "years must be positive, kWh price non-negative")
+    wanted = [engine] if isinstance(engine, str) else list(engine)
+    bad_engine = [e for e in wanted if e not in (*ENGINES, "auto")]
+    if bad_engine or not wanted:
+        raise BadInputError(
+            "--engine",
+            f"unknown engine {bad_engine[0] if bad_engine else ''!r}",
+            "vllm, sglang, tensorrt-llm, llamacpp, auto",
+        )
+    many_engines = len(wanted) > 1 or "auto" in wanted
+    user_factors = load_efficiency_file(efficiency_file) if efficiency_file else ()
     resolved = resolve_model_spec(model)
     out_len = min(output_len, max(1, context // 2))
     in_len = input_len if input_len is not None else min(2048, max(1, context - out_len))
@@ -202,8 +256,8 @@ def plan(
     if gpus:
         pool = [resolve_gpu_spec(g)[0] for g in gpus]
     else:
-        wanted = set(classes or ("consumer", "workstation", "datacenter"))
-        pool = [g for g in gpu_catalogue() if g.gpu_class in wanted]
+        wanted_classes = set(classes or ("consumer", "workstation", "datacenter"))
+        pool = [g for g in gpu_catalogue() if g.gpu_class in wanted_classes]
     fmts = {f.key for f in quant_catalogue()}
     for q in quants or ():
         if q not in fmts:
@@ -215,8 +269,7 @@ def plan(
     accepted: list[Accepted] = []
     rejected: list[Rejected] = []
     searched = 0
-    for gpu in pool:
-        eng = "llamacpp" if gpu.vendor == "apple" else engine
+    for gpu, eng in ((g, e) for g in pool for e in _engines_for(g, wanted)):
         for count in (c for c in GPU_COUNTS if c <= max_gpus):
             layouts = _layouts(a.num_attention_heads, a.num_kv_heads, a.mla is not None, count)
             if eng == "llamacpp":
@@ -229,9 +282,9 @@ def plan(
                     else [False]
                 )
                 for q, dp_attn in (
-                    (q, d) for q in _quants(resolved, gpu, precision, quants) for d in dp_options
+                    (q, d) for q in _quants(resolved, gpu, precision, quants, eng) for d in dp_options
                 ):
-                    label = _name(replicas, count, gpu.key, q, dp_attn)
+                    label = _name(replicas, count, gpu.key, q, dp_attn, eng if many_engines else None)
                     searched += 1
                     if not layouts:
                         rejected.append(
@@ -263,7 +316,7 @@ def plan(
                         rejected.append(Rejected(dep=None, label=label, stage="config", reason=exc.message))
                         continue
                     dep = res.deployment
-                    eff, _, _ = efficiency_of(dep)
+                    eff, _, _ = efficiency_of(dep, None, user_factors)
                     result = evaluate(
                         dep,
                         eff,
@@ -273,6 +326,7 @@ def plan(
                         output_len=out_len,
                         cost=cost,
                         max_cost_per_hour=max_cost_per_hour,
+                        max_capex=max_capex,
                         replicas=replicas,
                         memory=res.estimate,
                     )
@@ -289,6 +343,8 @@ def plan(
             output_len=out_len,
             percentile=percentile,
             max_checks=max_simulations,
+            user_factors=user_factors,
+            with_engine=many_engines,
         )
         rejected.extend(more_rejected)
     picks = pick(accepted)

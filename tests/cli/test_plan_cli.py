@@ -141,3 +141,34 @@ def test_markdown_report_has_picks_reasons_rules_and_launch() -> None:
     for heading in ("# Plan:", "## Top picks", "## Why the others lost", "## The guide's rules", "## Launch"):
         assert heading in md
     assert "| cheapest |" in md and "```bash" in md
+
+
+def test_capex_engine_search_and_gguf_for_llamacpp() -> None:
+    args = [
+        "plan",
+        "deepseek-r1-distill-qwen-14b",
+        "--context",
+        "8k",
+        "--users",
+        "10",
+        "--tpot-ms",
+        "40",
+        "--class",
+        "consumer",
+        "--json",
+    ]
+    one = json.loads(runner.invoke(app, args).output)
+    auto = json.loads(runner.invoke(app, [*args, "--engine", "auto"]).output)
+    assert auto["searched"] > one["searched"]  # vLLM and llama.cpp on every consumer card
+    engines = {p["engine"] for p in auto["pareto"]}
+    assert "llamacpp" in engines or "vllm" in engines
+    assert all(p["quant"].startswith("q") for p in auto["pareto"] if p["engine"] == "llamacpp")  # GGUF
+    assert not any("does not run on llamacpp" in r["reason"] for r in auto["rejections"])
+    capped = json.loads(runner.invoke(app, [*args, "--capex", "1600"]).output)
+    assert any(
+        r["reason"].startswith("budget: over the hardware (capex) budget") for r in capped["rejections"]
+    )
+    for p in capped["pareto"]:  # everything kept costs at most the capex to buy
+        assert p["capex_usd"] is not None and p["capex_usd"] <= 1600
+    bad = runner.invoke(app, [*args, "--engine", "tgi"])
+    assert bad.exit_code == 2 and "--engine" in bad.output and "auto" in bad.output

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from gpusizer.cli.common import console, guarded, parse_tokens
+from gpusizer.cli.options import EfficiencyOpt
 from gpusizer.errors import BadInputError
 from gpusizer.planning import plan as run_plan
 from gpusizer.report.plan import plan_to_dict, plan_to_markdown, render_plan
@@ -49,12 +50,20 @@ def plan_command(
         str, typer.Option(help="default (AWQ first, FP8 where supported) | high (BF16/native)")
     ] = "default",
     engine: Annotated[
-        str, typer.Option(help="vllm | sglang | tensorrt-llm (Apple GPUs use llama.cpp)")
+        str,
+        typer.Option(
+            help="vllm | sglang | tensorrt-llm | llamacpp, a comma list, or auto (vLLM+SGLang on data-centre "
+            "cards, vLLM+llama.cpp on consumer cards); Apple GPUs always use llama.cpp"
+        ),
     ] = "vllm",
     kv_dtype: Annotated[str, typer.Option()] = "auto",
     max_cost_per_hour: Annotated[
         float | None, typer.Option(help="Budget, USD per hour for the deployment")
     ] = None,
+    capex: Annotated[
+        float | None, typer.Option(help="Hardware budget, USD: list price × GPUs of the whole deployment")
+    ] = None,
+    profile: EfficiencyOpt = None,
     years: Annotated[float, typer.Option(help="Owned hardware: amortisation years")] = 3.0,
     kwh_price: Annotated[float, typer.Option(help="Owned hardware: USD per kWh")] = 0.15,
     rank_by: Annotated[
@@ -86,9 +95,11 @@ def plan_command(
         max_gpus=max_gpus,
         quants=_list(quant),
         precision="high" if precision == "high" else "default",
-        engine=engine,
+        engine=_list(engine) or ["vllm"],
         kv_dtype=kv_dtype,
         max_cost_per_hour=max_cost_per_hour,
+        max_capex=capex,
+        efficiency_file=profile,
         years=years,
         kwh_price=kwh_price,
         rank_by="cloud" if rank_by == "cloud" else "owned",

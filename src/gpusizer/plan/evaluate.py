@@ -95,6 +95,7 @@ def evaluate(
     output_len: int,
     cost: CostModel,
     max_cost_per_hour: float | None = None,
+    max_capex: float | None = None,
     replicas: int = 1,
     memory: MemoryEstimate | None = None,
 ) -> Accepted | Rejected:
@@ -108,6 +109,20 @@ def evaluate(
         return Rejected(
             dep=dep, label=label, stage="cost", reason=f"no {cost.rank_by} price in the catalogue"
         )
+    if max_capex is not None:
+        n = dep.layout.gpus * replicas
+        if dep.gpu.list_price_usd is None:
+            return Rejected(
+                dep=dep, label=label, stage="budget", reason="no list price to check against --capex"
+            )
+        if dep.gpu.list_price_usd * n > max_capex:
+            return Rejected(
+                dep=dep,
+                label=label,
+                stage="budget",
+                reason="over the hardware (capex) budget",
+                detail=f"${dep.gpu.list_price_usd:,.0f} × {n} = ${dep.gpu.list_price_usd * n:,.0f} > ${max_capex:,.0f}",
+            )
     if max_cost_per_hour is not None and usd_h > max_cost_per_hour:
         return Rejected(
             dep=dep,

@@ -20,7 +20,7 @@ PLAN_SCHEMA_VERSION = 1
 
 def _plan_dict(a: Accepted, res: PlanResult | None = None) -> dict[str, Any]:
     lim = a.memory.limiting
-    sim = res.simulated.get(label_of(a)) if res is not None else None
+    sim = res.simulated.get(label_of(a, with_engine=True)) if res is not None else None
     simulated = None
     if sim is not None:
         simulated = {
@@ -40,6 +40,7 @@ def _plan_dict(a: Accepted, res: PlanResult | None = None) -> dict[str, Any]:
         "pp": a.dep.layout.pp,
         "engine": a.dep.engine,
         "quant": a.dep.quant.label,
+        "capex_usd": None if a.dep.gpu.list_price_usd is None else round(a.dep.gpu.list_price_usd * a.gpus),
         "usd_per_hour": round(a.usd_per_hour, 4),
         "owned_usd_per_hour": None if a.owned_usd_per_hour is None else round(a.owned_usd_per_hour, 4),
         "cloud_usd_per_hour": None if a.cloud_usd_per_hour is None else round(a.cloud_usd_per_hour, 4),
@@ -146,13 +147,15 @@ def render_plan(res: PlanResult, console: Console) -> None:
             used = lim.capacity_bytes - lim.free_bytes
             same = " (same)" if a in seen else ""
             seen.append(a)
-            sim = res.simulated.get(label_of(a))
+            sim = res.simulated.get(label_of(a, with_engine=True))
             pct = f"p{res.percentile}"
             sim_ttft = f"{getattr(sim.ttft, pct) * 1e3:,.0f}" if sim else "—"
             sim_tpot = f"{getattr(sim.tpot, pct) * 1e3:,.1f}" if sim else "—"
             t.add_row(
                 name + same,
-                (f"{a.replicas} × " if a.replicas > 1 else "") + f"{a.dep.layout.gpus}× {a.dep.gpu.name}",
+                (f"{a.replicas} × " if a.replicas > 1 else "")
+                + f"{a.dep.layout.gpus}× {a.dep.gpu.name}"
+                + ("" if a.dep.engine == "vllm" else f" ({a.dep.engine})"),
                 a.dep.quant.label,
                 f"{a.usd_per_hour:,.2f}",
                 f"{a.cloud_usd_per_hour:,.2f}" if a.cloud_usd_per_hour is not None else "—",
