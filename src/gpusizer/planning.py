@@ -24,7 +24,7 @@ from gpusizer.api import (
 from gpusizer.catalog.load import cloud_prices, gpu_catalogue, quant_catalogue
 from gpusizer.catalog.specs import EfficiencyFactor, GpuSpec
 from gpusizer.errors import BadInputError, GpusizerError
-from gpusizer.plan.evaluate import Accepted, CostModel, Rejected, Slo, evaluate
+from gpusizer.plan.evaluate import Accepted, CostModel, Rejected, Slo, evaluate, latency_curve
 from gpusizer.plan.launch import launch_commands
 from gpusizer.plan.rank import Picks, pareto_front, pick
 from gpusizer.plan.rules import Finding, findings
@@ -59,6 +59,7 @@ class PlanResult:
     searched: int
     simulated: dict[str, Any]  # label → SimStats of the plans verified by simulation
     percentile: int
+    curve: tuple[tuple[int, float, float], ...] = ()  # cheapest pick: (users, TTFT s, TPOT s)
 
 
 def _quants(
@@ -349,6 +350,10 @@ def plan(
         rejected.extend(more_rejected)
     picks = pick(accepted)
     chosen = picks.cheapest
+    curve: list[tuple[int, float, float]] = []
+    if chosen is not None:
+        eff_c, _, _ = efficiency_of(chosen.dep, None, user_factors)
+        curve = latency_curve(chosen, eff_c, input_len=in_len, output_len=out_len)
     launch = (
         launch_commands(
             chosen.dep,
@@ -376,4 +381,5 @@ def plan(
         searched=searched,
         simulated=simulated,
         percentile=percentile,
+        curve=tuple(curve),
     )

@@ -295,7 +295,7 @@ def predict_point(
 ) -> dict[str, Any]:
     """gpusizer's simulation of the same load: same concurrency or rate, same lengths."""
     from gpusizer.api import efficiency_of, simulate
-    from gpusizer.cli.simulate import sim_to_dict
+    from gpusizer.report.simulate import sim_to_dict
     from gpusizer.simulate.workload import LengthDist
 
     if gpu is None:

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from gpusizer.errors import BadInputError, GpusizerError
 
-__all__ = ["console", "err_console", "guarded", "parse_tokens"]
+__all__ = ["console", "err_console", "guarded", "parse_tokens", "write_report"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -51,3 +51,31 @@ def guarded(fn: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+_GENERATOR_MARK = 'name="generator" content="gpusizer"'
+
+
+def write_report(path: str, html: str) -> None:
+    """Write a ``--report`` file. A file that exists is replaced only when gpusizer wrote
+    it; anything else the user keeps there is never overwritten."""
+    from pathlib import Path
+
+    target = Path(path)
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise BadInputError("--report", f"{path!r} must end in .html")
+    if not target.parent.is_dir():
+        raise BadInputError("--report", f"folder {str(target.parent)!r} does not exist")
+    if target.exists():
+        try:
+            head = target.read_text(encoding="utf-8", errors="replace")[:4096]
+        except OSError as exc:
+            raise BadInputError("--report", f"cannot read {path!r} ({exc.strerror})") from exc
+        if _GENERATOR_MARK not in head:
+            raise BadInputError(
+                "--report", f"{path!r} exists and is not a gpusizer report; not overwriting it"
+            )
+    try:
+        target.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise BadInputError("--report", f"cannot write {path!r} ({exc.strerror})") from exc

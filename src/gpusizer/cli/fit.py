@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from gpusizer.api import fit as api_fit
-from gpusizer.cli.common import console, guarded, parse_tokens
+from gpusizer.cli.common import console, guarded, parse_tokens, write_report
 from gpusizer.cli.options import (
     DpAttentionOpt,
     EngineOpt,
@@ -22,6 +22,7 @@ from gpusizer.cli.options import (
     ModelArg,
     PpOpt,
     QuantOpt,
+    ReportOpt,
     TpOpt,
 )
 from gpusizer.errors import BadInputError
@@ -79,6 +80,7 @@ def fit_command(
     gpu_file: Annotated[str | None, typer.Option(help="A YAML file describing a custom GPU")] = None,
     hf: Annotated[bool, typer.Option("--hf", help="Look MODEL up on the Hugging Face Hub (network)")] = False,
     as_json: JsonOpt = False,
+    report: ReportOpt = None,
 ) -> None:
     """Per-GPU VRAM breakdown, verdict, max concurrency and max context.
 
@@ -115,6 +117,10 @@ def fit_command(
         gpu_file=gpu_file,
         hf=hf,
     )
+    if report:
+        from gpusizer.report.pages import fit_report
+
+        write_report(report, fit_report(res))
     if as_json:
         typer.echo(json.dumps(fit_to_dict(res), indent=2))
     else:

@@ -80,3 +80,9 @@ EfficiencyOpt = Annotated[
         help="Calibration profile name or efficiency YAML (from `gpusizer calibrate`), used before the catalogue",
     ),
 ]
+ReportOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--report", help="Also write a self-contained HTML report (tables and charts) to this .html file"
+    ),
+]

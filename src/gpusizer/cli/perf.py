@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from gpusizer.api import perf as api_perf
-from gpusizer.cli.common import console, guarded, parse_tokens
+from gpusizer.cli.common import console, guarded, parse_tokens, write_report
 from gpusizer.cli.options import (
     DpAttentionOpt,
     EfficiencyOpt,
@@ -23,6 +23,7 @@ from gpusizer.cli.options import (
     ModelArg,
     PpOpt,
     QuantOpt,
+    ReportOpt,
     TpOpt,
 )
 from gpusizer.errors import BadInputError
@@ -62,6 +63,7 @@ def perf_command(
     ] = None,
     efficiency: EfficiencyOpt = None,
     as_json: JsonOpt = False,
+    report: ReportOpt = None,
 ) -> None:
     """Latency and throughput by batch size, with the binding resource and why."""
     if gpu is None and gpu_memory_gib is None:
@@ -107,6 +109,10 @@ def perf_command(
             target.write_text(roofline_svg(res), encoding="utf-8")
         except OSError as exc:
             raise BadInputError("--plot", f"cannot write {plot!r} ({exc.strerror})") from exc
+    if report:
+        from gpusizer.report.pages import perf_report
+
+        write_report(report, perf_report(res))
     if as_json:
         typer.echo(json.dumps(perf_to_dict(res), indent=2))
     else:

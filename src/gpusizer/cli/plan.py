@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from gpusizer.cli.common import console, guarded, parse_tokens
-from gpusizer.cli.options import EfficiencyOpt
+from gpusizer.cli.common import console, guarded, parse_tokens, write_report
+from gpusizer.cli.options import EfficiencyOpt, ReportOpt
 from gpusizer.errors import BadInputError
 from gpusizer.planning import plan as run_plan
 from gpusizer.report.plan import plan_to_dict, plan_to_markdown, render_plan
@@ -70,6 +70,7 @@ def plan_command(
         str, typer.Option(help="owned (list price + power) | cloud (dated $/GPU-hour table)")
     ] = "owned",
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    report: ReportOpt = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the plan as Markdown")] = False,
 ) -> None:
     """Search GPU × count × layout × quantization; keep what fits and meets the SLOs; rank by cost."""
@@ -104,6 +105,10 @@ def plan_command(
         kwh_price=kwh_price,
         rank_by="cloud" if rank_by == "cloud" else "owned",
     )
+    if report:
+        from gpusizer.report.pages import plan_report
+
+        write_report(report, plan_report(plan_to_dict(res)))
     if as_json:
         typer.echo(json.dumps(plan_to_dict(res), indent=2))
     elif markdown:

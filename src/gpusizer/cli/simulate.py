@@ -11,7 +11,7 @@ from rich.table import Table
 
 from gpusizer.api import SimulateResult
 from gpusizer.api import simulate as api_simulate
-from gpusizer.cli.common import console, guarded, parse_tokens
+from gpusizer.cli.common import console, guarded, parse_tokens, write_report
 from gpusizer.cli.options import (
     DpAttentionOpt,
     EfficiencyOpt,
@@ -25,9 +25,11 @@ from gpusizer.cli.options import (
     ModelArg,
     PpOpt,
     QuantOpt,
+    ReportOpt,
     TpOpt,
 )
 from gpusizer.errors import BadInputError
+from gpusizer.report.simulate import sim_charts, sim_to_dict
 from gpusizer.simulate.workload import LengthDist
 
 __all__ = ["parse_length", "simulate_command"]
@@ -62,52 +64,6 @@ def _numbers(field: str, text: str | None, cast: type) -> tuple[Any, ...]:
         return tuple(cast(v) for v in text.split(","))
     except ValueError as exc:
         raise BadInputError(field, f"cannot read {text!r}", "e.g. 1,2,4,8") from exc
-
-
-def sim_to_dict(res: SimulateResult) -> dict[str, Any]:
-    dep = res.fit.deployment
-    pts = []
-    for p in res.points:
-        s = p.stats
-        pts.append(
-            {
-                "rate": p.rate,
-                "users": p.users,
-                "requests": s.requests,
-                "completed": s.completed,
-                "ttft_ms": s.ttft.as_ms(),
-                "tpot_ms": s.tpot.as_ms(),
-                "itl_ms": s.itl.as_ms(),
-                "e2e_ms": s.e2e.as_ms(),
-                "output_tokens_per_s": round(s.output_tokens_per_s, 2),
-                "requests_per_s": round(s.requests_per_s, 4),
-                "goodput": {
-                    "share": round(s.goodput_share, 4),
-                    "requests_per_s": round(s.goodput_requests_per_s, 4),
-                },
-                "preemptions": s.preemptions,
-                "mean_running": round(s.mean_running, 2),
-                "mean_waiting": round(s.mean_waiting, 2),
-                "peak_kv_used": round(s.peak_kv_used, 4),
-                "prefix_cache_hit_tokens": s.prefix_hit_tokens,
-            }
-        )
-    out: dict[str, Any] = {
-        "schema_version": 1,
-        "model": res.fit.model.name,
-        "gpu": dep.gpu.key,
-        "gpus": dep.layout.gpus,
-        "engine": dep.engine,
-        "quant": dep.quant.label,
-        "efficiency": res.efficiency_row,
-        "uncertainty_pct": None if res.uncertainty is None else round(100 * res.uncertainty, 1),
-        "kv_cache_tokens": res.fit.estimate.kv_cache_tokens,
-        "points": pts,
-        "knee": None if res.knee is None else {"rate": res.knee.rate, "users": res.knee.users},
-    }
-    if len(pts) == 1:
-        out.update(pts[0])
-    return out
 
 
 @guarded
@@ -167,6 +123,7 @@ def simulate_command(
     ] = None,
     efficiency: EfficiencyOpt = None,
     as_json: JsonOpt = False,
+    report: ReportOpt = None,
 ) -> None:
     """Simulate the engine under load: TTFT/TPOT/ITL/E2E percentiles, throughput, goodput."""
     if gpu is None and gpu_memory_gib is None:
@@ -205,6 +162,10 @@ def simulate_command(
         gpu_memory_gib=gpu_memory_gib,
     )
     written = _plots(res, plot) if plot else []
+    if report:
+        from gpusizer.report.pages import simulate_report
+
+        write_report(report, simulate_report(res))
     if as_json:
         typer.echo(json.dumps(sim_to_dict(res), indent=2))
         return
@@ -291,44 +252,17 @@ def _read_trace(path: str) -> list[dict[str, float]]:
 
 def _plots(res: SimulateResult, folder: str) -> list[str]:
     """Queue, running batch and KV use over time, and TTFT/TPOT CDFs, one SVG each per load."""
-    import numpy as np
-
-    from gpusizer.report.charts import line_chart
-
     out_dir = Path(folder)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInputError("--plot", f"cannot create folder {folder!r} ({exc.strerror})") from exc
     written = []
-    for p in res.points:
-        tag = f"rate{p.rate:g}" if p.rate is not None else f"users{p.users}" if p.users else "trace"
-        tr = p.trace
-        t = tr.step_end_s.tolist()
-        series = [
-            ("running", t, tr.step_running.tolist()),
-            ("waiting", t, tr.step_waiting.tolist()),
-            ("KV used (%)", t, (tr.step_kv_used * 100).tolist()),
-        ]
-        svg = line_chart(
-            f"{res.fit.model.name} · {tag}: engine state over time", "time (s)", "requests / %", series
-        )
-        done = ~np.isnan(tr.finish_s)
-        ttft = np.sort((tr.first_token_s[done] - tr.arrival_s[done]) * 1e3)
-        multi = done & (tr.output_tokens > 1)
-        tpot = np.sort((tr.finish_s[multi] - tr.first_token_s[multi]) / (tr.output_tokens[multi] - 1) * 1e3)
-        cdf = [
-            ("TTFT", ttft.tolist(), (np.arange(1, ttft.size + 1) / max(ttft.size, 1)).tolist()),
-            ("TPOT", tpot.tolist(), (np.arange(1, tpot.size + 1) / max(tpot.size, 1)).tolist()),
-        ]
-        svg_cdf = line_chart(
-            f"{res.fit.model.name} · {tag}: latency CDF", "milliseconds", "share of requests", cdf
-        )
-        for name, text in ((f"timeseries_{tag}.svg", svg), (f"latency_cdf_{tag}.svg", svg_cdf)):
-            target = out_dir / name
-            try:
-                target.write_text(text, encoding="utf-8")
-            except OSError as exc:
-                raise BadInputError("--plot", f"cannot write {target} ({exc.strerror})") from exc
-            written.append(str(target))
+    for name, text in sim_charts(res):
+        target = out_dir / f"{name}.svg"
+        try:
+            target.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise BadInputError("--plot", f"cannot write {target} ({exc.strerror})") from exc
+        written.append(str(target))
     return written

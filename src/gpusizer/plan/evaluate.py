@@ -14,7 +14,7 @@ from gpusizer.estimate.memory import MemoryEstimate, estimate_memory
 from gpusizer.estimate.perf import PerfRow, perf_rows
 from gpusizer.estimate.roofline import Efficiency
 
-__all__ = ["Accepted", "CostModel", "Rejected", "Slo", "evaluate", "hourly_costs"]
+__all__ = ["Accepted", "CostModel", "Rejected", "Slo", "evaluate", "hourly_costs", "latency_curve"]
 
 HOURS_PER_YEAR = 8766  # 365.25 days
 
@@ -83,6 +83,18 @@ def hourly_costs(
     if price:
         how.append(f"cloud: ${price:.2f}/GPU-h × {n}")
     return owned, cloud, " · ".join(how)
+
+
+def latency_curve(
+    a: Accepted, eff: Efficiency, *, input_len: int, output_len: int
+) -> list[tuple[int, float, float]]:
+    """(total users, TTFT s, TPOT s) of ``a``'s deployment as its users grow, up to what its
+    KV pool holds at full context — analytic step times, no queueing."""
+    per_replica_max = max(1, int(a.memory.max_concurrency * a.dep.users))
+    grid = sorted({b for b in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, a.dep.users) if b <= per_replica_max})
+    chunk = a.memory.settings.max_num_batched_tokens if a.dep.engine != "llamacpp" else 2048
+    rows = perf_rows(a.dep, eff, input_len=input_len, output_len=output_len, batches=tuple(grid), chunk=chunk)
+    return [(r.batch * a.replicas, r.ttft_s, r.tpot_s) for r in rows]
 
 
 def evaluate(

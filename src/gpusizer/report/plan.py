@@ -93,6 +93,20 @@ def plan_to_dict(res: PlanResult) -> dict[str, Any]:
         ],
         "launch": res.launch,
         "percentile": res.percentile,
+        "curve": [
+            {"users": u, "ttft_ms": round(t * 1e3, 1), "tpot_ms": round(p * 1e3, 2)} for u, t, p in res.curve
+        ],
+        "candidates": [
+            {
+                "label": label_of(a, with_engine=True),
+                "usd_per_hour": round(a.usd_per_hour, 4),
+                "ttft_ms": round(a.perf.ttft_s * 1e3, 1),
+                "tpot_ms": round(a.perf.tpot_s * 1e3, 2),
+                "quant": a.dep.quant.fmt.key,
+                "pareto": a in res.pareto,
+            }
+            for a in res.accepted
+        ],
         "method": "memory: engine-accurate fit; speed: analytic step-time model at the planned concurrency, "
         "then the cheapest survivors verified by a continuous-batching simulation of the users "
         "(percentile SLOs); cost: owned hardware (list price over the years + power)",

@@ -16,14 +16,17 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from gpusizer import __version__
-from gpusizer.api import fit, perf
+from gpusizer.api import fit, perf, simulate
 from gpusizer.catalog.load import gpu_catalogue, model_catalogue
 from gpusizer.catalog.resolve import resolve_model
-from gpusizer.errors import GpusizerError
+from gpusizer.errors import BadInputError, GpusizerError
 from gpusizer.planning import plan
 from gpusizer.report.fit import fit_to_dict
+from gpusizer.report.html import document, plan_sections
 from gpusizer.report.perf import perf_to_dict
 from gpusizer.report.plan import plan_to_dict
+from gpusizer.report.simulate import sim_to_dict
+from gpusizer.simulate.workload import LengthDist
 from gpusizer.units import GIB
 
 __all__ = ["create_app"]
@@ -48,6 +51,18 @@ class PerfBody(FitBody):
     input_len: int = Field(default=1024, ge=1, le=1_048_576)
     output_len: int = Field(default=256, ge=1, le=1_048_576)
     batches: list[int] | None = Field(default=None, max_length=16)
+
+
+class SimulateBody(FitBody):
+    rate: float | None = Field(default=None, gt=0, le=10_000, description="Open loop: requests/s")
+    concurrency: int | None = Field(default=None, ge=1, le=4096, description="Closed loop: users")
+    input_len: int = Field(default=1024, ge=1, le=262_144)
+    output_len: int = Field(default=256, ge=1, le=65_536)
+    requests: int = Field(default=500, ge=1, le=5000)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    slo_ttft_ms: float | None = Field(default=None, gt=0, le=600_000)
+    slo_tpot_ms: float | None = Field(default=None, gt=0, le=60_000)
+    prefix_tokens: int = Field(default=0, ge=0, le=262_144)
 
 
 class PlanBody(_Body):
@@ -129,6 +144,30 @@ def create_app() -> FastAPI:
         )
         return perf_to_dict(res)
 
+    @app.post("/api/simulate")
+    def api_simulate(body: SimulateBody) -> dict[str, Any]:
+        if (body.rate is None) == (body.concurrency is None):
+            raise BadInputError("rate", "give a request rate or a concurrency (one of them)")
+        res = simulate(
+            _catalogue_model(body.model),
+            body.gpu,
+            rates=(body.rate,) if body.rate else (),
+            users=(body.concurrency,) if body.concurrency else (),
+            input_len=LengthDist(mean=body.input_len),
+            output_len=LengthDist(mean=body.output_len),
+            requests=body.requests,
+            seed=body.seed,
+            slo_ttft_ms=body.slo_ttft_ms,
+            slo_tpot_ms=body.slo_tpot_ms,
+            prefix_tokens=body.prefix_tokens,
+            gpus=body.gpus,
+            quant=body.quant,
+            kv_dtype=body.kv_dtype,
+            engine=body.engine,
+            max_model_len=body.max_model_len,
+        )
+        return sim_to_dict(res)
+
     @app.post("/api/plan")
     def api_plan(body: PlanBody) -> dict[str, Any]:
         res = plan(
@@ -171,29 +210,15 @@ def create_app() -> FastAPI:
     return app
 
 
-def _vram_bar(pick: dict[str, Any]) -> str:
-    """A stacked bar of one GPU's memory: weights, KV for the users, activations, free."""
-    g = pick["per_gpu_gib"]
-    parts = [
-        ("weights", g["weights"], "#1f77b4"),
-        ("KV (users)", g["kv_needed"], "#2ca02c"),
-        ("KV pool spare", max(g["kv_pool"] - g["kv_needed"], 0), "#98df8a"),
-        ("activations", g["activation"], "#9467bd"),
-        ("free", max(g["free"], 0), "#dddddd"),
-    ]
-    total = max(g["capacity"], 1e-9)
-    x = 0.0
-    rects, legend = [], []
-    for i, (name, gib, colour) in enumerate(parts):
-        w = 600 * gib / total
-        rects.append(
-            f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="28" fill="{colour}"><title>{name}: {gib:.1f} GiB</title></rect>'
-        )
-        legend.append(
-            f'<text x="{i * 138}" y="46" font-size="12" fill="{colour}">■ {name} {gib:.1f} GiB</text>'
-        )
-        x += w
-    return f'<svg class="vram" width="700" height="54" xmlns="http://www.w3.org/2000/svg">{"".join(rects)}{"".join(legend)}</svg>'
+_LIVE_SCRIPT = """<script>
+(function () {
+  var form = document.getElementById('planner'); var timer = null;
+  form.addEventListener('input', function () {
+    clearTimeout(timer);
+    timer = setTimeout(function () { document.getElementById('status').textContent = 'planning…'; form.submit(); }, 800);
+  });
+})();
+</script>"""
 
 
 def _render_page(
@@ -211,54 +236,16 @@ def _render_page(
 
     options = "".join(f'<option value="{escape(e.id.split("/")[-1].lower())}">' for e in model_catalogue())
     form = f"""
-<form method="get" action="/">
+<form id="planner" method="get" action="/">
   <label>model <input name="model" list="models" value="{val(model)}" size="36"></label>
   <datalist id="models">{options}</datalist>
-  <label>context <input name="context" type="number" value="{val(context)}"></label>
-  <label>users <input name="users" type="number" value="{val(users)}"></label>
+  <label>context <input name="context" type="number" min="256" value="{val(context)}"></label>
+  <label>users <input name="users" type="number" min="1" value="{val(users)}"></label>
   <label>TTFT ms <input name="ttft_ms" type="number" step="any" value="{val(ttft_ms)}"></label>
   <label>TPOT ms <input name="tpot_ms" type="number" step="any" value="{val(tpot_ms)}"></label>
   <label>GPU classes <input name="gpu_class" value="{val(gpu_class)}"></label>
-  <button type="submit">Plan</button>
-</form>"""
-    body = ""
-    if error:
-        body = f'<p class="error">{escape(error)}</p>'
-    elif result:
-        rows = []
-        for name, p in result["picks"].items():
-            if not p:
-                continue
-            hw = (
-                f"{p['replicas']} × " if p["replicas"] > 1 else ""
-            ) + f"{p['gpus_per_replica']}× {p['gpu_name']}"
-            rows.append(
-                f"<tr><td>{escape(name)}</td><td>{escape(hw)}</td><td>{escape(p['quant'])}</td>"
-                f"<td>{p['usd_per_hour']:.2f}</td><td>{p['ttft_ms']:.0f}</td><td>{p['tpot_ms']:.1f}</td></tr>"
-            )
-        cheapest = result["picks"]["cheapest"]
-        body = (
-            "<h2>Top picks</h2><table><tr><th>pick</th><th>hardware</th><th>weights</th><th>$/hour</th>"
-            "<th>TTFT ms</th><th>TPOT ms</th></tr>" + "".join(rows) + "</table>"
-        )
-        if cheapest:
-            body += "<h2>Cheapest plan: memory per GPU</h2>" + _vram_bar(cheapest)
-        body += (
-            "<h2>The guide's rules</h2><ul>"
-            + "".join(
-                f"<li>{'✓' if f['holds'] else '!'} <b>{escape(f['rule'])}</b>: {escape(f['evidence'])}</li>"
-                for f in result["findings"]
-            )
-            + "</ul>"
-        )
-        if result["launch"].get("vllm"):
-            body += (
-                '<h2>Launch</h2><pre id="launch">' + escape(result["launch"]["vllm"]) + "</pre>"
-                "<button onclick=\"navigator.clipboard.writeText(document.getElementById('launch').innerText)\">"
-                "Copy</button>"
-            )
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>gpusizer plan</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} td:first-child,td:nth-child(2),td:nth-child(3){{text-align:left}}
-label{{margin-right:1em}} .error{{color:#b00}} pre{{background:#f4f4f4;padding:8px;white-space:pre-wrap}}</style>
-</head><body><h1>gpusizer — plan</h1>{form}{body}</body></html>"""
+  <button type="submit">Plan</button> <span id="status" class="muted"></span>
+</form>
+<p class="muted">The page re-plans as you type; its address carries the inputs, so the link shares this plan.</p>"""
+    body = f'<p class="error">{escape(error)}</p>' if error else plan_sections(result) if result else ""
+    return document("gpusizer plan", f"<h1>gpusizer — plan</h1>{form}{body}{_LIVE_SCRIPT}")
