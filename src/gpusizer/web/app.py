@@ -85,13 +85,17 @@ def create_app() -> FastAPI:
         title="gpusizer",
         version=__version__,
         description="Right-size GPU hardware for self-hosted LLM inference.",
+        responses={400: {"description": "The request body could not be read as JSON"}},
     )
 
     @app.exception_handler(GpusizerError)
     async def _expected(_: Request, exc: GpusizerError) -> JSONResponse:
         field = getattr(exc, "field", None) or getattr(exc, "kind", None)
         return JSONResponse(
-            status_code=422, content={"detail": [{"loc": ["body", field], "msg": exc.message}]}
+            status_code=422,
+            content={
+                "detail": [{"loc": ["body", str(field or "body")], "msg": exc.message, "type": "value_error"}]
+            },
         )
 
     @app.get("/api/models")
@@ -216,6 +220,10 @@ _LIVE_SCRIPT = """<script>
   form.addEventListener('input', function () {
     clearTimeout(timer);
     timer = setTimeout(function () { document.getElementById('status').textContent = 'planning…'; form.submit(); }, 800);
+  });
+  form.addEventListener('submit', function () {
+    clearTimeout(timer);
+    document.getElementById('status').textContent = 'planning…';
   });
 })();
 </script>"""
