@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "golden")
 from perf_harness import run, summary
 from serving_harness import mdape
 from serving_harness import run as run_serving
+from vllm_harness import run as run_vllm
 
 
 def main() -> int:
@@ -46,6 +47,16 @@ def main() -> int:
         f"serving throughput (output tok/s): n={len(errs)} MdAPE {100 * mdape(serving):.1f}% "
         f"P90 {100 * errs[round(0.9 * (len(errs) - 1))]:.1f}%"
     )
+    vllm = run_vllm()
+    print(
+        f"\n{'vLLM latency case (simulated at its concurrency)':50} {'metric':>8} {'measured':>10} {'predicted':>10}"
+    )
+    for v in vllm:
+        print(
+            f"{v.case_id[:50]:50} {v.metric:>8} {v.measured_ms:8.2f}ms {v.predicted_ms:8.2f}ms {100 * v.error:7.1f}%"
+        )
+    verrs = sorted(abs(v.error) for v in vllm)
+    print(f"vLLM TPOT: n={len(verrs)} MdAPE {100 * verrs[len(verrs) // 2]:.1f}% max {100 * verrs[-1]:.1f}%")
     return 0
 
 

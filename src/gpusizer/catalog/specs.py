@@ -226,6 +226,7 @@ class EfficiencyFactor(_Strict):
     compute_fraction: Sourced
     step_overhead_s: Sourced
     prefill_overhead_s: Sourced | None = None  # extra fixed cost of a step that prefills
+    kv_bandwidth_fraction: Sourced | None = None  # KV reads by attention; absent: as bandwidth_fraction
     uncertainty: float | None = Field(default=None, ge=0, description="median |error| of the fit (fraction)")
 
 

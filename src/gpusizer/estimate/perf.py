@@ -56,6 +56,7 @@ def efficiency_for(
                     compute_fraction=f.compute_fraction.value,
                     step_overhead_s=f.step_overhead_s.value,
                     prefill_overhead_s=f.prefill_overhead_s.value if f.prefill_overhead_s else 0.0,
+                    kv_bandwidth_fraction=f.kv_bandwidth_fraction.value if f.kv_bandwidth_fraction else None,
                     uncertainty=f.uncertainty,
                     link=link,
                 )

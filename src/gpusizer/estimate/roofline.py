@@ -11,8 +11,9 @@ For a batch — some sequences prefilling chunks, some decoding one token each �
   its absorbed form: d_qk = kv_lora_rank + rope, d_v = kv_lora_rank);
 * with TP, all-reduce the hidden state twice per layer: ``α + bytes · 2(n−1)/n / busbw``.
 
-``time = max(compute / (peak · η_compute), bytes / (bandwidth · η_bandwidth)) + comm + overhead``
-with the η factors named in data/efficiency.yaml. Pipeline stages run one after another
+``time = max(compute / (peak · η_compute), weights / (bandwidth · η_bw) + KV / (bandwidth · η_kv))
++ comm + overhead`` with the η factors named in data/efficiency.yaml: streaming weights reaches
+a higher share of peak bandwidth than paged attention reading many sequences' KV blocks. Pipeline stages run one after another
 for a single step. Pure: plain values in, plain values out.
 """
 
@@ -59,10 +60,11 @@ class Batch:
 class Efficiency:
     """Achieved fractions of peak and fixed costs (data/efficiency.yaml, interconnects.yaml)."""
 
-    bandwidth_fraction: float
+    bandwidth_fraction: float  # weights streamed per step (large GEMV/GEMM reads)
     compute_fraction: float
     step_overhead_s: float
     prefill_overhead_s: float = 0.0
+    kv_bandwidth_fraction: float | None = None  # KV-cache reads by the attention kernels; None: as weights
     uncertainty: float | None = None  # median |relative error| of the fit behind these factors
     link: LinkSpec | None = None  # None: a single GPU, no collectives
     node_link: LinkSpec | None = None  # between nodes (PP hand-offs past gpus_per_node)
@@ -173,6 +175,7 @@ class StepModel:
         compute = memory = comm = flops_t = w_t = kv_t = 0.0
         rate_c = self.peak_flops * eff.compute_fraction
         rate_m = self.bandwidth_bps * eff.bandwidth_fraction
+        rate_kv = self.bandwidth_bps * (eff.kv_bandwidth_fraction or eff.bandwidth_fraction)
         link = eff.link
         if self.tp_comm and link is not None:
             lat = _allreduce_latency(link, self.tp)
@@ -195,7 +198,7 @@ class StepModel:
                 * (self.decode_width * decode_ctx + self.prefill_width * prefill_work)
             )
             compute += f / rate_c
-            memory += (w + kv) / rate_m
+            memory += w / rate_m + kv / rate_kv
             if self.tp_comm and link is not None:
                 dense = st.layers - st.moe_layers
                 if self.attention_dp:
