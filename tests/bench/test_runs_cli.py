@@ -138,3 +138,34 @@ def test_runs_list_show_export_and_compare(tmp_path: Path) -> None:
     # the prediction is now stored with the run, for `calibrate`
     again = runner.invoke(app, ["compare", "1", "--db", str(db), "--json"])
     assert again.exit_code == 0 and json.loads(again.output)["comparisons"][0]["rows"] == comps[0]["rows"]
+
+
+def test_bench_writes_an_html_report(tmp_path: Path) -> None:
+    db = tmp_path / "r.sqlite"
+    out = tmp_path / "bench.html"
+    with running_stub(StubConfig(itl_s=0.002, faults={2: "http500"})) as url:
+        _bench(url, db, "--concurrency", "1,2", "--requests", "4", "--report", str(out))
+    html = out.read_text()
+    assert "gpusizer bench" in html and "concurrency=2" in html and "HTTP 500" in html
+    assert "<svg" in html and "<script src" not in html and "<link" not in html  # self-contained
+    notes = tmp_path / "notes.html"
+    notes.write_text("mine")
+    with running_stub(StubConfig()) as url:
+        r = CliRunner().invoke(
+            app,
+            [
+                "bench",
+                url,
+                "-m",
+                "stub",
+                "--concurrency",
+                "1",
+                "--requests",
+                "1",
+                "--db",
+                str(db),
+                "--report",
+                str(notes),
+            ],
+        )
+    assert r.exit_code == 2 and "--report" in r.output and notes.read_text() == "mine"

@@ -16,7 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gpusizer.bench.client import BenchSettings, run_load
 from gpusizer.bench.metrics import bench_metrics, server_summary
 from gpusizer.bench.prompts import PromptSizing, load_dataset, size_synthetic_prompt
-from gpusizer.cli.common import console, err_console, guarded, parse_tokens
+from gpusizer.cli.common import console, err_console, guarded, parse_tokens, write_report
+from gpusizer.cli.options import ReportOpt
 from gpusizer.cli.runs_view import compare_table, points_table
 from gpusizer.errors import BadInputError
 from gpusizer.store.paths import default_db
@@ -99,6 +100,7 @@ def bench_command(
     ] = None,
     engine: Annotated[str | None, typer.Option(help="Engine behind the URL, for the prediction")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    report: ReportOpt = None,
 ) -> None:
     """Streaming load test: TTFT, TPOT, ITL, E2E percentiles, throughput, goodput; every request stored."""
     if api not in ("completions", "chat"):
@@ -209,6 +211,10 @@ def bench_command(
                 break
     finally:
         store.close()
+    if report:
+        from gpusizer.report.pages import bench_report
+
+        write_report(report, bench_report(points, url=url, model=model, db=str(path)))
     _report(
         points, url=url, model=model, path=path, sizing=sizing, as_json=as_json, predicted=bool(predict_model)
     )

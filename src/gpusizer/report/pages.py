@@ -14,7 +14,7 @@ from gpusizer.report.perf import perf_to_dict
 from gpusizer.report.roofline_svg import roofline_svg
 from gpusizer.report.simulate import simulate_report_html
 
-__all__ = ["fit_report", "perf_report", "plan_report", "simulate_report"]
+__all__ = ["bench_report", "fit_report", "perf_report", "plan_report", "simulate_report"]
 
 
 def plan_report(result: dict[str, Any]) -> str:
@@ -117,3 +117,101 @@ def perf_report(res: PerfResult) -> str:
 
 def simulate_report(res: SimulateResult) -> str:
     return simulate_report_html(res)
+
+
+def bench_report(points: list[dict[str, Any]], *, url: str, model: str, db: str) -> str:
+    """Measured load points (and gpusizer's prediction beside them, when asked for)."""
+
+    def ms(d: dict[str, Any] | None, k: str, fmt: str) -> str:
+        v = (d or {}).get(k)
+        return "—" if v is None else format(v, fmt)
+
+    rows = [
+        [
+            p["load"],
+            p["status"],
+            p["completed"],
+            p["failed"],
+            f"{p['requests_per_s']:.2f}",
+            f"{p['output_tokens_per_s']:,.1f}",
+            ms(p["ttft_ms"], "p50", ",.1f"),
+            ms(p["ttft_ms"], "p95", ",.1f"),
+            ms(p["tpot_ms"], "p50", ",.2f"),
+            ms(p["tpot_ms"], "p95", ",.2f"),
+            ms(p["itl_ms"], "p95", ",.2f"),
+            f"{p['goodput']:.0%}",
+        ]
+        for p in points
+    ]
+    body = (
+        f"<h1>gpusizer bench — {escape(model)}</h1><p>{escape(url)} · runs stored in {escape(db)}</p>"
+        + table_html(
+            [
+                "load",
+                "status",
+                "ok",
+                "failed",
+                "req/s",
+                "out tok/s",
+                "TTFT p50",
+                "TTFT p95",
+                "TPOT p50",
+                "TPOT p95",
+                "ITL p95",
+                "goodput",
+            ],
+            rows,
+            left=2,
+        )
+    )
+    fails = [
+        f"{p['load']}: " + ", ".join(f"{n} × {c}" for c, n in p["failures"].items())
+        for p in points
+        if p.get("failures")
+    ]
+    if fails:
+        body += "<h2>Failed requests</h2><ul>" + "".join(f"<li>{escape(f)}</li>" for f in fails) + "</ul>"
+    servers = [(p["load"], p.get("server") or {}) for p in points]
+    if any(s.get("samples") for _, s in servers):
+        body += "<h2>What the server's /metrics said</h2>" + table_html(
+            ["load", "samples", "max running", "max waiting", "max KV use", "preemptions"],
+            [
+                [
+                    ld,
+                    s.get("samples"),
+                    s.get("max_running"),
+                    s.get("max_waiting"),
+                    s.get("max_kv_usage"),
+                    s.get("preemptions"),
+                ]
+                for ld, s in servers
+            ],
+        )
+    if len(points) > 1:
+        xs = list(range(1, len(points) + 1))
+        chart = line_chart(
+            "Median latency by load point (" + ", ".join(p["load"] for p in points) + ")",
+            "load point",
+            "milliseconds",
+            [
+                ("TTFT p50", xs, [float((p["ttft_ms"] or {}).get("p50") or "nan") for p in points]),
+                ("TPOT p50", xs, [float((p["tpot_ms"] or {}).get("p50") or "nan") for p in points]),
+            ],
+            markers=True,
+        )
+        body += f'<h2>Latency across the sweep</h2><figure class="chart">{chart}</figure>'
+    predicted = [p for p in points if "predicted" in p]
+    if predicted:
+        cmp_rows = []
+        for p in predicted:
+            for metric, meas, est in (
+                ("TTFT p50 ms", p["ttft_ms"]["p50"], p["predicted"]["ttft_ms"]["p50"]),
+                ("TPOT p50 ms", p["tpot_ms"]["p50"], p["predicted"]["tpot_ms"]["p50"]),
+                ("output tok/s", p["output_tokens_per_s"], p["predicted"]["output_tokens_per_s"]),
+            ):
+                err = f"{100 * (est - meas) / meas:+.0f} %" if meas else "—"
+                cmp_rows.append([p["load"], metric, f"{meas:,.2f}", f"{est:,.2f}", err])
+        body += "<h2>Measured vs predicted</h2>" + table_html(
+            ["load", "metric", "measured", "predicted", "error"], cmp_rows, left=2
+        )
+    return document(f"gpusizer bench — {model}", body)
