@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -152,3 +153,49 @@ def test_prefix_caching_and_duration_flags() -> None:
         app, ["simulate", "deepseek-r1-distill-qwen-7b", "--gpu", "H100", "--users", "4", "--duration", "30"]
     )
     assert closed.exit_code == 2 and "--duration" in closed.output
+
+
+def test_length_histogram_file(tmp_path: Path) -> None:
+    import numpy as np
+
+    from gpusizer.cli.simulate import parse_length
+
+    hist = tmp_path / "lengths.txt"
+    hist.write_text("# tokens count\n128 3\n2048, 1\n")
+    dist = parse_length("--input-len", f"hist:{hist}")
+    draws = dist.sample(np.random.default_rng(0), 20_000)
+    assert set(np.unique(draws)) == {128, 2048}
+    assert abs((draws == 2048).mean() - 0.25) < 0.02  # the counts are the weights
+    r = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "deepseek-r1-distill-qwen-7b",
+            "--gpu",
+            "H100",
+            "--rate",
+            "2",
+            "--requests",
+            "100",
+            "--input-len",
+            f"hist:{hist}",
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    bad = tmp_path / "bad.txt"
+    bad.write_text("128 3\nlots\n")
+    r = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "deepseek-r1-distill-qwen-7b",
+            "--gpu",
+            "H100",
+            "--rate",
+            "2",
+            "--input-len",
+            f"hist:{bad}",
+        ],
+    )
+    assert r.exit_code == 2 and "--input-len" in r.output and "line 2" in r.output

@@ -35,8 +35,39 @@ from gpusizer.simulate.workload import LengthDist
 __all__ = ["parse_length", "simulate_command"]
 
 
+def read_histogram(field: str, path: str) -> LengthDist:
+    """An empirical length histogram: one ``tokens count`` pair per line (``#`` comments,
+    commas or spaces), e.g. exported from a server's logs."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadInputError(field, f"cannot read histogram {path!r} ({exc.strerror})") from exc
+    values: list[int] = []
+    counts: list[float] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#")[0].replace(",", " ").strip()
+        if not line:
+            continue
+        try:
+            tokens, count = line.split()
+            values.append(int(tokens))
+            counts.append(float(count))
+        except ValueError as exc:
+            raise BadInputError(field, f"{path} line {n}: expected 'tokens count', got {line!r}") from exc
+        if values[-1] < 1 or counts[-1] < 0:
+            raise BadInputError(field, f"{path} line {n}: tokens must be ≥ 1 and counts ≥ 0")
+    if not values or sum(counts) <= 0:
+        raise BadInputError(field, f"{path} has no lengths with a positive count")
+    mean = sum(v * c for v, c in zip(values, counts, strict=True)) / sum(counts)
+    return LengthDist(
+        kind="empirical", values=tuple(values), weights=tuple(counts), mean=mean, low=1, high=max(values)
+    )
+
+
 def parse_length(field: str, text: str) -> LengthDist:
-    """'1024' | '2k' | 'uniform:128:2048' | 'normal:1024:256' | 'lognormal:1024:512'."""
+    """'1024' | '2k' | 'uniform:128:2048' | 'normal:1024:256' | 'lognormal:1024:512' | 'hist:FILE'."""
+    if text.startswith("hist:"):
+        return read_histogram(field, text[5:])
     parts = text.split(":")
     try:
         if len(parts) == 1:
@@ -46,7 +77,7 @@ def parse_length(field: str, text: str) -> LengthDist:
         y = parse_tokens(field, b) or 1
     except ValueError as exc:
         raise BadInputError(
-            field, f"cannot read {text!r}", "N, uniform:LO:HI, normal:MEAN:STD, lognormal:MEAN:STD"
+            field, f"cannot read {text!r}", "N, uniform:LO:HI, normal:MEAN:STD, lognormal:MEAN:STD, hist:FILE"
         ) from exc
     if kind == "uniform":
         if x > y:
@@ -83,7 +114,10 @@ def simulate_command(
         str | None, typer.Option(help="Closed loop: concurrent users, or a sweep 1,8,32")
     ] = None,
     input_len: Annotated[
-        str, typer.Option(help="1024 | uniform:LO:HI | normal:MEAN:STD | lognormal:MEAN:STD")
+        str,
+        typer.Option(
+            help="1024 | uniform:LO:HI | normal:MEAN:STD | lognormal:MEAN:STD | hist:FILE (lines 'tokens count')"
+        ),
     ] = "1024",
     output_len: Annotated[str, typer.Option(help="as --input-len")] = "256",
     requests: Annotated[int, typer.Option(min=1, max=2_000_000)] = 1000,

@@ -30,6 +30,7 @@ class LengthDist:
     low: int = 1
     high: int = 1 << 20
     values: tuple[int, ...] = ()
+    weights: tuple[float, ...] = ()  # empirical: a histogram's counts for ``values`` (empty: equal)
 
     def sample(self, rng: np.random.Generator, n: int) -> IntArray:
         if self.kind == "fixed":
@@ -48,7 +49,13 @@ class LengthDist:
         else:
             if not self.values:
                 raise BadInputError("length", "empirical distribution has no values")
-            out = rng.choice(np.asarray(self.values), size=n)
+            if self.weights:
+                if len(self.weights) != len(self.values) or min(self.weights) < 0 or sum(self.weights) <= 0:
+                    raise BadInputError("length", "histogram counts must be ≥ 0, one per length, not all 0")
+                p = np.asarray(self.weights, dtype=np.float64)
+                out = rng.choice(np.asarray(self.values), size=n, p=p / p.sum())
+            else:
+                out = rng.choice(np.asarray(self.values), size=n)
         clipped: IntArray = np.clip(np.rint(out), max(1, self.low), self.high).astype(np.int64)
         return clipped
 
