@@ -8,6 +8,7 @@ these functions, so every front end shows the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -34,7 +35,7 @@ from gpusizer.domain.quant import AppliedQuant, apply_quant, native_quant_key
 from gpusizer.domain.scenario import Deployment, Usage
 from gpusizer.domain.topology import Layout
 from gpusizer.domain.weights import total_weight_bytes
-from gpusizer.errors import BadInputError, NotInCatalogueError
+from gpusizer.errors import BadInputError, GpusizerError, NotInCatalogueError
 from gpusizer.estimate.memory import MemoryEstimate, estimate_memory
 from gpusizer.estimate.perf import PerfRow, efficiency_for, link_for, node_link_for, perf_rows
 from gpusizer.estimate.roofline import Efficiency
@@ -52,6 +53,7 @@ __all__ = [
     "engine_numbers",
     "fit",
     "load_efficiency_file",
+    "model_from_config",
     "perf",
     "resolve_gpu_spec",
     "resolve_model_spec",
@@ -71,6 +73,29 @@ class ResolvedModel:
     exact_includes_mtp: bool = False
     gguf_type: str | None = None
     notes: tuple[str, ...] = ()
+
+
+def model_from_config(config: Mapping[str, Any], name: str = "uploaded config.json") -> ResolvedModel:
+    """A model from a Hugging Face config.json already read into memory (uploads). Any
+    shape this cannot read is a BadInputError naming ``config.json``, never a crash."""
+    if not isinstance(config, Mapping):
+        raise BadInputError("config.json", "must be a JSON object")
+    try:
+        arch = arch_from_hf_config(config, name)
+        counts = count_params(arch)
+    except GpusizerError:
+        raise
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, AttributeError) as exc:
+        raise BadInputError(
+            "config.json", f"cannot read it as a model config ({exc.__class__.__name__}: {exc})"
+        ) from exc
+    return ResolvedModel(
+        name=str(config.get("_name_or_path") or name)[:200],
+        arch=arch,
+        counts=counts,
+        source="uploaded config.json",
+        native_quant=native_quant_key(config.get("quantization_config")),
+    )
 
 
 def resolve_model_spec(spec: str, *, hf: bool = False) -> ResolvedModel:

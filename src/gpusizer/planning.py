@@ -195,7 +195,7 @@ def _verify(
 
 
 def plan(
-    model: str,
+    model: str | ResolvedModel,
     *,
     context: int,
     users: int,
@@ -249,7 +249,7 @@ def plan(
         )
     many_engines = len(wanted) > 1 or "auto" in wanted
     user_factors = load_efficiency_file(efficiency_file) if efficiency_file else ()
-    resolved = resolve_model_spec(model)
+    resolved = model if isinstance(model, ResolvedModel) else resolve_model_spec(model)
     out_len = min(output_len, max(1, context // 2))
     in_len = input_len if input_len is not None else min(2048, max(1, context - out_len))
     if in_len + out_len > context:

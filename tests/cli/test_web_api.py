@@ -63,3 +63,56 @@ def test_planner_page_renders_plan_from_the_url() -> None:
     html = r.text
     assert "Top picks" in html and '<svg class="vram"' in html and "vllm serve" in html
     assert 'value="deepseek-r1-distill-qwen-7b"' in html  # the URL's inputs fill the form
+
+
+def test_upload_plans_a_config_and_refuses_bad_ones() -> None:
+    import json
+    from urllib.parse import urlencode
+
+    from tests.conftest import R1_QWEN_7B
+
+    form = {
+        "config": json.dumps(R1_QWEN_7B),
+        "filename": "config.json",
+        "context": "8192",
+        "users": "4",
+        "tpot_ms": "50",
+        "gpu_class": "consumer",
+    }
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    r = client.post("/upload", content=urlencode(form), headers=headers)
+    assert r.status_code == 200 and "Top picks" in r.text and "not kept" in r.text
+    bad = client.post("/upload", content=urlencode({**form, "config": "{not json"}), headers=headers)
+    assert bad.status_code == 422 and "not JSON" in bad.text
+    odd = client.post(
+        "/upload", content=urlencode({**form, "config": '{"hidden_size": "x"}'}), headers=headers
+    )
+    assert odd.status_code == 422 and "config" in odd.text
+    big = client.post("/upload", content=b"config=" + b"x" * 300_000, headers=headers)
+    assert big.status_code == 413
+    users = client.post("/upload", content=urlencode({**form, "users": "0"}), headers=headers)
+    assert users.status_code == 422 and "users" in users.text
+
+
+def test_page_takes_weights_engine_gpus_and_budget() -> None:
+    r = client.get(
+        "/",
+        params={
+            "model": "deepseek-r1-distill-qwen-7b",
+            "context": 8192,
+            "users": 4,
+            "tpot_ms": 50,
+            "gpu_class": "consumer",
+            "quant": "awq",
+            "max_gpus": 2,
+            "max_cost_per_hour": 0.2,
+            "engine": "vllm",
+        },
+    )
+    assert (
+        r.status_code == 200
+        and "Top picks" in r.text
+        and "fp8" not in r.text.split("Top picks")[1].split("</table>")[0]
+    )
+    bad = client.get("/", params={"engine": "tgi"})
+    assert bad.status_code == 200 and "unknown engine" in bad.text

@@ -4,6 +4,7 @@ button copies the launch command, and the shared link reproduces the plan."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -17,6 +18,7 @@ import uvicorn
 
 from gpusizer.web.app import create_app
 from tests.bench.stubserver import free_port
+from tests.conftest import R1_QWEN_7B
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
@@ -103,4 +105,13 @@ def test_plan_in_the_browser(base_url: str, tmp_path: Path) -> None:
             other.fill("input[name=users]", "6")
         assert "users=6" in other.url
         other.wait_for_selector("table.picks")
+
+        # a model given as its config.json, read in the browser and planned by the server
+        cfg = tmp_path / "config.json"
+        cfg.write_text(json.dumps({**R1_QWEN_7B, "_name_or_path": "my-org/my-7b"}))
+        with other.expect_navigation(timeout=30_000):
+            other.set_input_files("#config-file", str(cfg))
+        assert other.url.endswith("/upload")
+        other.wait_for_selector("table.picks")
+        assert "my-org/my-7b" in other.inner_text("body") and "not kept" in other.inner_text("body")
         browser.close()

@@ -8,15 +8,19 @@ a file path: models must be catalogue names here.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from html import escape
 from typing import Any, Literal
+from urllib.parse import parse_qs
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from gpusizer import __version__
-from gpusizer.api import fit, perf, simulate
+from gpusizer.api import fit, model_from_config, perf, simulate
 from gpusizer.catalog.load import gpu_catalogue, model_catalogue
 from gpusizer.catalog.resolve import resolve_model
 from gpusizer.errors import BadInputError, GpusizerError
@@ -186,38 +190,148 @@ def create_app() -> FastAPI:
         return plan_to_dict(res)
 
     @app.get("/", response_class=HTMLResponse)
-    def page(
-        model: str = Query(default="deepseek-r1-distill-qwen-32b", max_length=200),
-        context: int = Query(default=32768, ge=256, le=2_097_152),
-        users: int = Query(default=10, ge=1, le=10_000),
-        ttft_ms: float | None = Query(default=1000, gt=0, le=600_000),
-        tpot_ms: float | None = Query(default=33.3, gt=0, le=60_000),
-        gpu_class: str = Query(default="consumer,workstation,datacenter", max_length=60),
-    ) -> HTMLResponse:
-        classes = [c for c in gpu_class.split(",") if c]
+    def page(request: Request) -> HTMLResponse:
+        """The planner page. Its query string carries the inputs (model, context, users,
+        ttft_ms, tpot_ms, gpu_class, quant, engine, max_gpus, max_cost_per_hour); a field left
+        empty means "no constraint", a bad one is shown on the page naming the field."""
+        query = {k: v for k, v in request.query_params.items() if len(v) <= 200}
+        if not query:
+            query = dict(FIRST_VISIT)
         try:
-            result = plan_to_dict(
-                plan(
-                    _catalogue_model(model),
-                    context=context,
-                    users=users,
-                    ttft_ms=ttft_ms,
-                    tpot_ms=tpot_ms,
-                    classes=classes,
-                )
-            )
-            error = None
+            inputs = PageInputs.from_form(query)
         except GpusizerError as exc:
-            result, error = None, exc.message
-        return HTMLResponse(_render_page(model, context, users, ttft_ms, tpot_ms, gpu_class, result, error))
+            return HTMLResponse(_error_page(exc.message), 422)
+        return HTMLResponse(_plan_page(inputs, lambda: _catalogue_model(inputs.model)))
+
+    @app.post(
+        "/upload",
+        response_class=HTMLResponse,
+        responses={
+            413: {"description": "config.json over the size limit"},
+            422: {"description": "config.json or a field could not be read"},
+        },
+    )
+    async def upload(request: Request) -> HTMLResponse:
+        """The planner for a model given as its config.json (read in the browser and posted
+        as a form field; bounded; parsed, never stored, never used as a path)."""
+        raw = await request.body()
+        if len(raw) > MAX_UPLOAD_BYTES:
+            return HTMLResponse(
+                _error_page(f"config.json is larger than {MAX_UPLOAD_BYTES // 1024} KiB"), 413
+            )
+        form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", errors="replace")).items()}
+        try:
+            inputs = PageInputs.from_form(form)
+            config = json.loads(form.get("config", ""))
+            resolved = model_from_config(
+                config, name=str(form.get("filename") or "uploaded config.json")[:100]
+            )
+        except (ValueError, GpusizerError) as exc:
+            msg = exc.message if isinstance(exc, GpusizerError) else f"config.json is not JSON ({exc})"
+            return HTMLResponse(_error_page(msg), 422)
+        return HTMLResponse(_plan_page(inputs, lambda: resolved, uploaded=True))
 
     return app
+
+
+MAX_UPLOAD_BYTES = 256 * 1024
+# What the page plans on a first visit: the README's example.
+FIRST_VISIT = {
+    "model": "deepseek-r1-distill-qwen-32b",
+    "context": "32768",
+    "users": "10",
+    "ttft_ms": "1000",
+    "tpot_ms": "33.3",
+    "gpu_class": "consumer,workstation,datacenter",
+}
+_ENGINES = ("vllm", "sglang", "tensorrt-llm", "llamacpp", "auto")
+
+
+@dataclass(frozen=True)
+class PageInputs:
+    model: str
+    context: int
+    users: int
+    ttft_ms: float | None
+    tpot_ms: float | None
+    gpu_class: str
+    quant: str = ""
+    engine: str = "vllm"
+    max_gpus: int = 8
+    max_cost_per_hour: float | None = None
+
+    @classmethod
+    def from_form(cls, form: dict[str, str]) -> PageInputs:
+        """The upload form's fields, checked with the same bounds as the page's query."""
+
+        def num(key: str, lo: float, hi: float, default: float | None) -> float | None:
+            text = (form.get(key) or "").strip()
+            if not text:
+                return default
+            try:
+                v = float(text)
+            except ValueError as exc:
+                raise BadInputError(key, f"cannot read {text!r} as a number") from exc
+            if not lo <= v <= hi:
+                raise BadInputError(key, f"must be {lo:g}..{hi:g}, got {v:g}")
+            return v
+
+        return cls(
+            model=(form.get("model") or "").strip()[:200],
+            context=int(num("context", 256, 2_097_152, 32768) or 32768),
+            users=int(num("users", 1, 10_000, 10) or 10),
+            ttft_ms=num("ttft_ms", 0.001, 600_000, None),
+            tpot_ms=num("tpot_ms", 0.001, 60_000, None),
+            gpu_class=(form.get("gpu_class") or "consumer,workstation,datacenter")[:60],
+            quant=(form.get("quant") or "")[:60],
+            engine=(form.get("engine") or "vllm")[:40],
+            max_gpus=int(num("max_gpus", 1, 16, 8) or 8),
+            max_cost_per_hour=num("max_cost_per_hour", 0.001, 100_000, None),
+        )
+
+
+def _split(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _plan_page(inputs: PageInputs, model: Callable[[], Any], *, uploaded: bool = False) -> str:
+    try:
+        engines = _split(inputs.engine) or ["vllm"]
+        bad = [e for e in engines if e not in _ENGINES]
+        if bad:
+            raise BadInputError("engine", f"unknown engine {bad[0]!r}", ", ".join(_ENGINES))
+        result = plan_to_dict(
+            plan(
+                model(),
+                context=inputs.context,
+                users=inputs.users,
+                ttft_ms=inputs.ttft_ms,
+                tpot_ms=inputs.tpot_ms,
+                classes=_split(inputs.gpu_class),
+                quants=_split(inputs.quant) or None,
+                engine=engines,
+                max_gpus=inputs.max_gpus,
+                max_cost_per_hour=inputs.max_cost_per_hour,
+            )
+        )
+        error = None
+    except GpusizerError as exc:
+        result, error = None, exc.message
+    return _render_page(inputs, result, error, uploaded=uploaded)
+
+
+def _error_page(message: str) -> str:
+    return document(
+        "gpusizer plan",
+        f'<h1>gpusizer — plan</h1><p class="error">{escape(message)}</p><p><a href="/">back</a></p>',
+    )
 
 
 _LIVE_SCRIPT = """<script>
 (function () {
   var form = document.getElementById('planner'); var timer = null;
-  form.addEventListener('input', function () {
+  form.addEventListener('input', function (e) {
+    if (e.target.type === 'file') return;
     clearTimeout(timer);
     timer = setTimeout(function () { document.getElementById('status').textContent = 'planning…'; form.submit(); }, 800);
   });
@@ -225,35 +339,78 @@ _LIVE_SCRIPT = """<script>
     clearTimeout(timer);
     document.getElementById('status').textContent = 'planning…';
   });
+  var file = document.getElementById('config-file');
+  file.addEventListener('change', function () {
+    var f = file.files[0]; if (!f) return;
+    if (f.size > 262144) { document.getElementById('status').textContent = 'config.json over 256 KiB'; return; }
+    var reader = new FileReader();
+    reader.onload = function () {
+      var up = document.getElementById('upload');
+      up.querySelector('[name=config]').value = reader.result;
+      up.querySelector('[name=filename]').value = f.name;
+      ['context', 'users', 'ttft_ms', 'tpot_ms', 'gpu_class', 'quant', 'engine', 'max_gpus', 'max_cost_per_hour'].forEach(function (k) {
+        up.querySelector('[name=' + k + ']').value = form.querySelector('[name=' + k + ']').value;
+      });
+      document.getElementById('status').textContent = 'planning…';
+      up.submit();
+    };
+    reader.readAsText(f);
+  });
 })();
 </script>"""
 
 
 def _render_page(
-    model: str,
-    context: int,
-    users: int,
-    ttft_ms: float | None,
-    tpot_ms: float | None,
-    gpu_class: str,
-    result: dict[str, Any] | None,
-    error: str | None,
+    inputs: PageInputs, result: dict[str, Any] | None, error: str | None, *, uploaded: bool = False
 ) -> str:
     def val(v: Any) -> str:
         return escape("" if v is None else str(v))
 
+    i = inputs
     options = "".join(f'<option value="{escape(e.id.split("/")[-1].lower())}">' for e in model_catalogue())
+    hidden = "".join(
+        f'<input type="hidden" name="{k}">'
+        for k in (
+            "config",
+            "filename",
+            "context",
+            "users",
+            "ttft_ms",
+            "tpot_ms",
+            "gpu_class",
+            "quant",
+            "engine",
+            "max_gpus",
+            "max_cost_per_hour",
+        )
+    )
     form = f"""
 <form id="planner" method="get" action="/">
-  <label>model <input name="model" list="models" value="{val(model)}" size="36"></label>
+  <label>model <input name="model" list="models" value="{
+        val(i.model)
+    }" size="32" placeholder="catalogue name"></label>
   <datalist id="models">{options}</datalist>
-  <label>context <input name="context" type="number" min="256" value="{val(context)}"></label>
-  <label>users <input name="users" type="number" min="1" value="{val(users)}"></label>
-  <label>TTFT ms <input name="ttft_ms" type="number" step="any" value="{val(ttft_ms)}"></label>
-  <label>TPOT ms <input name="tpot_ms" type="number" step="any" value="{val(tpot_ms)}"></label>
-  <label>GPU classes <input name="gpu_class" value="{val(gpu_class)}"></label>
+  <label>or its config.json <input id="config-file" type="file" accept=".json,application/json"></label><br>
+  <label>context <input name="context" type="number" min="256" value="{val(i.context)}"></label>
+  <label>users <input name="users" type="number" min="1" value="{val(i.users)}"></label>
+  <label>TTFT ms <input name="ttft_ms" type="number" step="any" value="{val(i.ttft_ms)}"></label>
+  <label>TPOT ms <input name="tpot_ms" type="number" step="any" value="{val(i.tpot_ms)}"></label><br>
+  <label>GPU classes <input name="gpu_class" value="{val(i.gpu_class)}"></label>
+  <label>weights <input name="quant" value="{
+        val(i.quant)
+    }" placeholder="awq,fp8 (default: guide's order)" size="22"></label>
+  <label>engine <input name="engine" value="{
+        val(i.engine)
+    }" size="10" title="vllm, sglang, tensorrt-llm, llamacpp or auto"></label>
+  <label>max GPUs <input name="max_gpus" type="number" min="1" max="16" value="{val(i.max_gpus)}"></label>
+  <label>budget $/h <input name="max_cost_per_hour" type="number" step="any" value="{
+        val(i.max_cost_per_hour)
+    }"></label>
   <button type="submit">Plan</button> <span id="status" class="muted"></span>
 </form>
-<p class="muted">The page re-plans as you type; its address carries the inputs, so the link shares this plan.</p>"""
+<form id="upload" method="post" action="/upload" style="display:none">{hidden}</form>
+<p class="muted">The page re-plans as you type; its address carries the inputs, so the link shares this plan{
+        " — except an uploaded config.json, which is planned once and not kept" if uploaded else ""
+    }.</p>"""
     body = f'<p class="error">{escape(error)}</p>' if error else plan_sections(result) if result else ""
     return document("gpusizer plan", f"<h1>gpusizer — plan</h1>{form}{body}{_LIVE_SCRIPT}")
