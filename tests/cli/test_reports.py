@@ -49,3 +49,28 @@ def test_report_refuses_to_clobber_or_guess(tmp_path: Path) -> None:
     assert r.exit_code == 2 and ".html" in r.output
     r = runner.invoke(app, ["perf", M, "--gpu", "H100", "--report", str(tmp_path / "no" / "x.html")])
     assert r.exit_code == 2 and "does not exist" in r.output
+
+
+def test_plan_plot_writes_the_charts_for_slides(tmp_path: Path) -> None:
+    r = runner.invoke(
+        app,
+        [
+            "plan",
+            M,
+            "--context",
+            "8k",
+            "--users",
+            "4",
+            "--tpot-ms",
+            "50",
+            "--class",
+            "consumer",
+            "--plot",
+            str(tmp_path / "charts"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (tmp_path / "charts").iterdir())
+    assert names == ["cost_vs_tpot.svg", "tpot_vs_users.svg", "ttft_vs_users.svg", "vram_cheapest.svg"]
+    for p in (tmp_path / "charts").iterdir():
+        assert p.read_text().startswith("<svg") and "</svg>" in p.read_text()

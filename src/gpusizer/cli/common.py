@@ -13,7 +13,7 @@ from rich.console import Console
 
 from gpusizer.errors import BadInputError, GpusizerError
 
-__all__ = ["console", "err_console", "guarded", "parse_tokens", "write_report"]
+__all__ = ["console", "err_console", "guarded", "parse_tokens", "write_report", "write_svgs"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -79,3 +79,23 @@ def write_report(path: str, html: str) -> None:
         target.write_text(html, encoding="utf-8")
     except OSError as exc:
         raise BadInputError("--report", f"cannot write {path!r} ({exc.strerror})") from exc
+
+
+def write_svgs(field: str, folder: str, charts: list[tuple[str, str]]) -> list[str]:
+    """Write each (name, SVG) chart as ``folder/name.svg`` for slides; returns the paths."""
+    from pathlib import Path
+
+    out_dir = Path(folder)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(field, f"cannot create folder {folder!r} ({exc.strerror})") from exc
+    written = []
+    for name, svg in charts:
+        target = out_dir / f"{name}.svg"
+        try:
+            target.write_text(svg, encoding="utf-8")
+        except OSError as exc:
+            raise BadInputError(field, f"cannot write {target} ({exc.strerror})") from exc
+        written.append(str(target))
+    return written

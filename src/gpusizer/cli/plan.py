@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gpusizer.cli.common import console, guarded, parse_tokens, write_report
+from gpusizer.cli.common import console, err_console, guarded, parse_tokens, write_report, write_svgs
 from gpusizer.cli.options import EfficiencyOpt, ReportOpt
 from gpusizer.errors import BadInputError
 from gpusizer.planning import plan as run_plan
@@ -71,6 +71,9 @@ def plan_command(
     ] = "owned",
     as_json: Annotated[bool, typer.Option("--json")] = False,
     report: ReportOpt = None,
+    plot: Annotated[
+        str | None, typer.Option("--plot", help="Write the plan's charts as SVG files into this folder")
+    ] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the plan as Markdown")] = False,
 ) -> None:
     """Search GPU × count × layout × quantization; keep what fits and meets the SLOs; rank by cost."""
@@ -105,10 +108,17 @@ def plan_command(
         kwh_price=kwh_price,
         rank_by="cloud" if rank_by == "cloud" else "owned",
     )
-    if report:
-        from gpusizer.report.pages import plan_report
+    if report or plot:
+        doc = plan_to_dict(res)
+        if report:
+            from gpusizer.report.pages import plan_report
 
-        write_report(report, plan_report(plan_to_dict(res)))
+            write_report(report, plan_report(doc))
+        if plot:
+            from gpusizer.report.html import plan_charts
+
+            for path in write_svgs("--plot", plot, plan_charts(doc)):
+                err_console.print(f"[dim]wrote {path}[/]")
     if as_json:
         typer.echo(json.dumps(plan_to_dict(res), indent=2))
     elif markdown:

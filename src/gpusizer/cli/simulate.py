@@ -11,7 +11,7 @@ from rich.table import Table
 
 from gpusizer.api import SimulateResult
 from gpusizer.api import simulate as api_simulate
-from gpusizer.cli.common import console, guarded, parse_tokens, write_report
+from gpusizer.cli.common import console, guarded, parse_tokens, write_report, write_svgs
 from gpusizer.cli.options import (
     DpAttentionOpt,
     EfficiencyOpt,
@@ -286,17 +286,4 @@ def _read_trace(path: str) -> list[dict[str, float]]:
 
 def _plots(res: SimulateResult, folder: str) -> list[str]:
     """Queue, running batch and KV use over time, and TTFT/TPOT CDFs, one SVG each per load."""
-    out_dir = Path(folder)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInputError("--plot", f"cannot create folder {folder!r} ({exc.strerror})") from exc
-    written = []
-    for name, text in sim_charts(res):
-        target = out_dir / f"{name}.svg"
-        try:
-            target.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise BadInputError("--plot", f"cannot write {target} ({exc.strerror})") from exc
-        written.append(str(target))
-    return written
+    return write_svgs("--plot", folder, sim_charts(res))

@@ -10,7 +10,7 @@ from typing import Any
 
 from gpusizer.report.charts import line_chart, scatter_chart
 
-__all__ = ["COPY_SCRIPT", "GENERATOR", "document", "plan_sections", "table_html", "vram_bar"]
+__all__ = ["COPY_SCRIPT", "GENERATOR", "document", "plan_charts", "plan_sections", "table_html", "vram_bar"]
 
 CSS = """body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:0.5em 0}
@@ -124,10 +124,10 @@ def _pick_rows(result: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def _curve_charts(result: dict[str, Any]) -> str:
+def _curve_svgs(result: dict[str, Any]) -> tuple[str, str] | None:
     curve = result.get("curve") or []
     if not curve:
-        return ""
+        return None
     users = [c["users"] for c in curve]
     slo = result["slo"]
     planned = [("planned users", float(result["users"]))]
@@ -153,6 +153,14 @@ def _curve_charts(result: dict[str, Any]) -> str:
         height=320,
         markers=True,
     )
+    return ttft, tpot
+
+
+def _curve_charts(result: dict[str, Any]) -> str:
+    svgs = _curve_svgs(result)
+    if svgs is None:
+        return ""
+    ttft, tpot = svgs
     return (
         '<div class="charts">'
         f'<figure class="chart" id="ttft-curve">{ttft}</figure>'
@@ -162,7 +170,7 @@ def _curve_charts(result: dict[str, Any]) -> str:
     )
 
 
-def _pareto_chart(result: dict[str, Any]) -> str:
+def _pareto_svg(result: dict[str, Any]) -> str:
     cands = result.get("candidates") or []
     if not cands:
         return ""
@@ -181,7 +189,7 @@ def _pareto_chart(result: dict[str, Any]) -> str:
         groups.append(
             ("cheapest pick", "#d62728", [(cheapest["tpot_ms"], cheapest["usd_per_hour"], "cheapest pick")])
         )
-    svg = scatter_chart(
+    return scatter_chart(
         "Cost vs time per output token",
         "TPOT at the planned load, ms",
         "$/hour (log scale)",
@@ -190,7 +198,26 @@ def _pareto_chart(result: dict[str, Any]) -> str:
         width=760,
         height=420,
     )
-    return f'<figure class="chart" id="pareto">{svg}</figure>'
+
+
+def _pareto_chart(result: dict[str, Any]) -> str:
+    svg = _pareto_svg(result)
+    return f'<figure class="chart" id="pareto">{svg}</figure>' if svg else ""
+
+
+def plan_charts(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, SVG) of the plan's charts, for ``--plot DIR``: VRAM bar, latency curves, Pareto."""
+    out: list[tuple[str, str]] = []
+    cheapest = result["picks"].get("cheapest")
+    if cheapest:
+        out.append(("vram_cheapest", vram_bar(cheapest)))
+    curves = _curve_svgs(result)
+    if curves:
+        out += [("ttft_vs_users", curves[0]), ("tpot_vs_users", curves[1])]
+    pareto = _pareto_svg(result)
+    if pareto:
+        out.append(("cost_vs_tpot", pareto))
+    return out
 
 
 def plan_sections(result: dict[str, Any]) -> str:
