@@ -22,7 +22,7 @@ def test_one_24gb_card_cannot_hold_one_32k_user_of_a_32b_model_at_4bit() -> None
     assert res.estimate.kv_bytes_per_token == 64 * 8 * 128 * 2 * 2
     assert not res.estimate.fits
     r = runner.invoke(
-        app_cli(),
+        app,
         [
             "plan",
             "deepseek-r1-distill-qwen-32b",
