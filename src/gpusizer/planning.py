@@ -9,11 +9,13 @@ between the analytic filter and the ranking.)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from gpusizer.api import (
+    FitResult,
     ResolvedModel,
     efficiency_of,
     fit,
@@ -115,6 +117,28 @@ def label_of(a: Accepted, *, with_engine: bool = False) -> str:
 
 
 ENGINES = ("vllm", "sglang", "tensorrt-llm", "llamacpp")
+
+# The engine setting the search may raise when a plan misses by a little: vLLM's
+# gpu_memory_utilization (default 0.92 from 0.25, 0.90 before) up to this, which leaves
+# ~5 % of the card for the CUDA context, NCCL and fragmentation.
+TIGHT_MEMORY_UTILIZATION = 0.95
+
+
+def _tighter_memory(res: FitResult, label: str, refit: Callable[..., FitResult]) -> tuple[FitResult, str]:
+    """A vLLM plan that does not fit at the default gpu_memory_utilization is retried at
+    ``TIGHT_MEMORY_UTILIZATION``; the label says so when that is what makes it fit."""
+    dep = res.deployment
+    if res.estimate.fits or dep.engine != "vllm" or dep.gpu_memory_utilization is not None:
+        return res, label
+    if res.estimate.settings.memory_fraction >= TIGHT_MEMORY_UTILIZATION:
+        return res, label
+    try:
+        tight = refit(gpu_memory_utilization=TIGHT_MEMORY_UTILIZATION)
+    except GpusizerError:
+        return res, label
+    if not tight.estimate.fits:
+        return res, label
+    return tight, f"{label} at gpu_memory_utilization {TIGHT_MEMORY_UTILIZATION}"
 
 
 def _engines_for(gpu: GpuSpec, wanted: Sequence[str]) -> list[str]:
@@ -298,24 +322,24 @@ def plan(
                         )
                         continue
                     tp, pp = layouts[0]
+                    fit_args: dict[str, Any] = dict(
+                        tp=tp,
+                        pp=pp,
+                        quant=q,
+                        kv_dtype=kv_dtype,
+                        engine=eng,
+                        max_model_len=context,
+                        users=share,
+                        suggest=False,
+                        dp_attention=dp_attn and tp > 1,
+                        ep=dp_attn and tp > 1,
+                    )
                     try:
-                        res = fit(
-                            resolved,
-                            gpu,
-                            tp=tp,
-                            pp=pp,
-                            quant=q,
-                            kv_dtype=kv_dtype,
-                            engine=eng,
-                            max_model_len=context,
-                            users=share,
-                            suggest=False,
-                            dp_attention=dp_attn and tp > 1,
-                            ep=dp_attn and tp > 1,
-                        )
+                        res = fit(resolved, gpu, **fit_args)
                     except GpusizerError as exc:
                         rejected.append(Rejected(dep=None, label=label, stage="config", reason=exc.message))
                         continue
+                    res, label = _tighter_memory(res, label, partial(fit, resolved, gpu, **fit_args))
                     dep = res.deployment
                     eff, _, _ = efficiency_of(dep, None, user_factors)
                     result = evaluate(

@@ -86,3 +86,20 @@ def test_two_replicas_beat_one_larger_vram_card_when_tpot_is_the_limit() -> None
     assert "2 replicas × 1× rtx-4090 awq" in labels
     assert res.picks.cheapest is not None and res.picks.cheapest.dep.gpu.key == "rtx-4090"
     assert res.picks.cheapest.gpus == 2
+
+
+def test_a_plan_that_only_fits_at_a_higher_memory_utilization_says_so() -> None:
+    # 8× RTX A4000 (16 GB) for 10 users × 32K of a 32B AWQ model misses at vLLM's default
+    # gpu_memory_utilization 0.92 and fits at 0.95: the plan is kept, and launches with 0.95.
+    res = plan(
+        "deepseek-r1-distill-qwen-32b",
+        context=32768,
+        users=10,
+        gpus=["rtx-a4000"],
+        quants=["awq"],
+        verify=False,
+    )
+    tight = [a for a in res.accepted if a.memory.settings.memory_fraction == 0.95]
+    assert tight and all(a.memory.fits for a in tight)
+    assert res.picks.cheapest is not None and res.picks.cheapest.memory.settings.memory_fraction == 0.95
+    assert "--gpu-memory-utilization 0.95" in res.launch["vllm"]
