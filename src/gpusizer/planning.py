@@ -130,8 +130,13 @@ def _tighter_memory(res: FitResult, label: str, refit: Callable[..., FitResult])
     dep = res.deployment
     if res.estimate.fits or dep.engine != "vllm" or dep.gpu_memory_utilization is not None:
         return res, label
-    if res.estimate.settings.memory_fraction >= TIGHT_MEMORY_UTILIZATION:
+    frac = res.estimate.settings.memory_fraction
+    if frac >= TIGHT_MEMORY_UTILIZATION:
         return res, label
+    lim = res.estimate.limiting
+    shortfall = lim.kv_needed_bytes - lim.kv_pool_bytes
+    if lim.kv_pool_bytes <= 0 or shortfall > (TIGHT_MEMORY_UTILIZATION - frac) * lim.capacity_bytes:
+        return res, label  # more than the extra memory could give: no point refitting
     try:
         tight = refit(gpu_memory_utilization=TIGHT_MEMORY_UTILIZATION)
     except GpusizerError:
@@ -203,7 +208,7 @@ def _verify(
                 input_len=LengthDist(mean=input_len),
                 output_len=LengthDist(mean=output_len),
                 users=share,
-                requests=min(max(4 * share, 120), 1000),
+                requests=min(max(3 * share, 90), 1000),  # p95 over ≥ 90 requests
             )
             eff, _, _ = efficiency_of(a.dep, None, user_factors)
             stats, _ = simulate_deployment(a.dep, a.memory, eff, w)

@@ -151,8 +151,7 @@ def _kv_tp(dep: Deployment) -> int:
     return 1 if dep.layout.attention_dp else dep.layout.tp
 
 
-def _rule_of_thumb(dep: Deployment, kv_model_per_token: float) -> float:
-    weights = total_weight_bytes(dep.param_counts, dep.quant) * dep.weights_scale
+def _rule_of_thumb(dep: Deployment, kv_model_per_token: float, weights: float) -> float:
     need = weights + kv_model_per_token * dep.max_model_len * dep.users
     return need * (1 + RULE_OF_THUMB_OVERHEAD) / dep.layout.gpus
 
@@ -397,6 +396,7 @@ def _finish(
             f"{sum(1 for k in dep.model.layer_attention if k == 'sliding')} of "
             f"{dep.model.num_layers} layers use a {dep.model.sliding_window}-token sliding window"
         )
+    all_weights = total_weight_bytes(dep.param_counts, dep.quant) * dep.weights_scale
     return MemoryEstimate(
         settings=st,
         ranks=tuple(final_ranks),
@@ -408,8 +408,8 @@ def _finish(
         max_context_at_users=min(max_ctx, dep.model.max_position_embeddings or max_ctx),
         fits=not problems,
         problems=tuple(problems),
-        rule_of_thumb_bytes=_rule_of_thumb(dep, kv_model),
-        total_weight_bytes=total_weight_bytes(dep.param_counts, dep.quant) * dep.weights_scale,
+        rule_of_thumb_bytes=_rule_of_thumb(dep, kv_model, all_weights),
+        total_weight_bytes=all_weights,
         notes=tuple(notes),
     )
 
