@@ -29,7 +29,7 @@ from gpusizer.cli.options import (
     TpOpt,
 )
 from gpusizer.errors import BadInputError
-from gpusizer.report.simulate import sim_charts, sim_to_dict
+from gpusizer.report.simulate import POINT_COLUMNS, point_rows, sim_charts, sim_to_dict
 from gpusizer.simulate.workload import LengthDist
 
 __all__ = ["parse_length", "simulate_command"]
@@ -209,38 +209,10 @@ def simulate_command(
         f"{dep.engine} · KV pool {res.fit.estimate.kv_cache_tokens:,} tokens · {requests:,} requests"
     )
     t = Table(title="Simulated continuous batching (percentiles over requests)", title_justify="left")
-    for col in (
-        "load",
-        "req/s",
-        "out tok/s",
-        "TTFT p50",
-        "TTFT p95",
-        "TTFT p99",
-        "TPOT p50",
-        "TPOT p95",
-        "ITL p95",
-        "E2E p95",
-        "goodput",
-        "preempt",
-    ):
+    for col in POINT_COLUMNS:
         t.add_column(col, justify="right")
-    for p in res.points:
-        s = p.stats
-        load = f"{p.rate:g}/s" if p.rate is not None else f"{p.users} users" if p.users else "trace"
-        t.add_row(
-            load,
-            f"{s.requests_per_s:.2f}",
-            f"{s.output_tokens_per_s:,.0f}",
-            f"{s.ttft.p50 * 1e3:,.0f}",
-            f"{s.ttft.p95 * 1e3:,.0f}",
-            f"{s.ttft.p99 * 1e3:,.0f}",
-            f"{s.tpot.p50 * 1e3:,.1f}",
-            f"{s.tpot.p95 * 1e3:,.1f}",
-            f"{s.itl.p95 * 1e3:,.1f}",
-            f"{s.e2e.p95:,.1f}s",
-            f"{s.goodput_share:.0%}",
-            str(s.preemptions),
-        )
+    for row in point_rows(res):
+        t.add_row(*row)
     console.print(t)
     console.print("[dim]latencies in ms unless marked; goodput = share of requests meeting the SLOs given[/]")
     if prefix_tokens:

@@ -11,7 +11,7 @@ from gpusizer.api import SimulateResult
 from gpusizer.report.charts import line_chart
 from gpusizer.report.html import document, table_html
 
-__all__ = ["sim_charts", "sim_to_dict", "simulate_report_html"]
+__all__ = ["POINT_COLUMNS", "point_rows", "sim_charts", "sim_to_dict", "simulate_report_html"]
 
 
 def sim_to_dict(res: SimulateResult) -> dict[str, Any]:
@@ -94,55 +94,59 @@ def sim_charts(res: SimulateResult) -> list[tuple[str, str]]:
     return charts
 
 
-def simulate_report_html(res: SimulateResult) -> str:
-    d = sim_to_dict(res)
+POINT_COLUMNS = (
+    "load",
+    "req/s",
+    "out tok/s",
+    "TTFT p50",
+    "TTFT p95",
+    "TTFT p99",
+    "TPOT p50",
+    "TPOT p95",
+    "ITL p95",
+    "E2E p95",
+    "goodput",
+    "preempt",
+)
+
+
+def point_rows(res: SimulateResult) -> list[list[str]]:
+    """One row of formatted cells per load point (ms, E2E in s), for the terminal and HTML."""
     rows = []
-    for p in d["points"]:
-        load = (
-            f"{p['rate']:g}/s" if p["rate"] is not None else f"{p['users']} users" if p["users"] else "trace"
-        )
+    for p in res.points:
+        s = p.stats
+        load = f"{p.rate:g}/s" if p.rate is not None else f"{p.users} users" if p.users else "trace"
         rows.append(
             [
                 load,
-                f"{p['requests_per_s']:.2f}",
-                f"{p['output_tokens_per_s']:,.0f}",
-                f"{p['ttft_ms']['p50']:,.0f}",
-                f"{p['ttft_ms']['p95']:,.0f}",
-                f"{p['ttft_ms']['p99']:,.0f}",
-                f"{p['tpot_ms']['p50']:.1f}",
-                f"{p['tpot_ms']['p95']:.1f}",
-                f"{p['itl_ms']['p95']:.1f}",
-                f"{p['e2e_ms']['p95']:,.0f}",
-                f"{p['goodput']['share']:.0%}",
-                p["preemptions"],
+                f"{s.requests_per_s:.2f}",
+                f"{s.output_tokens_per_s:,.0f}",
+                f"{s.ttft.p50 * 1e3:,.0f}",
+                f"{s.ttft.p95 * 1e3:,.0f}",
+                f"{s.ttft.p99 * 1e3:,.0f}",
+                f"{s.tpot.p50 * 1e3:,.1f}",
+                f"{s.tpot.p95 * 1e3:,.1f}",
+                f"{s.itl.p95 * 1e3:,.1f}",
+                f"{s.e2e.p95:,.1f}s",
+                f"{s.goodput_share:.0%}",
+                str(s.preemptions),
             ]
         )
+    return rows
+
+
+def simulate_report_html(res: SimulateResult) -> str:
+    d = sim_to_dict(res)
     head = (
         f"<h1>gpusizer simulate — {escape(d['model'])}</h1><p>{d['gpus']}× {escape(d['gpu'])} · {escape(d['quant'])}"
         f" · {escape(d['engine'])} · KV pool {d['kv_cache_tokens']:,} tokens · efficiency {escape(d['efficiency'])}</p>"
     )
-    table = table_html(
-        [
-            "load",
-            "req/s",
-            "out tok/s",
-            "TTFT p50",
-            "TTFT p95",
-            "TTFT p99",
-            "TPOT p50",
-            "TPOT p95",
-            "ITL p95",
-            "E2E p95",
-            "goodput",
-            "preemptions",
-        ],
-        rows,
-    )
+    table = table_html(POINT_COLUMNS, point_rows(res))
     charts = "".join(f'<figure class="chart" id="{escape(n)}">{svg}</figure>' for n, svg in sim_charts(res))
     return document(
         f"gpusizer simulate — {d['model']}",
         head
-        + "<h2>Latency percentiles (ms) and throughput</h2>"
+        + "<h2>Latency percentiles (ms; E2E in s) and throughput</h2>"
         + table
         + "<h2>Charts</h2>"
         + f'<div class="charts">{charts}</div>',
