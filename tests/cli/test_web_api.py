@@ -116,3 +116,24 @@ def test_page_takes_weights_engine_gpus_and_budget() -> None:
     )
     bad = client.get("/", params={"engine": "tgi"})
     assert bad.status_code == 200 and "unknown engine" in bad.text
+
+
+def test_plan_api_takes_the_cli_search_options() -> None:
+    body = {
+        "model": "deepseek-r1-distill-qwen-7b",
+        "context": 8192,
+        "users": 4,
+        "tpot_ms": 50,
+        "classes": ["consumer"],
+        "max_gpus": 2,
+        "engine": ["auto"],
+        "capex": 1600,
+        "quants": ["awq", "q4_k_m"],
+    }
+    r = client.post("/api/plan", json=body)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert all(p["capex_usd"] <= 1600 for p in data["pareto"])
+    assert {p["quant"].split(" ")[0] for p in data["pareto"]} <= {"awq", "q4_k_m"}
+    bad = client.post("/api/plan", json={**body, "engine": ["tgi"]})
+    assert bad.status_code == 422 and "engine" in bad.text

@@ -77,6 +77,16 @@ class PlanBody(_Body):
     tpot_ms: float | None = Field(default=None, gt=0, le=60_000)
     classes: list[Literal["consumer", "workstation", "datacenter", "apple"]] | None = None
     max_gpus: int = Field(default=8, ge=1, le=16)
+    input_len: int | None = Field(default=None, ge=1, le=2_097_152, description="typical prompt tokens")
+    output_len: int = Field(default=512, ge=1, le=1_048_576)
+    quants: list[str] | None = Field(default=None, max_length=8, description="weight formats to consider")
+    precision: Literal["default", "high"] = "default"
+    engine: list[Literal["vllm", "sglang", "tensorrt-llm", "llamacpp", "auto"]] = Field(
+        default=["vllm"], min_length=1, max_length=4
+    )
+    max_cost_per_hour: float | None = Field(default=None, gt=0, le=100_000)
+    capex: float | None = Field(default=None, gt=0, le=1e9, description="hardware budget, USD")
+    rank_by: Literal["owned", "cloud"] = "owned"
 
 
 def _catalogue_model(name: str) -> str:
@@ -186,6 +196,14 @@ def create_app() -> FastAPI:
             tpot_ms=body.tpot_ms,
             classes=body.classes,
             max_gpus=body.max_gpus,
+            input_len=body.input_len,
+            output_len=body.output_len,
+            quants=body.quants,
+            precision=body.precision,
+            engine=list(body.engine),
+            max_cost_per_hour=body.max_cost_per_hour,
+            max_capex=body.capex,
+            rank_by=body.rank_by,
         )
         return plan_to_dict(res)
 
