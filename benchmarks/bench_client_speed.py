@@ -5,9 +5,11 @@ gpusizer.bench.stub) and print what one client process sustains.
 
 Targets (issue #6): ≥ 1,000 concurrent streams, ≥ 20,000 streamed tokens/s, and under 1 ms
 added to the measured TTFT at p50. "Added" is measured against a reference: a bare asyncio
-socket client (one write per request, no HTTP library) timing the same stub on the same
-machine, writing headers and body separately as httpx does; the difference is what httpx
-and the bench's own bookkeeping cost.
+socket client (no HTTP library) timing the same stub on the same machine, writing headers
+and body separately as httpx does, and timing, as the bench does, from the moment its
+request is on the wire to the arrival of the first ``data:`` line; the difference is what
+httpx and the bench's own bookkeeping add. The bench's client-side send delay (request
+building, pool, connection: kept out of TTFT and reported on its own) is printed too.
 
 The stub is one Python process too, so on a 2-core machine it shares the CPU with the
 client; it writes ``--burst`` token events per write (as real servers coalesce) so that it
@@ -70,10 +72,10 @@ async def _reference_ttft(port: int, n: int) -> list[float]:
             {"model": "stub", "prompt": synthetic_prompt(256, i), "max_tokens": 4, "stream": True}
         )
         head = f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        t = time.perf_counter()
         writer.write(head.encode())  # headers and body in two writes, as httpx sends them
         await writer.drain()
-        writer.write(body.encode())
+        writer.write(body.encode())  # an empty buffer: the socket takes it now
+        t = time.perf_counter()
         first = None
         buf = b""
         while not buf.endswith(b"0\r\n\r\n"):
@@ -150,11 +152,18 @@ def main() -> int:
         f"{np.median(ref) * 1e3:.2f} ms (stub sleeps {STUB_TTFT_MS:.0f} ms) → client adds {added:+.2f} ms "
         "(target < 1 ms)"
     )
+    if quiet.send is not None:
+        print(f"  the bench client's send delay, kept out of TTFT: p50 {quiet.send.p50 * 1e3:.2f} ms")
     print(
         f"{a.streams} streams × {a.tokens} tokens in {wall:.2f} s: peak {peak} in flight, {m.failed} failed; "
         f"{tokens / wall:,.0f} streamed tokens/s (target ≥ 20,000; the stub offers ≤ {offered:,.0f}/s)"
     )
-    print(f"  under that load: TTFT p50 {m.ttft.p50 * 1e3:,.1f} ms, p99 {m.ttft.p99 * 1e3:,.1f} ms")
+    print(
+        f"  under that load: TTFT p50 {m.ttft.p50 * 1e3:,.1f} ms, p99 {m.ttft.p99 * 1e3:,.1f} ms; "
+        f"E2E p50 {m.e2e.p50 * 1e3:,.1f} ms"
+    )
+    if m.send is not None:
+        print(f"  send delay p50 {m.send.p50 * 1e3:,.1f} ms, p99 {m.send.p99 * 1e3:,.1f} ms")
     met = m.failed == 0 and peak >= a.streams and tokens / wall >= 20_000 and added < 1.0
     print("targets met" if met else "targets NOT met")
     return 0

@@ -56,6 +56,25 @@ def test_reasoning_tokens_give_a_separate_time_to_first_answer() -> None:
     assert "time_to_first_answer_token_ms" in m.as_dict()
 
 
+def test_ttft_is_timed_from_the_wire_and_tokens_by_their_arrival() -> None:
+    # The stub holds the first token 40 ms, then writes 4 tokens per write, 15 ms apart.
+    cfg = StubConfig(ttft_s=0.04, itl_s=0.015, burst=4)
+    with running_stub(cfg) as url:
+        recs = run_load(
+            BenchSettings(url=url, model="stub", requests=6, warmup=1, concurrency=2, output_len=8)
+        )
+    for r in recs:
+        assert r.error is None and r.sent_s is not None and r.first_token_s is not None
+        assert r.start_s <= r.sent_s < r.first_token_s
+        assert r.first_token_s - r.sent_s >= 0.04  # the server cannot answer before it was asked
+        # two writes of 4 events: the events of one write arrive together, the writes 15 ms apart
+        assert len(r.itl_s) == 7 and sum(g >= 0.012 for g in r.itl_s) == 1
+    m = bench_metrics(recs)
+    assert m.send is not None and 0 < m.send.p50 < m.ttft.p50  # reported apart, not inside TTFT
+    assert m.ttft.p50 < 0.04 + 0.03  # from the wire: 40 ms plus the stub's own overhead
+    assert "client_send_ms" in m.as_dict()
+
+
 def test_metrics_are_scraped_while_the_run_goes(tmp_path: Path) -> None:
     cfg = StubConfig(itl_s=0.01)
     with running_stub(cfg) as url:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gpusizer.bench.sse import DONE, MALFORMED, parse_sse_lines
+from gpusizer.bench.sse import DONE, MALFORMED, SseDecoder
 from gpusizer.errors import BadInputError
-from gpusizer.store.runs import RequestRecord, RunStore
+from gpusizer.store.runs import SCHEMA_VERSION, RequestRecord, RunStore
 
 
 def test_store_round_trip_and_reopen(tmp_path: Path) -> None:
@@ -54,30 +54,49 @@ def test_not_a_database_is_one_clear_error(tmp_path: Path) -> None:
     assert "my notes" in bad.read_text()  # and nothing the user stored was touched
 
 
-def test_sse_parser_skips_comments_and_flags_garbage() -> None:
-    lines = [
-        ": keep-alive",
-        "",
-        'data: {"choices": [{"text": "a"}]}',
-        "data: {not json",
-        "event: x",
-        'data: {"choices": [{"text": "b"}]}',
-        "data: [DONE]",
-        'data: {"after": 1}',
-    ]
+_SSE_LINES = [
+    ": keep-alive comment",
+    "",
+    'data: {"choices": [{"text": "a"}]}',
+    "data: {not json",
+    "event: x",
+    'data:{"choices": [{"text": "b"}]}',
+    "data: [DONE]",
+    'data: {"after": 1}',
+]
 
-    async def feed() -> AsyncIterator[str]:
-        for line in lines:
-            yield line
 
-    async def collect() -> list[object]:
-        return [e async for e in parse_sse_lines(feed())]
-
-    events = asyncio.run(collect())
+def test_sse_decoder_skips_comments_and_flags_garbage() -> None:
+    d = SseDecoder()
+    events = d.feed("\n".join(_SSE_LINES).encode())
+    events += d.close()  # the last line had no newline: it still counts
     assert events[0] == {"choices": [{"text": "a"}]}
     assert events[1] is MALFORMED  # reported, so the client can record the protocol error
     assert events[2] == {"choices": [{"text": "b"}]}
-    assert events[-1] is DONE and len(events) == 4
+    assert events[3] is DONE
+    assert events[4] == {"after": 1}  # the client stops at DONE; the decoder does not judge
+
+
+@given(
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=12),
+    newline=st.sampled_from(["\n", "\r\n", "\r"]),
+)
+def test_sse_decoder_events_do_not_depend_on_how_the_bytes_were_chunked(
+    cuts: list[int], newline: str
+) -> None:
+    raw = (newline.join(_SSE_LINES) + newline).encode()
+    whole = SseDecoder().feed(raw)
+    d = SseDecoder()
+    pieces, last = [], 0
+    for c in sorted(min(c, len(raw)) for c in cuts):
+        pieces.append(raw[last:c])
+        last = c
+    pieces.append(raw[last:])
+    split = [e for piece in pieces for e in d.feed(piece)] + d.close()
+    assert len(whole) == 5
+    assert [e if isinstance(e, dict) else id(e) for e in split] == [
+        e if isinstance(e, dict) else id(e) for e in whole
+    ]
 
 
 _V1_ROW = (
@@ -104,11 +123,40 @@ def test_a_version_1_file_is_migrated_in_place_with_its_runs(tmp_path: Path) -> 
     assert run["url"] == "http://old" and run["status"] == "complete"
     (req,) = s.requests(1)
     assert req.first_token_s == 0.1 and req.first_answer_s is None and req.itl_s == [0.1]
+    assert req.sent_s is None and req.origin_s == req.start_s  # old rows: timed from the start, as before
     new = s.start_run(started_at="t", url="http://new", model="m", api="chat", load="rate=2", settings={})
     s.close()
     again = RunStore(db)  # opening the migrated file again changes nothing
     assert [r["url"] for r in again.runs()] == ["http://old", "http://new"]
     assert again.run(new) is not None and again.run(new)["status"] == "running"  # type: ignore[index]
+    again.close()
+
+
+def test_a_version_2_file_gains_the_send_time_and_keeps_its_rows(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "v2.sqlite"
+    with sqlite3.connect(db) as c:
+        c.executescript(
+            _V1_ROW.replace("'schema_version', '1'", "'schema_version', '2'")
+            + "ALTER TABLE runs ADD COLUMN status TEXT NOT NULL DEFAULT 'complete';"
+            "ALTER TABLE runs ADD COLUMN finished_at TEXT;"
+            "ALTER TABLE requests ADD COLUMN first_answer_s REAL;"
+            "CREATE TABLE server_metrics (run_id INTEGER NOT NULL, t_s REAL NOT NULL, running REAL,"
+            " waiting REAL, kv_usage REAL, preemptions REAL);"
+            "INSERT INTO server_metrics VALUES (1, 0.5, 3, 0, 0.2, 0);"
+        )
+    s = RunStore(db)
+    (req,) = s.requests(1)
+    assert (req.start_s, req.first_token_s, req.end_s, req.sent_s) == (0.0, 0.1, 0.5, None)
+    assert len(s.metrics(1)) == 1
+    s.add_request(1, RequestRecord(1, False, 1.0, 1.2, 1.5, 10, 5, [0.1], sent_s=1.05))
+    s.close()
+    again = RunStore(db)
+    assert again.requests(1)[1].sent_s == 1.05 and again.requests(1)[1].origin_s == 1.05
+    assert again.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
+        str(SCHEMA_VERSION),
+    )
     again.close()
 
 
@@ -158,7 +206,7 @@ def test_a_newer_schema_file_is_not_modified(tmp_path: Path) -> None:
     with sqlite3.connect(db) as c:
         c.executescript(
             "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-            "INSERT INTO meta VALUES ('schema_version', '3');"
+            f"INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION + 1}');"
         )
     before = db.read_bytes()
     with pytest.raises(BadInputError, match="--db"):

@@ -1,6 +1,6 @@
 """Load an OpenAI-compatible server (vLLM, SGLang, llama.cpp, TGI, Ollama) with streaming
-requests and record every one: start, first token, first answer token, each later token,
-end, token counts, and the cause when it failed.
+requests and record every one: start, the moment it was on the wire, first token, first
+answer token, each later token, end, token counts, and the cause when it failed.
 
 One asyncio event loop and one httpx client. Closed loop: ``concurrency`` workers each send
 their next request as soon as the last one finished. Open loop: Poisson arrivals at ``rate``
@@ -30,7 +30,7 @@ import httpx
 import numpy as np
 
 from gpusizer.bench.prometheus import parse_metrics
-from gpusizer.bench.sse import DONE, MALFORMED, parse_sse_lines
+from gpusizer.bench.sse import DONE, MALFORMED, SseDecoder
 from gpusizer.errors import BadInputError
 from gpusizer.store.runs import MetricsSample, RequestRecord
 
@@ -176,6 +176,26 @@ class _Stream:
         self.last = now
         self.chunks += 1
 
+    def take(self, events: list[Any], now: float) -> bool:
+        """Absorb the events one network read carried (they all arrived at ``now``); True
+        once ``[DONE]`` came."""
+        for event in events:
+            if event is DONE:
+                self.finished = True
+                return True
+            if event is MALFORMED:
+                self.malformed += 1
+                continue
+            if not isinstance(event, dict):
+                continue
+            if event.get("usage"):
+                self.usage = event["usage"]
+            answer, reasoning, finished = _texts(event)
+            if answer or reasoning:
+                self.token(now, bool(answer))
+            self.finished = self.finished or finished
+        return False
+
     def problem(self) -> str | None:
         if self.malformed:
             return f"malformed SSE: {self.malformed} event(s) were not JSON"
@@ -194,32 +214,38 @@ async def _one(
     t0: float,
     clock: Callable[[], float],
 ) -> RequestRecord:
+    """One streamed request. ``start`` is when the client took it up; ``sent`` when its last
+    byte was handed to the socket (httpcore's ``trace`` extension reports it), so that the
+    client's own work, pool waits and new connections stay out of TTFT and are reported
+    apart. Each token is timed by the arrival of the bytes that carried it."""
     path = "/v1/chat/completions" if s.api == "chat" else "/v1/completions"
     start = clock() - t0
+    sent: float | None = None
+
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        nonlocal sent
+        if event.endswith("send_request_body.complete"):
+            sent = clock() - t0
+
     st = _Stream()
     error: str | None = None
     try:
-        async with client.stream("POST", path, json=_payload(s, prompt)) as resp:
+        request = client.build_request("POST", path, json=_payload(s, prompt), extensions={"trace": trace})
+        resp = await client.send(request, stream=True)
+        try:
             if resp.status_code != 200:
                 body = (await resp.aread()).decode(errors="replace")[:200]
                 error = f"HTTP {resp.status_code}: {body}"
             else:
-                async for event in parse_sse_lines(resp.aiter_lines()):
-                    if event is DONE:
-                        st.finished = True
+                decoder = SseDecoder()
+                async for chunk in resp.aiter_bytes():
+                    if st.take(decoder.feed(chunk), clock() - t0):
                         break
-                    if event is MALFORMED:
-                        st.malformed += 1
-                        continue
-                    if not isinstance(event, dict):
-                        continue
-                    if event.get("usage"):
-                        st.usage = event["usage"]
-                    answer, reasoning, finished = _texts(event)
-                    if answer or reasoning:
-                        st.token(clock() - t0, bool(answer))
-                    st.finished = st.finished or finished
+                else:
+                    st.take(decoder.close(), clock() - t0)
                 error = st.problem()
+        finally:
+            await resp.aclose()
     except httpx.HTTPError as exc:
         error = f"{exc.__class__.__name__}: {exc}"[:200] if str(exc) else exc.__class__.__name__
     return RequestRecord(
@@ -233,6 +259,7 @@ async def _one(
         itl_s=st.gaps,
         error=error,
         first_answer_s=st.first_answer,
+        sent_s=sent,
     )
 
 

@@ -1,13 +1,20 @@
 """Benchmark metrics, defined once:
 
-* TTFT = first streamed token − request start (a reasoning token counts).
-* Time to first answer token = first token of the answer proper − request start; differs
+* Origin = the moment the request's last byte was handed to the socket (the bench client
+  traces it), or, for records without it, the moment the client took the request up. The
+  server's latencies are timed from there, so the client's own work, connection-pool waits
+  and new connections do not count as the server's time.
+* Send delay = origin − client start: that client-side time, reported on its own (a large
+  one means the load generator, not the server, is limiting).
+* TTFT = arrival of the first streamed token − origin (a reasoning token counts). Tokens
+  are timed by the arrival of the network read that carried them.
+* Time to first answer token = first token of the answer proper − origin; differs
   from TTFT for reasoning models that stream ``reasoning_content`` first (DeepSeek-R1),
   and is reported only then.
 * TPOT = (end − first token) / (output tokens − 1), output tokens from the server's usage.
 * ITL = every gap between successive streamed chunks (differs from TPOT when a server
   streams several tokens per chunk).
-* E2E = end − start. Throughput = completed requests and output tokens over the measured
+* E2E = end − origin. Throughput = completed requests and output tokens over the measured
   window (first measured start to last measured end). Goodput = requests meeting the SLOs.
 Warm-up requests and failed requests are left out of the latencies; failures are counted
 by cause (the text before the first colon of the recorded error).
@@ -40,11 +47,14 @@ class BenchMetrics:
     mean_prompt_tokens: float | None
     ttfat: Dist | None = None
     failures: dict[str, int] | None = None
+    send: Dist | None = None  # client-side time before each request was on the wire
 
     def as_dict(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
         if self.ttfat is not None:
             extra["time_to_first_answer_token_ms"] = self.ttfat.as_ms()
+        if self.send is not None:
+            extra["client_send_ms"] = self.send.as_ms()
         return {
             "completed": self.completed,
             "failed": self.failed,
@@ -66,8 +76,8 @@ def bench_metrics(
 ) -> BenchMetrics:
     measured = [r for r in records if not r.warmup]
     ok = [r for r in measured if r.error is None and r.first_token_s is not None and r.end_s is not None]
-    ttft = np.array([r.first_token_s - r.start_s for r in ok if r.first_token_s is not None])
-    e2e = np.array([r.end_s - r.start_s for r in ok if r.end_s is not None])
+    ttft = np.array([r.first_token_s - r.origin_s for r in ok if r.first_token_s is not None])
+    e2e = np.array([r.end_s - r.origin_s for r in ok if r.end_s is not None])
     tpot_list = [
         (r.end_s - r.first_token_s) / (r.output_tokens - 1)
         for r in ok
@@ -79,17 +89,18 @@ def bench_metrics(
     good = 0
     for r in ok:
         assert r.first_token_s is not None and r.end_s is not None
-        t_ok = slo_ttft_s is None or r.first_token_s - r.start_s <= slo_ttft_s
+        t_ok = slo_ttft_s is None or r.first_token_s - r.origin_s <= slo_ttft_s
         out = r.output_tokens or 0
         p_ok = slo_tpot_s is None or out <= 1 or (r.end_s - r.first_token_s) / (out - 1) <= slo_tpot_s
         good += int(t_ok and p_ok)
     prompts = [r.prompt_tokens for r in ok if r.prompt_tokens]
     reasoning = [r for r in ok if r.first_answer_s is not None and r.first_answer_s != r.first_token_s]
     ttfat = (
-        dist(np.array([r.first_answer_s - r.start_s for r in ok if r.first_answer_s is not None]))
+        dist(np.array([r.first_answer_s - r.origin_s for r in ok if r.first_answer_s is not None]))
         if reasoning
         else None
     )
+    sends = [r.send_delay_s for r in ok if r.send_delay_s is not None]
     failures: dict[str, int] = {}
     ok_ids = {id(r) for r in ok}
     for r in measured:
@@ -109,6 +120,7 @@ def bench_metrics(
         mean_prompt_tokens=float(np.mean(prompts)) if prompts else None,
         ttfat=ttfat,
         failures=failures,
+        send=dist(np.array(sends)) if sends else None,
     )
 
 

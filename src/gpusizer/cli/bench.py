@@ -271,7 +271,10 @@ def _report(
     if not points:
         return
     console.print(points_table(points, title=f"{model} at {url} (runs stored in {path})"))
-    note = "milliseconds; warm-up requests excluded; every request is in the SQLite file"
+    note = (
+        "milliseconds; TTFT and E2E timed from the request on the wire (send: the client's own time "
+        "before that); warm-up requests excluded; every request is in the SQLite file"
+    )
     if sizing is not None:
         note += f"; prompt length: {sizing.source}"
     console.print(f"[dim]{note}[/]")

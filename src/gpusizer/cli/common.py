@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -15,7 +16,10 @@ from gpusizer.errors import BadInputError, GpusizerError
 
 __all__ = ["console", "err_console", "guarded", "parse_tokens", "write_report", "write_svgs"]
 
-console = Console()
+# Piped or captured output (``| tee run.log``) has no terminal width; rich would squeeze the
+# wide tables into 80 columns and cut every header. COLUMNS, when set, still decides.
+_PIPED_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 180
+console = Console(width=_PIPED_WIDTH)
 err_console = Console(stderr=True)
 DEBUG = {"on": False}
 

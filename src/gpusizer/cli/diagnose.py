@@ -46,6 +46,8 @@ def _evidence(run: dict[str, Any]) -> RunEvidence:
         max_waiting=srv.get("max_waiting"),
         max_kv_usage=srv.get("max_kv_usage"),
         preemptions=srv.get("preemptions"),
+        send_p50_s=_s(summary.get("client_send_ms"), "p50"),
+        e2e_p50_s=_s(summary.get("e2e_ms"), "p50"),
     )
 
 

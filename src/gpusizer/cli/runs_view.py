@@ -22,6 +22,9 @@ def points_table(points: Sequence[dict[str, Any]], *, title: str) -> Table:
     reasoning = any("time_to_first_answer_token_ms" in p for p in points)
     if reasoning:
         cols.insert(7, "answer p50")
+    sending = any("client_send_ms" in p for p in points)
+    if sending:
+        cols.append("send p50")  # the client's own time before the request was on the wire
     for col in cols:
         t.add_column(col, justify="right")
     for p in points:
@@ -41,6 +44,8 @@ def points_table(points: Sequence[dict[str, Any]], *, title: str) -> Table:
         ]
         if reasoning:
             row.insert(7, _ms(p.get("time_to_first_answer_token_ms"), "p50", ",.1f"))
+        if sending:
+            row.append(_ms(p.get("client_send_ms"), "p50", ",.1f"))
         t.add_row(*row)
     return t
 

@@ -108,6 +108,8 @@ class RunEvidence:
     max_waiting: float | None = None
     max_kv_usage: float | None = None
     preemptions: float | None = None
+    send_p50_s: float | None = None  # the bench client's own time before a request was on the wire
+    e2e_p50_s: float | None = None
 
 
 QUEUE_TTFT_RATIO = 3.0  # p95 TTFT this many times p50: requests wait for a slot
@@ -115,6 +117,8 @@ KNEE_TPOT_GROWTH = 2.0  # TPOT grew this much with load...
 KNEE_THROUGHPUT_GAIN = 1.2  # ...while throughput grew less than this: past the knee
 RATE_SHORTFALL = 0.9  # achieved request rate below this share of the offered rate: saturated
 FAILURE_SHARE = 0.01
+CLIENT_SEND_SHARE = 0.2  # a request spent this share of its time in the client before it was sent...
+CLIENT_SEND_MIN_S = 0.010  # ...and at least this long: the load generator limits the load
 _CLIENT_SIDE = ("ConnectError", "ConnectTimeout", "PoolTimeout", "WriteTimeout")
 
 
@@ -215,6 +219,25 @@ def diagnose_runs(
                     evidence=f"{n}: {e.failed} of {total} failed: {causes}",
                 )
             )
+        if e.send_p50_s is not None and e.e2e_p50_s and e.send_p50_s >= CLIENT_SEND_MIN_S:
+            share = e.send_p50_s / (e.send_p50_s + e.e2e_p50_s)
+            if share > CLIENT_SEND_SHARE:
+                held = (
+                    f"; the server held about {e.concurrency * (1 - share):,.0f} of the {e.concurrency} "
+                    "requests asked"
+                    if e.concurrency
+                    else "; arrivals reached the server late"
+                )
+                out.append(
+                    Diagnosis(
+                        rule="requests wait in the load generator before they are sent ⇒ the client, not the "
+                        "server, limits this load: split it over processes or hosts, or lower the concurrency "
+                        "per process (latencies are timed from the wire and stay valid)",
+                        verdict="client-limit",
+                        evidence=f"{n}: client send delay p50 {e.send_p50_s * 1e3:,.1f} ms, {share:.0%} of a "
+                        f"request's time{held}",
+                    )
+                )
         if slo_ttft_s is not None and e.ttft_p95_s is not None and e.ttft_p95_s > slo_ttft_s:
             out.append(
                 Diagnosis(

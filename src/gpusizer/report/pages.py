@@ -140,6 +140,7 @@ def bench_report(points: list[dict[str, Any]], *, url: str, model: str, db: str)
             ms(p["tpot_ms"], "p95", ",.2f"),
             ms(p["itl_ms"], "p95", ",.2f"),
             f"{p['goodput']:.0%}",
+            ms(p.get("client_send_ms"), "p50", ",.1f"),
         ]
         for p in points
     ]
@@ -159,10 +160,14 @@ def bench_report(points: list[dict[str, Any]], *, url: str, model: str, db: str)
                 "TPOT p95",
                 "ITL p95",
                 "goodput",
+                "send p50",
             ],
             rows,
             left=2,
         )
+        + "<p>Milliseconds. TTFT and E2E are timed from the moment each request was on the wire; "
+        "<i>send</i> is the client's own time before that (building the request, pool waits, new "
+        "connections), kept out of the server's latencies.</p>"
     )
     fails = [
         f"{p['load']}: " + ", ".join(f"{n} × {c}" for c, n in p["failures"].items())

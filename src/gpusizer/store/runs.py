@@ -22,7 +22,7 @@ from gpusizer.errors import BadInputError
 
 __all__ = ["SCHEMA_VERSION", "MetricsSample", "RequestRecord", "RunStatus", "RunStore", "record_dict"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 RunStatus = Literal["running", "complete", "interrupted"]
 
@@ -70,8 +70,12 @@ CREATE TABLE IF NOT EXISTS server_metrics (
 );
 """
 
+# Version 3: when each request's last byte was handed to the socket (TTFT is timed from it).
+_ADD_COLUMNS_V3 = (("requests", "sent_s", "REAL"),)
+
 _REQUEST_COLS = (
-    "idx, warmup, start_s, first_token_s, end_s, prompt_tokens, output_tokens, itl_s, error, first_answer_s"
+    "idx, warmup, start_s, first_token_s, end_s, prompt_tokens, output_tokens, itl_s, error, first_answer_s, "
+    "sent_s"
 )
 
 
@@ -87,6 +91,19 @@ class RequestRecord:
     itl_s: list[float]
     error: str | None = None
     first_answer_s: float | None = None  # first non-reasoning token (DeepSeek-R1's reasoning_content)
+    sent_s: float | None = None  # the request's last byte handed to the socket; None: not traced
+
+    @property
+    def origin_s(self) -> float:
+        """Where the server's latencies are timed from: the request on the wire when that was
+        traced, else the moment the client took it up (older runs, other transports)."""
+        return self.start_s if self.sent_s is None else self.sent_s
+
+    @property
+    def send_delay_s(self) -> float | None:
+        """The client's own time before the request was on the wire: building it, waiting for
+        a pooled connection, opening a new one."""
+        return None if self.sent_s is None else self.sent_s - self.start_s
 
 
 @dataclass(frozen=True)
@@ -111,9 +128,9 @@ class RunStore:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(_SCHEMA_V1)
-            if version is None or version < 2:
+            if version is None or version < SCHEMA_VERSION:
                 with self.conn:  # idempotent: a migration cut short is finished next time
-                    for table, col, decl in _ADD_COLUMNS_V2:
+                    for table, col, decl in _ADD_COLUMNS_V2 + _ADD_COLUMNS_V3:
                         have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
                         if col not in have:
                             self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {col} {decl}")
@@ -155,7 +172,7 @@ class RunStore:
     def add_request(self, run_id: int, r: RequestRecord) -> None:
         with self.conn:
             self.conn.execute(
-                f"INSERT INTO requests (run_id, {_REQUEST_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO requests (run_id, {_REQUEST_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run_id,
                     r.idx,
@@ -168,6 +185,7 @@ class RunStore:
                     json.dumps(r.itl_s),
                     r.error,
                     r.first_answer_s,
+                    r.sent_s,
                 ),
             )
 
@@ -230,6 +248,7 @@ class RunStore:
                 itl_s=json.loads(r[7] or "[]"),
                 error=r[8],
                 first_answer_s=r[9],
+                sent_s=r[10],
             )
             for r in rows
         ]
