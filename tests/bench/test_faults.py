@@ -66,7 +66,9 @@ def test_ttft_is_timed_from_the_wire_and_tokens_by_their_arrival() -> None:
     for r in recs:
         assert r.error is None and r.sent_s is not None and r.first_token_s is not None
         assert r.start_s <= r.sent_s < r.first_token_s
-        assert r.first_token_s - r.sent_s >= 0.04  # the server cannot answer before it was asked
+        # the server cannot answer before it was asked; the client stamps "sent" just after the
+        # socket took the last byte, a fraction of a millisecond after the server may have it
+        assert r.first_token_s - r.sent_s >= 0.04 - 0.002
         # two writes of 4 events: the events of one write arrive together, the writes 15 ms apart
         assert len(r.itl_s) == 7 and sum(g >= 0.012 for g in r.itl_s) == 1
     m = bench_metrics(recs)

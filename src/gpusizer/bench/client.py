@@ -263,6 +263,35 @@ async def _one(
     )
 
 
+async def _sample(
+    client: httpx.AsyncClient,
+    timeout_s: float,
+    t0: float,
+    clock: Callable[[], float],
+    on_metrics: Callable[[MetricsSample], None],
+) -> bool:
+    """One sample of the server's /metrics; False when it has none worth reading."""
+    try:
+        resp = await client.get("/metrics", timeout=timeout_s)
+        if resp.status_code != 200:
+            return False
+        snap = parse_metrics(resp.text)
+    except (httpx.HTTPError, ValueError):
+        return False
+    if snap.engine is None and snap.running is None:
+        return False  # not a serving engine's metrics
+    on_metrics(
+        MetricsSample(
+            t_s=clock() - t0,
+            running=snap.running,
+            waiting=snap.waiting,
+            kv_usage=snap.kv_usage,
+            preemptions=snap.preemptions,
+        )
+    )
+    return True
+
+
 async def _scrape(
     client: httpx.AsyncClient,
     every_s: float,
@@ -270,27 +299,13 @@ async def _scrape(
     clock: Callable[[], float],
     on_metrics: Callable[[MetricsSample], None],
 ) -> None:
-    """Sample the server's /metrics until cancelled; stop quietly if it has none."""
-    while True:
-        try:
-            resp = await client.get("/metrics", timeout=max(every_s, 1.0))
-            if resp.status_code != 200:
-                return
-            snap = parse_metrics(resp.text)
-        except (httpx.HTTPError, ValueError):
-            return
-        if snap.engine is None and snap.running is None:
-            return  # not a serving engine's metrics
-        on_metrics(
-            MetricsSample(
-                t_s=clock() - t0,
-                running=snap.running,
-                waiting=snap.waiting,
-                kv_usage=snap.kv_usage,
-                preemptions=snap.preemptions,
-            )
-        )
-        await asyncio.sleep(every_s)
+    """Sample the server's /metrics until cancelled; stop quietly if it has none. The first
+    sample is the idle baseline (counters), the second comes soon after the load started, so
+    even a point shorter than the interval is seen busy."""
+    wait = min(every_s, 0.25)
+    while await _sample(client, max(every_s, 1.0), t0, clock, on_metrics):
+        await asyncio.sleep(wait)
+        wait = every_s
 
 
 async def _run(
@@ -365,9 +380,13 @@ async def _run(
                 await asyncio.gather(*tasks)
         finally:
             if scraper is not None:
+                scraping = not scraper.done()  # done early: the server has no metrics to read
                 scraper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await scraper
+                if scraping and on_metrics is not None:  # the counters at the end of the point
+                    with contextlib.suppress(Exception):
+                        await _sample(client, 2.0, t0, clock, on_metrics)
     return sorted(records, key=lambda r: r.idx)
 
 

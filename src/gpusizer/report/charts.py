@@ -83,7 +83,7 @@ def line_chart(
             f'<line x1="{sx(x):.1f}" y1="{PAD}" x2="{sx(x):.1f}" y2="{H - PAD}" stroke="#888" stroke-dasharray="3 3"/>'
         )
         out.append(f'<text x="{sx(x) + 4:.1f}" y="{H - PAD - 6}" fill="#555">{escape(label)}</text>')
-    for i, (label, xs, ys) in enumerate(pts):
+    for i, (_label, xs, ys) in enumerate(pts):
         stride = max(1, len(xs) // max_points)
         coords = " ".join(
             f"{sx(x):.1f},{sy(y):.1f}"
@@ -98,10 +98,14 @@ def line_chart(
                 for x, y in zip(xs, ys, strict=False)
                 if math.isfinite(x) and math.isfinite(y)
             )
+    legend_x = float(PAD)  # one row above the plot, so no label sits on a line
+    for i, (label, _, _) in enumerate(pts):
+        colour = COLOURS[i % len(COLOURS)]
         out.append(
-            f'<text x="{W - PAD - 4}" y="{PAD + 14 * (i + 1)}" text-anchor="end" fill="{colour}">'
-            f"{escape(label)}</text>"
+            f'<rect x="{legend_x:.0f}" y="{PAD - 21}" width="14" height="3" fill="{colour}"/>'
+            f'<text x="{legend_x + 18:.0f}" y="{PAD - 16}" fill="{colour}">{escape(label)}</text>'
         )
+        legend_x += 18 + 7 * len(label) + 18
     out.append("</svg>")
     return "\n".join(out)
 

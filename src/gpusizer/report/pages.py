@@ -119,6 +119,22 @@ def simulate_report(res: SimulateResult) -> str:
     return simulate_report_html(res)
 
 
+def _load_axis(points: list[dict[str, Any]]) -> tuple[list[float], str]:
+    """The sweep's own x axis: concurrency or offered rate when every point has one kind,
+    else the points' order."""
+    kinds = {str(p["load"]).split("=")[0] for p in points}
+    if len(kinds) == 1 and kinds <= {"concurrency", "rate"}:
+        try:
+            xs = [float(str(p["load"]).split("=")[1]) for p in points]
+        except (IndexError, ValueError):
+            xs = []
+        if xs:
+            return xs, "concurrent requests" if kinds == {"concurrency"} else "offered rate (requests/s)"
+    return [float(i) for i in range(1, len(points) + 1)], "load point (" + ", ".join(
+        p["load"] for p in points
+    ) + ")"
+
+
 def bench_report(points: list[dict[str, Any]], *, url: str, model: str, db: str) -> str:
     """Measured load points (and gpusizer's prediction beside them, when asked for)."""
 
@@ -186,25 +202,41 @@ def bench_report(points: list[dict[str, Any]], *, url: str, model: str, db: str)
                     s.get("samples"),
                     s.get("max_running"),
                     s.get("max_waiting"),
-                    s.get("max_kv_usage"),
+                    None if s.get("max_kv_usage") is None else f"{s['max_kv_usage']:.0%}",
                     s.get("preemptions"),
                 ]
                 for ld, s in servers
             ],
         )
     if len(points) > 1:
-        xs = list(range(1, len(points) + 1))
-        chart = line_chart(
-            "Median latency by load point (" + ", ".join(p["load"] for p in points) + ")",
-            "load point",
+        xs, xlabel = _load_axis(points)
+
+        def col(key: str, pct: str) -> list[float]:
+            return [float((p[key] or {}).get(pct) or "nan") for p in points]
+
+        latency = line_chart(
+            "Latency across the sweep",
+            xlabel,
             "milliseconds",
             [
-                ("TTFT p50", xs, [float((p["ttft_ms"] or {}).get("p50") or "nan") for p in points]),
-                ("TPOT p50", xs, [float((p["tpot_ms"] or {}).get("p50") or "nan") for p in points]),
+                ("TTFT p50", xs, col("ttft_ms", "p50")),
+                ("TTFT p95", xs, col("ttft_ms", "p95")),
+                ("TPOT p50", xs, col("tpot_ms", "p50")),
+                ("TPOT p95", xs, col("tpot_ms", "p95")),
             ],
             markers=True,
         )
-        body += f'<h2>Latency across the sweep</h2><figure class="chart">{chart}</figure>'
+        throughput = line_chart(
+            "Output throughput across the sweep",
+            xlabel,
+            "output tokens/s",
+            [("measured", xs, [float(p["output_tokens_per_s"]) for p in points])],
+            markers=True,
+        )
+        body += (
+            f'<h2>Latency and throughput across the sweep</h2><figure class="chart">{latency}</figure>'
+            f'<figure class="chart">{throughput}</figure>'
+        )
     predicted = [p for p in points if "predicted" in p]
     if predicted:
         cmp_rows = []
