@@ -122,3 +122,16 @@ def test_bench_cli_stores_a_run_with_faults_and_metrics(tmp_path: Path) -> None:
     assert len(store.requests(run["id"])) == 6
     assert store.metrics(run["id"])  # at least the opening sample
     store.close()
+
+
+def test_a_point_where_every_request_failed_exits_1_and_is_stored(tmp_path: Path) -> None:
+    db = tmp_path / "runs.sqlite"
+    with running_stub(StubConfig(faults={0: "http500", 1: "http500", 2: "http500"})) as url:
+        args = ["bench", url, "--model", "stub", "--requests", "3", "--warmup", "0", "--db", str(db)]
+        failed = CliRunner().invoke(app, [*args, "--concurrency", "1"])
+        zero = CliRunner().invoke(app, [*args, "--concurrency", "0"])
+    assert failed.exit_code == 1 and "no request succeeded at concurrency=1" in failed.output
+    store = RunStore(db)
+    assert [r.error is not None for r in store.requests(1)] == [True, True, True]  # kept for the record
+    store.close()
+    assert zero.exit_code == 2 and "--concurrency" in zero.output and "Traceback" not in zero.output

@@ -110,7 +110,7 @@ class BenchSettings:
             ("--input-len", self.input_len, 1, 10**7),
             ("--output-len", self.output_len, 1, 10**6),
             ("--warmup", self.warmup, 0, 10_000),
-            ("--concurrency", self.concurrency or 1, 1, 100_000),
+            ("--concurrency", 1 if self.concurrency is None else self.concurrency, 1, 100_000),
         ):
             if not lo <= v <= hi:
                 raise BadInputError(name, f"must be {lo}..{hi}, got {v}")

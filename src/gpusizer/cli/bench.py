@@ -102,7 +102,10 @@ def bench_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     report: ReportOpt = None,
 ) -> None:
-    """Streaming load test: TTFT, TPOT, ITL, E2E percentiles, throughput, goodput; every request stored."""
+    """Streaming load test: TTFT, TPOT, ITL, E2E percentiles, throughput, goodput; every request stored.
+
+    Exit status: 0 measured, 1 a load point where no request succeeded (still stored), 2 bad
+    input, 130 interrupted (the partial run is stored)."""
     if api not in ("completions", "chat"):
         raise BadInputError("--api", f"unknown API {api!r}", "completions, chat")
     if predict_model and gpu is None:
@@ -220,6 +223,10 @@ def bench_command(
     )
     if interrupted:
         raise typer.Exit(code=130)
+    empty = [p["load"] for p in points if not p["completed"]]
+    if empty:  # stored all the same; a script must not read an empty point as a measurement
+        err_console.print(f"[red]no request succeeded at {', '.join(empty)}: nothing was measured there[/]")
+        raise typer.Exit(code=1)
 
 
 def _now() -> str:

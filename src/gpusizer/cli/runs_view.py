@@ -12,7 +12,7 @@ __all__ = ["compare_rows", "compare_table", "points_table"]
 
 def _ms(d: dict[str, Any] | None, key: str, fmt: str) -> str:
     v = (d or {}).get(key)
-    return "—" if v is None else format(v, fmt)
+    return "—" if v is None or v != v else format(v, fmt)  # v != v: NaN, nothing measured
 
 
 def points_table(points: Sequence[dict[str, Any]], *, title: str) -> Table:

@@ -140,7 +140,7 @@ def bench_report(points: list[dict[str, Any]], *, url: str, model: str, db: str)
 
     def ms(d: dict[str, Any] | None, k: str, fmt: str) -> str:
         v = (d or {}).get(k)
-        return "—" if v is None else format(v, fmt)
+        return "—" if v is None or v != v else format(v, fmt)  # v != v: NaN, nothing measured
 
     rows = [
         [
