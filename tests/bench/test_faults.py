@@ -135,3 +135,18 @@ def test_a_point_where_every_request_failed_exits_1_and_is_stored(tmp_path: Path
     assert [r.error is not None for r in store.requests(1)] == [True, True, True]  # kept for the record
     store.close()
     assert zero.exit_code == 2 and "--concurrency" in zero.output and "Traceback" not in zero.output
+
+
+def test_counts_without_the_servers_usage_are_said_to_be_estimates() -> None:
+    with running_stub(StubConfig(usage=False, burst=2)) as url:
+        recs = run_load(
+            BenchSettings(url=url, model="stub", requests=4, warmup=0, concurrency=2, output_len=6)
+        )
+    d = bench_metrics(recs).as_dict()
+    assert d["completed"] == 4 and all(r.output_tokens == 6 for r in recs)  # one event per token here
+    assert d["token_counts"].startswith("estimated from streamed chunks for 4 of 4")
+    with running_stub(StubConfig()) as url:
+        recs = run_load(
+            BenchSettings(url=url, model="stub", requests=2, warmup=0, concurrency=1, output_len=6)
+        )
+    assert bench_metrics(recs).as_dict()["token_counts"] == "server usage"

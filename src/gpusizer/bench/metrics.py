@@ -11,7 +11,9 @@
 * Time to first answer token = first token of the answer proper − origin; differs
   from TTFT for reasoning models that stream ``reasoning_content`` first (DeepSeek-R1),
   and is reported only then.
-* TPOT = (end − first token) / (output tokens − 1), output tokens from the server's usage.
+* TPOT = (end − first token) / (output tokens − 1), output tokens from the server's usage;
+  a server that sends no usage has its streamed chunks counted instead, and the summary
+  says for how many requests the counts are such estimates.
 * ITL = every gap between successive streamed chunks (differs from TPOT when a server
   streams several tokens per chunk).
 * E2E = end − origin. Throughput = completed requests and output tokens over the measured
@@ -48,6 +50,7 @@ class BenchMetrics:
     ttfat: Dist | None = None
     failures: dict[str, int] | None = None
     send: Dist | None = None  # client-side time before each request was on the wire
+    estimated_counts: int = 0  # requests whose token counts are streamed chunks, not the server's usage
 
     def as_dict(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
@@ -55,6 +58,12 @@ class BenchMetrics:
             extra["time_to_first_answer_token_ms"] = self.ttfat.as_ms()
         if self.send is not None:
             extra["client_send_ms"] = self.send.as_ms()
+        extra["token_counts"] = (
+            "server usage"
+            if not self.estimated_counts
+            else f"estimated from streamed chunks for {self.estimated_counts} of {self.completed} requests "
+            "(the server sent no usage)"
+        )
         return {
             "completed": self.completed,
             "failed": self.failed,
@@ -121,6 +130,7 @@ def bench_metrics(
         ttfat=ttfat,
         failures=failures,
         send=dist(np.array(sends)) if sends else None,
+        estimated_counts=sum(1 for r in ok if r.prompt_tokens is None),  # usage carries both counts
     )
 
 

@@ -44,6 +44,7 @@ class StubConfig:
     faults: Mapping[int, Fault] = field(default_factory=dict)
     stall_s: float = 3600.0
     burst: int = 1  # token events per write (servers coalesce too); the gap applies per write
+    usage: bool = True  # send the usage chunk (some servers ignore stream_options.include_usage)
 
 
 @dataclass
@@ -139,7 +140,9 @@ def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None
         tail = b""
         if fault != "nodone":
             usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": reasoning + n}
-            tail = b"data: " + json.dumps({"choices": [], "usage": usage}).encode() + b"\n\ndata: [DONE]\n\n"
+            if cfg.usage:
+                tail = b"data: " + json.dumps({"choices": [], "usage": usage}).encode() + b"\n\n"
+            tail += b"data: [DONE]\n\n"
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
     def metrics_text() -> str:

@@ -286,6 +286,8 @@ def _report(
         note += f"; prompt length: {sizing.source}"
     console.print(f"[dim]{note}[/]")
     for p in points:
+        if str(p.get("token_counts", "server usage")).startswith("estimated"):
+            console.print(f"[yellow]{p['load']}: token counts {p['token_counts']}[/]", highlight=False)
         if p["failures"]:
             causes = ", ".join(f"{n} × {c}" for c, n in p["failures"].items())
             console.print(f"[yellow]{p['load']}: failed requests: {causes}[/]", highlight=False)
