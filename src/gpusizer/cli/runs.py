@@ -14,8 +14,9 @@ from rich.table import Table
 
 from gpusizer.cli.bench import DEFAULT_DB, predict_point
 from gpusizer.cli.common import console, guarded
-from gpusizer.cli.runs_view import compare_rows, compare_table, points_table
+from gpusizer.cli.runs_view import compare_table, points_table
 from gpusizer.errors import BadInputError
+from gpusizer.report.bench import compare_rows
 from gpusizer.store.runs import RunStore
 
 __all__ = ["compare_command", "runs_command"]

@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from gpusizer.api import FitResult, PerfResult, SimulateResult
+from gpusizer.report.bench import compare_cells, point_table
 from gpusizer.report.charts import line_chart
 from gpusizer.report.fit import fit_to_dict
 from gpusizer.report.html import document, plan_sections, table_html, vram_bar
@@ -138,49 +139,10 @@ def _load_axis(points: list[dict[str, Any]]) -> tuple[list[float], str]:
 def bench_report(points: list[dict[str, Any]], *, url: str, model: str, db: str) -> str:
     """Measured load points (and gpusizer's prediction beside them, when asked for)."""
 
-    def ms(d: dict[str, Any] | None, k: str, fmt: str) -> str:
-        v = (d or {}).get(k)
-        return "—" if v is None or v != v else format(v, fmt)  # v != v: NaN, nothing measured
-
-    rows = [
-        [
-            p["load"],
-            p["status"],
-            p["completed"],
-            p["failed"],
-            f"{p['requests_per_s']:.2f}",
-            f"{p['output_tokens_per_s']:,.1f}",
-            ms(p["ttft_ms"], "p50", ",.1f"),
-            ms(p["ttft_ms"], "p95", ",.1f"),
-            ms(p["tpot_ms"], "p50", ",.2f"),
-            ms(p["tpot_ms"], "p95", ",.2f"),
-            ms(p["itl_ms"], "p95", ",.2f"),
-            f"{p['goodput']:.0%}",
-            ms(p.get("client_send_ms"), "p50", ",.1f"),
-        ]
-        for p in points
-    ]
+    cols, rows = point_table(points)
     body = (
         f"<h1>gpusizer bench — {escape(model)}</h1><p>{escape(url)} · runs stored in {escape(db)}</p>"
-        + table_html(
-            [
-                "load",
-                "status",
-                "ok",
-                "failed",
-                "req/s",
-                "out tok/s",
-                "TTFT p50",
-                "TTFT p95",
-                "TPOT p50",
-                "TPOT p95",
-                "ITL p95",
-                "goodput",
-                "send p50",
-            ],
-            rows,
-            left=2,
-        )
+        + table_html(cols, rows, left=2 if "status" in cols else 1)
         + "<p>Milliseconds. TTFT and E2E are timed from the moment each request was on the wire; "
         "<i>send</i> is the client's own time before that (building the request, pool waits, new "
         "connections), kept out of the server's latencies.</p>"
@@ -237,17 +199,8 @@ def bench_report(points: list[dict[str, Any]], *, url: str, model: str, db: str)
             f'<h2>Latency and throughput across the sweep</h2><figure class="chart">{latency}</figure>'
             f'<figure class="chart">{throughput}</figure>'
         )
-    predicted = [p for p in points if "predicted" in p]
-    if predicted:
-        cmp_rows = []
-        for p in predicted:
-            for metric, meas, est in (
-                ("TTFT p50 ms", p["ttft_ms"]["p50"], p["predicted"]["ttft_ms"]["p50"]),
-                ("TPOT p50 ms", p["tpot_ms"]["p50"], p["predicted"]["tpot_ms"]["p50"]),
-                ("output tok/s", p["output_tokens_per_s"], p["predicted"]["output_tokens_per_s"]),
-            ):
-                err = f"{100 * (est - meas) / meas:+.0f} %" if meas else "—"
-                cmp_rows.append([p["load"], metric, f"{meas:,.2f}", f"{est:,.2f}", err])
+    cmp_rows = compare_cells(points)
+    if cmp_rows:
         body += "<h2>Measured vs predicted</h2>" + table_html(
             ["load", "metric", "measured", "predicted", "error"], cmp_rows, left=2
         )
