@@ -165,6 +165,12 @@ class _Stream:
     malformed: int = 0
     finished: bool = False
     usage: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)  # llama.cpp's own clock, when it sends it
+
+    def server_s(self, key: str) -> float | None:
+        """One of the server's own timings (milliseconds in ``timings``), in seconds."""
+        v = self.timings.get(key)
+        return float(v) / 1e3 if isinstance(v, int | float) and v >= 0 else None
 
     def token(self, now: float, answer: bool) -> None:
         if self.first is None:
@@ -190,6 +196,8 @@ class _Stream:
                 continue
             if event.get("usage"):
                 self.usage = event["usage"]
+            if isinstance(event.get("timings"), dict):
+                self.timings = event["timings"]
             answer, reasoning, finished = _texts(event)
             if answer or reasoning:
                 self.token(now, bool(answer))
@@ -260,6 +268,8 @@ async def _one(
         error=error,
         first_answer_s=st.first_answer,
         sent_s=sent,
+        server_prefill_s=st.server_s("prompt_ms"),
+        server_tpot_s=st.server_s("predicted_per_token_ms"),
     )
 
 

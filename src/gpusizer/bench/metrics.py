@@ -18,6 +18,9 @@
   streams several tokens per chunk).
 * E2E = end − origin. Throughput = completed requests and output tokens over the measured
   window (first measured start to last measured end). Goodput = requests meeting the SLOs.
+* Server-reported timings, when the server sends its own clock (llama.cpp's ``timings``):
+  prefill = its prompt-processing time, TPOT its time per output token, and TTFT − prefill
+  per request: what the first token waited outside prefill (queue, tokenizing, HTTP).
 Warm-up requests and failed requests are left out of the latencies; failures are counted
 by cause (the text before the first colon of the recorded error).
 """
@@ -51,6 +54,9 @@ class BenchMetrics:
     failures: dict[str, int] | None = None
     send: Dist | None = None  # client-side time before each request was on the wire
     estimated_counts: int = 0  # requests whose token counts are streamed chunks, not the server's usage
+    server_prefill: Dist | None = None
+    server_tpot: Dist | None = None
+    ttft_outside_prefill: Dist | None = None
 
     def as_dict(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
@@ -58,6 +64,14 @@ class BenchMetrics:
             extra["time_to_first_answer_token_ms"] = self.ttfat.as_ms()
         if self.send is not None:
             extra["client_send_ms"] = self.send.as_ms()
+        if self.server_prefill is not None:
+            extra["server_reported"] = {
+                "prefill_ms": self.server_prefill.as_ms(),
+                "tpot_ms": None if self.server_tpot is None else self.server_tpot.as_ms(),
+                "ttft_outside_prefill_ms": None
+                if self.ttft_outside_prefill is None
+                else self.ttft_outside_prefill.as_ms(),
+            }
         extra["token_counts"] = (
             "server usage"
             if not self.estimated_counts
@@ -110,6 +124,13 @@ def bench_metrics(
         else None
     )
     sends = [r.send_delay_s for r in ok if r.send_delay_s is not None]
+    prefill = [r.server_prefill_s for r in ok if r.server_prefill_s is not None]
+    server_tpot = [r.server_tpot_s for r in ok if r.server_tpot_s is not None]
+    outside = [
+        r.first_token_s - r.origin_s - r.server_prefill_s
+        for r in ok
+        if r.server_prefill_s is not None and r.first_token_s is not None
+    ]
     failures: dict[str, int] = {}
     ok_ids = {id(r) for r in ok}
     for r in measured:
@@ -131,6 +152,9 @@ def bench_metrics(
         failures=failures,
         send=dist(np.array(sends)) if sends else None,
         estimated_counts=sum(1 for r in ok if r.prompt_tokens is None),  # usage carries both counts
+        server_prefill=dist(np.array(prefill)) if prefill else None,
+        server_tpot=dist(np.array(server_tpot)) if server_tpot else None,
+        ttft_outside_prefill=dist(np.array(outside)) if outside else None,
     )
 
 

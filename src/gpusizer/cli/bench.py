@@ -18,7 +18,7 @@ from gpusizer.bench.metrics import bench_metrics, server_summary
 from gpusizer.bench.prompts import PromptSizing, load_dataset, size_synthetic_prompt
 from gpusizer.cli.common import console, err_console, guarded, parse_tokens, write_report
 from gpusizer.cli.options import ReportOpt
-from gpusizer.cli.runs_view import compare_table, points_table
+from gpusizer.cli.runs_view import compare_table, points_table, server_clock_table
 from gpusizer.errors import BadInputError
 from gpusizer.store.paths import default_db
 from gpusizer.store.runs import RequestRecord, RunStore
@@ -285,6 +285,9 @@ def _report(
     if sizing is not None:
         note += f"; prompt length: {sizing.source}"
     console.print(f"[dim]{note}[/]")
+    clock = server_clock_table(points)
+    if clock is not None:
+        console.print(clock)
     for p in points:
         if str(p.get("token_counts", "server usage")).startswith("estimated"):
             console.print(f"[yellow]{p['load']}: token counts {p['token_counts']}[/]", highlight=False)

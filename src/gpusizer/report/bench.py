@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["compare_cells", "compare_rows", "ms_cell", "point_table"]
+__all__ = [
+    "SERVER_CLOCK_COLUMNS",
+    "compare_cells",
+    "compare_rows",
+    "ms_cell",
+    "point_table",
+    "server_clock_cells",
+]
 
 
 def ms_cell(d: dict[str, Any] | None, key: str, fmt: str) -> str:
@@ -79,3 +86,32 @@ def compare_cells(points: Sequence[dict[str, Any]]) -> list[list[str]]:
         if "predicted" in p
         for r in compare_rows(p)
     ]
+
+
+SERVER_CLOCK_COLUMNS = [
+    "load",
+    "server prefill p50",
+    "server TPOT p50",
+    "client TPOT p50",
+    "TTFT − prefill p50",
+]
+
+
+def server_clock_cells(points: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """For servers that report their own timings (llama.cpp): their prefill and per-token
+    times beside the client's, and what the first token waited outside prefill."""
+    rows = []
+    for p in points:
+        srv = p.get("server_reported")
+        if not srv:
+            continue
+        rows.append(
+            [
+                str(p["load"]),
+                ms_cell(srv.get("prefill_ms"), "p50", ",.1f"),
+                ms_cell(srv.get("tpot_ms"), "p50", ",.2f"),
+                ms_cell(p["tpot_ms"], "p50", ",.2f"),
+                ms_cell(srv.get("ttft_outside_prefill_ms"), "p50", ",.1f"),
+            ]
+        )
+    return rows

@@ -7,7 +7,7 @@ from html import escape
 from typing import Any
 
 from gpusizer.api import FitResult, PerfResult, SimulateResult
-from gpusizer.report.bench import compare_cells, point_table
+from gpusizer.report.bench import SERVER_CLOCK_COLUMNS, compare_cells, point_table, server_clock_cells
 from gpusizer.report.charts import line_chart
 from gpusizer.report.fit import fit_to_dict
 from gpusizer.report.html import document, plan_sections, table_html, vram_bar
@@ -154,6 +154,14 @@ def bench_report(points: list[dict[str, Any]], *, url: str, model: str, db: str)
     ]
     if fails:
         body += "<h2>Failed requests</h2><ul>" + "".join(f"<li>{escape(f)}</li>" for f in fails) + "</ul>"
+    clock_rows = server_clock_cells(points)
+    if clock_rows:
+        body += (
+            "<h2>What the server's own clock said</h2>"
+            + table_html(SERVER_CLOCK_COLUMNS, clock_rows)
+            + "<p>Milliseconds, from the timings the server sent with each response. TTFT − prefill is "
+            "what the first token waited outside prompt processing: queueing, tokenizing, HTTP.</p>"
+        )
     servers = [(p["load"], p.get("server") or {}) for p in points]
     if any(s.get("samples") for _, s in servers):
         body += "<h2>What the server's /metrics said</h2>" + table_html(

@@ -70,12 +70,17 @@ CREATE TABLE IF NOT EXISTS server_metrics (
 );
 """
 
-# Version 3: when each request's last byte was handed to the socket (TTFT is timed from it).
-_ADD_COLUMNS_V3 = (("requests", "sent_s", "REAL"),)
+# Version 3: when each request's last byte was handed to the socket (TTFT is timed from it),
+# and the server's own timings when it reports them (llama.cpp's ``timings``).
+_ADD_COLUMNS_V3 = (
+    ("requests", "sent_s", "REAL"),
+    ("requests", "server_prefill_s", "REAL"),
+    ("requests", "server_tpot_s", "REAL"),
+)
 
 _REQUEST_COLS = (
     "idx, warmup, start_s, first_token_s, end_s, prompt_tokens, output_tokens, itl_s, error, first_answer_s, "
-    "sent_s"
+    "sent_s, server_prefill_s, server_tpot_s"
 )
 
 
@@ -92,6 +97,8 @@ class RequestRecord:
     error: str | None = None
     first_answer_s: float | None = None  # first non-reasoning token (DeepSeek-R1's reasoning_content)
     sent_s: float | None = None  # the request's last byte handed to the socket; None: not traced
+    server_prefill_s: float | None = None  # the server's own prompt-processing time (llama.cpp)
+    server_tpot_s: float | None = None  # the server's own time per output token (llama.cpp)
 
     @property
     def origin_s(self) -> float:
@@ -172,7 +179,7 @@ class RunStore:
     def add_request(self, run_id: int, r: RequestRecord) -> None:
         with self.conn:
             self.conn.execute(
-                f"INSERT INTO requests (run_id, {_REQUEST_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO requests (run_id, {_REQUEST_COLS}) VALUES ({', '.join('?' * 14)})",
                 (
                     run_id,
                     r.idx,
@@ -186,6 +193,8 @@ class RunStore:
                     r.error,
                     r.first_answer_s,
                     r.sent_s,
+                    r.server_prefill_s,
+                    r.server_tpot_s,
                 ),
             )
 
@@ -249,6 +258,8 @@ class RunStore:
                 error=r[8],
                 first_answer_s=r[9],
                 sent_s=r[10],
+                server_prefill_s=r[11],
+                server_tpot_s=r[12],
             )
             for r in rows
         ]
