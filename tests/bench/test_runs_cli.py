@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import httpx
+import numpy as np
 from typer.testing import CliRunner
 
 from gpusizer.bench.prompts import load_dataset, size_synthetic_prompt
@@ -76,6 +77,25 @@ def test_duration_bounds_a_point(tmp_path: Path) -> None:
         out = _bench(url, db, "--concurrency", "2", "--duration", "0.5")
     done = out["points"][0]["completed"]  # type: ignore[index]
     assert 6 <= done <= 20  # ≈ 2 × 0.5 s / 70 ms; new requests stop at 0.5 s
+
+
+def test_burstiness_shapes_the_open_loop_arrivals(tmp_path: Path) -> None:
+    db = tmp_path / "r.sqlite"
+    with running_stub(StubConfig()) as url:
+        for k in ("1", "0.25"):
+            _bench(url, db, "--rate", "150", "--requests", "300", "--burstiness", k, "--output-len", "2")
+        bad = CliRunner().invoke(app, ["bench", url, "--model", "stub", "--rate", "5", "--burstiness", "0"])
+    assert bad.exit_code == 2 and "--burstiness" in bad.output and "Traceback" not in bad.output
+    store = RunStore(db)
+    cv = []
+    for run in store.runs():
+        starts = np.array(sorted(r.start_s for r in store.requests(run["id"])))
+        gaps = np.diff(starts)
+        assert 150 * 0.7 < 1 / gaps.mean() < 150 * 1.3  # the asked-for rate, on average
+        cv.append(gaps.std() / gaps.mean())
+    store.close()
+    # gamma gaps of shape k have a coefficient of variation 1/sqrt(k): 1 for Poisson, 2 here
+    assert 0.75 < cv[0] < 1.3 and cv[1] > 1.5, cv
 
 
 def test_prompt_sized_to_exact_tokens_with_tokenize() -> None:

@@ -3,8 +3,9 @@ requests and record every one: start, the moment it was on the wire, first token
 answer token, each later token, end, token counts, and the cause when it failed.
 
 One asyncio event loop and one httpx client. Closed loop: ``concurrency`` workers each send
-their next request as soon as the last one finished. Open loop: Poisson arrivals at ``rate``
-(exponential gaps from a seeded generator). A point ends after ``requests`` measured
+their next request as soon as the last one finished. Open loop: arrivals at ``rate``, Poisson
+(exponential gaps from a seeded generator) or burstier with ``burstiness`` below 1 (gamma
+gaps of shape ``burstiness``, the same mean; as simulate and vLLM's benchmark draw them). A point ends after ``requests`` measured
 requests or ``duration_s`` seconds, whichever comes first. The first ``warmup`` requests
 are recorded but flagged and left out of the metrics. Each finished request is handed to
 ``on_record`` at once (the CLI commits it to the store), and the server's ``/metrics`` is
@@ -94,6 +95,7 @@ class BenchSettings:
     warmup: int = 2
     concurrency: int | None = None
     rate: float | None = None
+    burstiness: float = 1.0  # gamma shape of the open-loop gaps: 1 = Poisson, < 1 burstier
     timeout_s: float = 120.0
     api_key: str | None = field(default=None, repr=False)
     seed: int = 0
@@ -116,6 +118,10 @@ class BenchSettings:
                 raise BadInputError(name, f"must be {lo}..{hi}, got {v}")
         if self.rate is not None and not 0 < self.rate <= 1e6:
             raise BadInputError("--rate", f"must be above 0 and at most 1e6 requests/s, got {self.rate}")
+        if not 0.01 <= self.burstiness <= 100:
+            raise BadInputError(
+                "--burstiness", f"must be 0.01..100 (1 = Poisson, below 1 burstier), got {self.burstiness}"
+            )
         if self.duration_s is not None and not 0 < self.duration_s <= 7 * 86400:
             raise BadInputError("--duration", f"must be above 0 s and at most a week, got {self.duration_s}")
 
@@ -386,7 +392,8 @@ async def _run(
                         await asyncio.sleep(delay)
                     tasks.append(asyncio.create_task(fire(i)))
                     i += 1
-                    at += float(rng.exponential(1 / s.rate))
+                    k = s.burstiness
+                    at += float(rng.exponential(1 / s.rate) if k == 1 else rng.gamma(k, 1 / (k * s.rate)))
                 await asyncio.gather(*tasks)
         finally:
             if scraper is not None:

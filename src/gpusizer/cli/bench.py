@@ -51,6 +51,9 @@ def bench_command(
         str | None, typer.Option(help="Closed loop: concurrent requests, e.g. 1,4,16")
     ] = None,
     rate: Annotated[str | None, typer.Option(help="Open loop: Poisson requests/s, e.g. 1,2,4")] = None,
+    burstiness: Annotated[
+        float, typer.Option(help="With --rate: gamma shape of the gaps, 1 = Poisson, below 1 burstier")
+    ] = 1.0,
     input_len: Annotated[
         str,
         typer.Option(
@@ -146,6 +149,7 @@ def bench_command(
                 warmup=warmup,
                 concurrency=conc,
                 rate=r,
+                burstiness=burstiness,
                 timeout_s=timeout_s,
                 api_key=key,
                 metrics_interval_s=metrics_interval,
@@ -191,6 +195,7 @@ def bench_command(
                         engine,
                         concurrency=s.concurrency,
                         rate=s.rate,
+                        burstiness=s.burstiness,
                         input_tokens=m.mean_prompt_tokens or s.input_len,
                         output_tokens=s.output_len,
                         requests=m.completed,
@@ -313,8 +318,10 @@ def predict_point(
     input_tokens: float,
     output_tokens: int,
     requests: int,
+    burstiness: float = 1.0,
 ) -> dict[str, Any]:
-    """gpusizer's simulation of the same load: same concurrency or rate, same lengths."""
+    """gpusizer's simulation of the same load: same concurrency or rate (and burstiness), same
+    lengths."""
     from gpusizer.api import efficiency_of, simulate
     from gpusizer.report.simulate import sim_to_dict
     from gpusizer.simulate.workload import LengthDist
@@ -331,6 +338,7 @@ def predict_point(
         requests=min(max(requests, 50), 5000),
         gpus=gpus,
         engine=engine,
+        burstiness=burstiness,
     )
     d = sim_to_dict(res)
     result: dict[str, Any] = {

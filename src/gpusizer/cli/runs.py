@@ -246,6 +246,7 @@ def compare_command(
                     engine,
                     concurrency=st.get("concurrency"),
                     rate=st.get("rate"),
+                    burstiness=float(st.get("burstiness") or 1.0),  # runs before it was an option: Poisson
                     input_tokens=point.get("mean_prompt_tokens") or st.get("input_len") or 1,
                     output_tokens=int(st.get("output_len") or 1),
                     requests=int(point["completed"]),
