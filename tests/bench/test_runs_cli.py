@@ -189,3 +189,23 @@ def test_bench_writes_an_html_report(tmp_path: Path) -> None:
             ],
         )
     assert r.exit_code == 2 and "--report" in r.output and notes.read_text() == "mine"
+
+
+def test_a_damaged_runs_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "damaged.sqlite"
+    with sqlite3.connect(db) as c:  # a runs table, but a requests table that lost its columns
+        c.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "INSERT INTO meta VALUES ('schema_version', '3');"
+            "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, url TEXT NOT NULL,"
+            " model TEXT NOT NULL, api TEXT NOT NULL, load TEXT NOT NULL, settings TEXT NOT NULL, summary TEXT,"
+            " status TEXT, finished_at TEXT);"
+            "INSERT INTO runs VALUES (1, 't', 'http://x', 'm', 'chat', 'rate=1', '{}', '{}', 'complete', NULL);"
+            "CREATE TABLE requests (idx INTEGER);"
+        )
+    r = CliRunner().invoke(app, ["runs", "1", "--db", str(db)])
+    assert r.exit_code == 2 and "--db" in r.output and "Traceback" not in r.output
+    with sqlite3.connect(db) as c:  # the run the user had is still there
+        assert c.execute("SELECT url FROM runs").fetchall() == [("http://x",)]

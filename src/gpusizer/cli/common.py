@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -51,6 +52,15 @@ def guarded(fn: F) -> F:
                 raise
             err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=exc.exit_code) from None
+        except sqlite3.Error as exc:  # a runs file damaged, locked or on a full disk
+            if DEBUG["on"]:
+                raise
+            err_console.print(
+                f"[bold red]error:[/] --db: the runs file could not be read or written ({exc})",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(code=2) from None
         except KeyboardInterrupt:  # pragma: no cover
             sys.exit(130)
 

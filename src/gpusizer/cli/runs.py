@@ -14,7 +14,7 @@ from rich.table import Table
 
 from gpusizer.cli.bench import DEFAULT_DB, predict_point
 from gpusizer.cli.common import console, guarded
-from gpusizer.cli.runs_view import compare_table, points_table
+from gpusizer.cli.runs_view import compare_table, points_table, server_clock_table
 from gpusizer.errors import BadInputError
 from gpusizer.report.bench import compare_rows
 from gpusizer.store.runs import RunStore
@@ -140,11 +140,19 @@ def runs_command(
             [point], title=f"run {run}: {row['model']} at {row['url']} ({row['status']}, {row['started_at']})"
         )
     )
+    clock = server_clock_table([point])
+    if clock is not None:
+        console.print(clock)
     srv = point.get("server") or {}
     if srv.get("samples"):
+
+        def shown(v: Any, fmt: str = ",.0f") -> str:
+            return "not exported" if v is None else format(v, fmt)
+
         console.print(
-            f"server metrics ({srv['samples']} samples): max running {srv['max_running']}, max waiting "
-            f"{srv['max_waiting']}, max KV use {srv['max_kv_usage']}, preemptions {srv['preemptions']}",
+            f"server metrics ({srv['samples']} samples): max running {shown(srv['max_running'])}, max waiting "
+            f"{shown(srv['max_waiting'])}, max KV use {shown(srv['max_kv_usage'], '.0%')}, preemptions "
+            f"{shown(srv['preemptions'])}",
             highlight=False,
         )
     if point.get("failures"):

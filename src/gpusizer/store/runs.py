@@ -135,12 +135,17 @@ class RunStore:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(_SCHEMA_V1)
-            if version is None or version < SCHEMA_VERSION:
-                with self.conn:  # idempotent: a migration cut short is finished next time
-                    for table, col, decl in _ADD_COLUMNS_V2 + _ADD_COLUMNS_V3:
-                        have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
-                        if col not in have:
-                            self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {col} {decl}")
+            missing = [
+                (table, col, decl)
+                for table, col, decl in _ADD_COLUMNS_V2 + _ADD_COLUMNS_V3
+                if col not in {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            ]
+            if missing or version is None or version < SCHEMA_VERSION:
+                # Idempotent, and decided by the columns present rather than by the version
+                # alone: a migration cut short is finished the next time the file is opened.
+                with self.conn:
+                    for table, col, decl in missing:
+                        self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {col} {decl}")
                     self.conn.execute(_TABLES_V2)
                     self.conn.execute(
                         "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
