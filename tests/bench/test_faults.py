@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from gpusizer.bench.client import BenchSettings, run_load
@@ -150,3 +151,22 @@ def test_counts_without_the_servers_usage_are_said_to_be_estimates() -> None:
             BenchSettings(url=url, model="stub", requests=2, warmup=0, concurrency=1, output_len=6)
         )
     assert bench_metrics(recs).as_dict()["token_counts"] == "server usage"
+
+
+def test_the_servers_histograms_are_read_over_the_run_beside_the_client(tmp_path: Path) -> None:
+    # The stub times itself and exports vLLM's TTFT and inter-token-latency histograms; the
+    # bench reads their change over the run and puts the means beside its own.
+    db = tmp_path / "runs.sqlite"
+    with running_stub(StubConfig(ttft_s=0.04, itl_s=0.01)) as url:
+        args = ["bench", url, "--model", "stub", "--concurrency", "2", "--requests", "8", "--warmup", "0"]
+        r = CliRunner().invoke(
+            app, [*args, "--output-len", "12", "--metrics-interval", "0.1", "--db", str(db)]
+        )
+        j = CliRunner().invoke(app, [*args, "--output-len", "12", "--db", str(db), "--json"])
+    assert r.exit_code == 0 and "/metrics histograms, mean" in r.output, r.output
+    point = json.loads(j.output)["points"][0]
+    srv = point["server"]
+    # the server's clock starts when it has the request, the client's when it sent it
+    assert abs(srv["ttft_mean_ms"] - point["ttft_ms"]["mean"]) < 5.0, (srv, point["ttft_ms"])
+    assert srv["itl_mean_ms"] == pytest.approx(point["tpot_ms"]["mean"], rel=0.1)
+    assert srv["ttft_mean_ms"] >= 40.0 and srv["itl_mean_ms"] >= 10.0  # what the stub was told to wait

@@ -303,6 +303,10 @@ async def _sample(
             waiting=snap.waiting,
             kv_usage=snap.kv_usage,
             preemptions=snap.preemptions,
+            ttft_sum_s=snap.ttft_sum_s,
+            ttft_count=snap.ttft_count,
+            itl_sum_s=snap.itl_sum_s,
+            itl_count=snap.itl_count,
         )
     )
     return True

@@ -160,17 +160,30 @@ def bench_metrics(
 
 def server_summary(samples: list[MetricsSample]) -> dict[str, Any]:
     """What the server's own metrics said during a run: peaks of running and waiting
-    requests and KV-cache use, and preemptions counted over the run (counter delta)."""
+    requests and KV-cache use, preemptions counted over the run (counter delta), and the
+    means of its TTFT and inter-token-latency histograms over the run (vLLM, SGLang): the
+    change in each histogram's sum over the change in its count, between the first sample
+    (taken before the load) and the last (after it), so they include warm-up requests."""
 
     def peak(values: list[float | None]) -> float | None:
         seen = [v for v in values if v is not None]
         return max(seen) if seen else None
 
+    def window_mean(sums: list[float | None], counts: list[float | None]) -> float | None:
+        pairs = [(s, c) for s, c in zip(sums, counts, strict=True) if s is not None and c is not None]
+        if len(pairs) < 2 or pairs[-1][1] <= pairs[0][1]:
+            return None
+        return (pairs[-1][0] - pairs[0][0]) / (pairs[-1][1] - pairs[0][1])
+
     pre = [s.preemptions for s in samples if s.preemptions is not None]
+    ttft = window_mean([s.ttft_sum_s for s in samples], [s.ttft_count for s in samples])
+    itl = window_mean([s.itl_sum_s for s in samples], [s.itl_count for s in samples])
     return {
         "samples": len(samples),
         "max_running": peak([s.running for s in samples]),
         "max_waiting": peak([s.waiting for s in samples]),
         "max_kv_usage": peak([s.kv_usage for s in samples]),
         "preemptions": (pre[-1] - pre[0]) if len(pre) >= 2 else None,
+        "ttft_mean_ms": None if ttft is None else round(ttft * 1e3, 3),
+        "itl_mean_ms": None if itl is None else round(itl * 1e3, 3),
     }

@@ -27,8 +27,12 @@ class ServerSnapshot:
     waiting: float | None
     kv_usage: float | None  # 0..1
     preemptions: float | None
-    ttft_mean_s: float | None
+    ttft_mean_s: float | None  # since the server started
     itl_mean_s: float | None
+    ttft_sum_s: float | None = None  # the histograms' running totals, for means over a window
+    ttft_count: float | None = None
+    itl_sum_s: float | None = None
+    itl_count: float | None = None
 
 
 _RUNNING = ("vllm:num_requests_running", "sglang:num_running_reqs", "llamacpp:requests_processing")
@@ -76,4 +80,8 @@ def parse_metrics(text: str) -> ServerSnapshot:
         preemptions=first(_PREEMPT),
         ttft_mean_s=mean(_TTFT),
         itl_mean_s=mean(_ITL),
+        ttft_sum_s=first(_TTFT, "_sum"),
+        ttft_count=first(_TTFT, "_count"),
+        itl_sum_s=first(_ITL, "_sum"),
+        itl_count=first(_ITL, "_count"),
     )

@@ -51,6 +51,10 @@ class StubConfig:
 class _State:
     running: int = 0
     served: int = 0
+    ttft_sum: float = 0.0  # the stub's own clock, exported as vLLM's histograms are
+    ttft_count: int = 0
+    itl_sum: float = 0.0
+    itl_count: int = 0
 
 
 async def _body(receive: Receive) -> dict[str, Any]:
@@ -85,6 +89,17 @@ async def _send_json(send: Send, status: int, obj: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _histogram(name: str, total: float, count: int) -> str:
+    """A Prometheus histogram with only its +Inf bucket: enough for means over a window."""
+    label = 'model_name="stub"'
+    return (
+        f"# TYPE {name} histogram\n"
+        f'{name}_bucket{{le="+Inf",{label}}} {count}\n'
+        f"{name}_sum{{{label}}} {total:.6f}\n"
+        f"{name}_count{{{label}}} {count}\n"
+    )
+
+
 def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     state = _State()
 
@@ -96,7 +111,7 @@ def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None
             choice = {"index": 0, "text": text, "finish_reason": finish}
         return b"data: " + json.dumps({"choices": [choice]}).encode() + b"\n\n"
 
-    async def stream(send: Send, req: Mapping[str, Any], chat: bool) -> None:
+    async def stream(send: Send, req: Mapping[str, Any], chat: bool, arrived: float) -> None:
         prompt = _prompt_text(req)
         m = _IDX.search(prompt)
         fault = cfg.faults.get(int(m.group(1))) if m else None
@@ -119,6 +134,7 @@ def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None
         total = reasoning + n
         plain = chunk(chat, " tok")
         body = b""
+        sent_tokens, last_write = 0, arrived
         for i in range(total):
             if fault == "drop" and i == n // 2:
                 raise ConnectionResetError("injected: connection dropped mid-stream")
@@ -135,6 +151,15 @@ def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None
             if (i + 1) % cfg.burst == 0 or last:
                 await send({"type": "http.response.body", "body": body, "more_body": True})
                 body = b""
+                now, tokens = asyncio.get_running_loop().time(), i + 1 - sent_tokens
+                if sent_tokens == 0:  # the first write: TTFT, and the tokens that came with it
+                    state.ttft_sum += now - arrived
+                    state.ttft_count += 1
+                    state.itl_count += tokens - 1
+                else:  # one gap, spread over the tokens the write carried
+                    state.itl_sum += now - last_write
+                    state.itl_count += tokens
+                sent_tokens, last_write = i + 1, now
                 if cfg.itl_s and not last:
                     await asyncio.sleep(cfg.itl_s)
         tail = b""
@@ -155,6 +180,8 @@ def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None
             f'vllm:kv_cache_usage_perc{{model_name="stub"}} {min(1.0, state.running / 64):.4f}\n'
             "# TYPE vllm:num_preemptions counter\n"
             'vllm:num_preemptions_total{model_name="stub"} 0\n'
+            + _histogram("vllm:time_to_first_token_seconds", state.ttft_sum, state.ttft_count)
+            + _histogram("vllm:inter_token_latency_seconds", state.itl_sum, state.itl_count)
         )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -168,10 +195,11 @@ def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None
                     return
         path, method = scope["path"], scope["method"]
         if method == "POST" and path in ("/v1/completions", "/v1/chat/completions"):
+            arrived = asyncio.get_running_loop().time()
             req = await _body(receive)
             state.running += 1
             try:
-                await stream(send, req, chat=path.endswith("chat/completions"))
+                await stream(send, req, chat=path.endswith("chat/completions"), arrived=arrived)
             finally:
                 state.running -= 1
                 state.served += 1

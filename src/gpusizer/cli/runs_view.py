@@ -17,7 +17,9 @@ def cells_table(title: str, cols: Sequence[str], rows: Sequence[Sequence[str]]) 
     """A rich table of report cells: load and status left-aligned, the figures right."""
     t = Table(title=title, title_justify="left")
     for col in cols:
-        t.add_column(col, justify="left" if col in ("load", "status", "metric") else "right")
+        t.add_column(
+            col, justify="left" if col in ("load", "status", "metric", "server's figure") else "right"
+        )
     for row in rows:
         t.add_row(*row)
     return t

@@ -88,30 +88,39 @@ def compare_cells(points: Sequence[dict[str, Any]]) -> list[list[str]]:
     ]
 
 
-SERVER_CLOCK_COLUMNS = [
-    "load",
-    "server prefill p50",
-    "server TPOT p50",
-    "client TPOT p50",
-    "TTFT − prefill p50",
-]
+SERVER_CLOCK_COLUMNS = ["load", "server's figure", "server TTFT", "client TTFT", "server TPOT", "client TPOT"]
 
 
 def server_clock_cells(points: Sequence[dict[str, Any]]) -> list[list[str]]:
-    """For servers that report their own timings (llama.cpp): their prefill and per-token
-    times beside the client's, and what the first token waited outside prefill."""
+    """The server's own figures beside the client's, where it reports them: llama.cpp's
+    per-response timings (medians; its TTFT figure is prompt processing alone, without any
+    queueing), and vLLM's or SGLang's TTFT and inter-token-latency histograms from /metrics
+    (means over the run, warm-up requests included)."""
     rows = []
     for p in points:
-        srv = p.get("server_reported")
-        if not srv:
-            continue
-        rows.append(
-            [
-                str(p["load"]),
-                ms_cell(srv.get("prefill_ms"), "p50", ",.1f"),
-                ms_cell(srv.get("tpot_ms"), "p50", ",.2f"),
-                ms_cell(p["tpot_ms"], "p50", ",.2f"),
-                ms_cell(srv.get("ttft_outside_prefill_ms"), "p50", ",.1f"),
-            ]
-        )
+        load = str(p["load"])
+        timed = p.get("server_reported")
+        if timed:
+            rows.append(
+                [
+                    load,
+                    "per-response timings, p50 (TTFT: prefill only)",
+                    ms_cell(timed.get("prefill_ms"), "p50", ",.1f"),
+                    ms_cell(p["ttft_ms"], "p50", ",.1f"),
+                    ms_cell(timed.get("tpot_ms"), "p50", ",.2f"),
+                    ms_cell(p["tpot_ms"], "p50", ",.2f"),
+                ]
+            )
+        hist = p.get("server") or {}
+        if hist.get("ttft_mean_ms") is not None or hist.get("itl_mean_ms") is not None:
+            rows.append(
+                [
+                    load,
+                    "/metrics histograms, mean",
+                    ms_cell(hist, "ttft_mean_ms", ",.1f"),
+                    ms_cell(p["ttft_ms"], "mean", ",.1f"),
+                    ms_cell(hist, "itl_mean_ms", ",.2f"),
+                    ms_cell(p["tpot_ms"], "mean", ",.2f"),
+                ]
+            )
     return rows

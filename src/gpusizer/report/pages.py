@@ -158,9 +158,9 @@ def bench_report(points: list[dict[str, Any]], *, url: str, model: str, db: str)
     if clock_rows:
         body += (
             "<h2>What the server's own clock said</h2>"
-            + table_html(SERVER_CLOCK_COLUMNS, clock_rows)
-            + "<p>Milliseconds, from the timings the server sent with each response. TTFT − prefill is "
-            "what the first token waited outside prompt processing: queueing, tokenizing, HTTP.</p>"
+            + table_html(SERVER_CLOCK_COLUMNS, clock_rows, left=2)
+            + "<p>Milliseconds: the server's own figures (llama.cpp's per-response timings, or the TTFT "
+            "and inter-token-latency histograms of vLLM's and SGLang's /metrics) beside the client's.</p>"
         )
     servers = [(p["load"], p.get("server") or {}) for p in points]
     if any(s.get("samples") for _, s in servers):

@@ -14,7 +14,7 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,6 +76,11 @@ _ADD_COLUMNS_V3 = (
     ("requests", "sent_s", "REAL"),
     ("requests", "server_prefill_s", "REAL"),
     ("requests", "server_tpot_s", "REAL"),
+    # the running totals of the server's TTFT and inter-token-latency histograms (vLLM, SGLang)
+    ("server_metrics", "ttft_sum_s", "REAL"),
+    ("server_metrics", "ttft_count", "REAL"),
+    ("server_metrics", "itl_sum_s", "REAL"),
+    ("server_metrics", "itl_count", "REAL"),
 )
 
 _REQUEST_COLS = (
@@ -120,6 +125,13 @@ class MetricsSample:
     waiting: float | None = None
     kv_usage: float | None = None
     preemptions: float | None = None
+    ttft_sum_s: float | None = None
+    ttft_count: float | None = None
+    itl_sum_s: float | None = None
+    itl_count: float | None = None
+
+
+_METRICS_COLS = "t_s, running, waiting, kv_usage, preemptions, ttft_sum_s, ttft_count, itl_sum_s, itl_count"
 
 
 class RunStore:
@@ -134,7 +146,7 @@ class RunStore:
                 raise BadInputError("--db", f"{path} was written by a newer gpusizer (schema {version})")
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.executescript(_SCHEMA_V1)
+            self.conn.executescript(_SCHEMA_V1 + _TABLES_V2)
             missing = [
                 (table, col, decl)
                 for table, col, decl in _ADD_COLUMNS_V2 + _ADD_COLUMNS_V3
@@ -146,7 +158,6 @@ class RunStore:
                 with self.conn:
                     for table, col, decl in missing:
                         self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {col} {decl}")
-                    self.conn.execute(_TABLES_V2)
                     self.conn.execute(
                         "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                     )
@@ -206,8 +217,8 @@ class RunStore:
     def add_metrics(self, run_id: int, m: MetricsSample) -> None:
         with self.conn:
             self.conn.execute(
-                "INSERT INTO server_metrics VALUES (?,?,?,?,?,?)",
-                (run_id, m.t_s, m.running, m.waiting, m.kv_usage, m.preemptions),
+                f"INSERT INTO server_metrics (run_id, {_METRICS_COLS}) VALUES ({', '.join('?' * 10)})",
+                (run_id, *astuple(m)),
             )
 
     def finish_run(
@@ -271,8 +282,7 @@ class RunStore:
 
     def metrics(self, run_id: int) -> list[MetricsSample]:
         rows = self.conn.execute(
-            "SELECT t_s, running, waiting, kv_usage, preemptions FROM server_metrics "
-            "WHERE run_id = ? ORDER BY t_s",
+            f"SELECT {_METRICS_COLS} FROM server_metrics WHERE run_id = ? ORDER BY t_s",
             (run_id,),
         ).fetchall()
         return [MetricsSample(*r) for r in rows]
