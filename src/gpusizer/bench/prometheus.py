@@ -9,6 +9,12 @@ Metric names by engine (as each exports them):
   SGLang:    sglang:num_running_reqs, sglang:num_queue_reqs, sglang:token_usage,
              sglang:time_to_first_token_seconds, sglang:inter_token_latency_seconds
   llama.cpp: llamacpp:requests_processing, llamacpp:requests_deferred, llamacpp:kv_cache_usage_ratio
+
+Sources for the histogram names: vLLM's Prometheus logger (vllm/v1/metrics/loggers.py, which
+registers vllm:time_to_first_token_seconds and vllm:inter_token_latency_seconds) and SGLang's
+metrics collector (python/sglang/srt/metrics/collector.py; docs/references/production_metrics.md).
+Histograms are summed over label sets (one per engine core or data-parallel rank), so their
+means stay right.
 """
 
 from __future__ import annotations
