@@ -170,3 +170,22 @@ def test_the_servers_histograms_are_read_over_the_run_beside_the_client(tmp_path
     assert abs(srv["ttft_mean_ms"] - point["ttft_ms"]["mean"]) < 5.0, (srv, point["ttft_ms"])
     assert srv["itl_mean_ms"] == pytest.approx(point["tpot_ms"]["mean"], rel=0.1)
     assert srv["ttft_mean_ms"] >= 40.0 and srv["itl_mean_ms"] >= 10.0  # what the stub was told to wait
+
+
+def test_a_server_that_queues_is_named_from_its_own_clock(tmp_path: Path) -> None:
+    # Two slots for eight concurrent requests: six wait. The stub's queue-time histogram says
+    # so, and diagnose reads it from the stored run.
+    db = tmp_path / "runs.sqlite"
+    with running_stub(StubConfig(ttft_s=0.02, itl_s=0.005, slots=2)) as url:
+        load = ["--concurrency", "8", "--requests", "24", "--warmup", "0", "--output-len", "10"]
+        r = CliRunner().invoke(
+            app,
+            ["bench", url, "--model", "stub", *load, "--metrics-interval", "0.05", "--db", str(db), "--json"],
+        )
+    assert r.exit_code == 0, r.output
+    srv = json.loads(r.output)["points"][0]["server"]
+    assert srv["max_waiting"] >= 4 and srv["max_running"] == 2
+    assert srv["queue_mean_ms"] > 0.5 * srv["ttft_mean_ms"]  # 3 of 4 rounds wait for a slot
+    d = CliRunner().invoke(app, ["diagnose", "1", "--db", str(db)])
+    assert d.exit_code == 0, d.output
+    assert "queue-bound" in d.output and "batch-capped" in d.output

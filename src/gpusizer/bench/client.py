@@ -307,6 +307,8 @@ async def _sample(
             ttft_count=snap.ttft_count,
             itl_sum_s=snap.itl_sum_s,
             itl_count=snap.itl_count,
+            queue_sum_s=snap.queue_sum_s,
+            queue_count=snap.queue_count,
         )
     )
     return True

@@ -161,7 +161,7 @@ def bench_metrics(
 def server_summary(samples: list[MetricsSample]) -> dict[str, Any]:
     """What the server's own metrics said during a run: peaks of running and waiting
     requests and KV-cache use, preemptions counted over the run (counter delta), and the
-    means of its TTFT and inter-token-latency histograms over the run (vLLM, SGLang): the
+    means of its TTFT, inter-token-latency and queue-time histograms over the run (vLLM, SGLang): the
     change in each histogram's sum over the change in its count, between the first sample
     (taken before the load) and the last (after it), so they include warm-up requests."""
 
@@ -178,6 +178,7 @@ def server_summary(samples: list[MetricsSample]) -> dict[str, Any]:
     pre = [s.preemptions for s in samples if s.preemptions is not None]
     ttft = window_mean([s.ttft_sum_s for s in samples], [s.ttft_count for s in samples])
     itl = window_mean([s.itl_sum_s for s in samples], [s.itl_count for s in samples])
+    queue = window_mean([s.queue_sum_s for s in samples], [s.queue_count for s in samples])
     return {
         "samples": len(samples),
         "max_running": peak([s.running for s in samples]),
@@ -186,4 +187,5 @@ def server_summary(samples: list[MetricsSample]) -> dict[str, Any]:
         "preemptions": (pre[-1] - pre[0]) if len(pre) >= 2 else None,
         "ttft_mean_ms": None if ttft is None else round(ttft * 1e3, 3),
         "itl_mean_ms": None if itl is None else round(itl * 1e3, 3),
+        "queue_mean_ms": None if queue is None else round(queue * 1e3, 3),
     }

@@ -5,9 +5,10 @@ Metric names by engine (as each exports them):
   vLLM:      vllm:num_requests_running, vllm:num_requests_waiting,
              vllm:kv_cache_usage_perc (older: vllm:gpu_cache_usage_perc), vllm:num_preemptions_total,
              vllm:time_to_first_token_seconds, vllm:inter_token_latency_seconds
-             (older: vllm:time_per_output_token_seconds) histograms
+             (older: vllm:time_per_output_token_seconds), vllm:request_queue_time_seconds histograms
   SGLang:    sglang:num_running_reqs, sglang:num_queue_reqs, sglang:token_usage,
-             sglang:time_to_first_token_seconds, sglang:inter_token_latency_seconds
+             sglang:time_to_first_token_seconds, sglang:inter_token_latency_seconds,
+             sglang:queue_time_seconds
   llama.cpp: llamacpp:requests_processing, llamacpp:requests_deferred, llamacpp:kv_cache_usage_ratio
 
 Sources for the histogram names: vLLM's Prometheus logger (vllm/v1/metrics/loggers.py, which
@@ -39,6 +40,8 @@ class ServerSnapshot:
     ttft_count: float | None = None
     itl_sum_s: float | None = None
     itl_count: float | None = None
+    queue_sum_s: float | None = None  # time requests waited before the scheduler took them
+    queue_count: float | None = None
 
 
 _RUNNING = ("vllm:num_requests_running", "sglang:num_running_reqs", "llamacpp:requests_processing")
@@ -51,6 +54,7 @@ _KV = (
 )
 _PREEMPT = ("vllm:num_preemptions", "vllm:num_preemptions_total")
 _TTFT = ("vllm:time_to_first_token_seconds", "sglang:time_to_first_token_seconds")
+_QUEUE = ("vllm:request_queue_time_seconds", "sglang:queue_time_seconds")
 _ITL = (
     "vllm:inter_token_latency_seconds",
     "vllm:time_per_output_token_seconds",
@@ -90,4 +94,6 @@ def parse_metrics(text: str) -> ServerSnapshot:
         ttft_count=first(_TTFT, "_count"),
         itl_sum_s=first(_ITL, "_sum"),
         itl_count=first(_ITL, "_count"),
+        queue_sum_s=first(_QUEUE, "_sum"),
+        queue_count=first(_QUEUE, "_count"),
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -44,13 +45,17 @@ class StubConfig:
     faults: Mapping[int, Fault] = field(default_factory=dict)
     stall_s: float = 3600.0
     burst: int = 1  # token events per write (servers coalesce too); the gap applies per write
+    slots: int = 0  # requests served at once (a batch limit); the rest queue; 0: no limit
     usage: bool = True  # send the usage chunk (some servers ignore stream_options.include_usage)
 
 
 @dataclass
 class _State:
     running: int = 0
+    waiting: int = 0
     served: int = 0
+    queue_sum: float = 0.0
+    queue_count: int = 0
     ttft_sum: float = 0.0  # the stub's own clock, exported as vLLM's histograms are
     ttft_count: int = 0
     itl_sum: float = 0.0
@@ -102,6 +107,7 @@ def _histogram(name: str, total: float, count: int) -> str:
 
 def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     state = _State()
+    slots = asyncio.Semaphore(cfg.slots) if cfg.slots > 0 else None
 
     def chunk(chat: bool, text: str, *, reasoning: bool = False, finish: str | None = None) -> bytes:
         if chat:
@@ -175,13 +181,14 @@ def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None
             "# TYPE vllm:num_requests_running gauge\n"
             f'vllm:num_requests_running{{model_name="stub"}} {state.running}\n'
             "# TYPE vllm:num_requests_waiting gauge\n"
-            'vllm:num_requests_waiting{model_name="stub"} 0\n'
+            f'vllm:num_requests_waiting{{model_name="stub"}} {state.waiting}\n'
             "# TYPE vllm:kv_cache_usage_perc gauge\n"
             f'vllm:kv_cache_usage_perc{{model_name="stub"}} {min(1.0, state.running / 64):.4f}\n'
             "# TYPE vllm:num_preemptions counter\n"
             'vllm:num_preemptions_total{model_name="stub"} 0\n'
             + _histogram("vllm:time_to_first_token_seconds", state.ttft_sum, state.ttft_count)
             + _histogram("vllm:inter_token_latency_seconds", state.itl_sum, state.itl_count)
+            + _histogram("vllm:request_queue_time_seconds", state.queue_sum, state.queue_count)
         )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -195,14 +202,25 @@ def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None
                     return
         path, method = scope["path"], scope["method"]
         if method == "POST" and path in ("/v1/completions", "/v1/chat/completions"):
-            arrived = asyncio.get_running_loop().time()
+            loop = asyncio.get_running_loop()
+            arrived = loop.time()
             req = await _body(receive)
-            state.running += 1
+            state.waiting += 1
+            queued = True
             try:
-                await stream(send, req, chat=path.endswith("chat/completions"), arrived=arrived)
+                async with slots or contextlib.nullcontext():
+                    state.waiting, queued = state.waiting - 1, False
+                    state.queue_sum += loop.time() - arrived
+                    state.queue_count += 1
+                    state.running += 1
+                    try:
+                        await stream(send, req, chat=path.endswith("chat/completions"), arrived=arrived)
+                    finally:
+                        state.running -= 1
+                        state.served += 1
             finally:
-                state.running -= 1
-                state.served += 1
+                if queued:  # the client went away while it waited
+                    state.waiting -= 1
         elif method == "GET" and path == "/metrics":
             body = metrics_text().encode()
             await send(

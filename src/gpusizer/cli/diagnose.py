@@ -48,6 +48,8 @@ def _evidence(run: dict[str, Any]) -> RunEvidence:
         preemptions=srv.get("preemptions"),
         send_p50_s=_s(summary.get("client_send_ms"), "p50"),
         e2e_p50_s=_s(summary.get("e2e_ms"), "p50"),
+        server_ttft_mean_s=_s(srv, "ttft_mean_ms"),
+        server_queue_mean_s=_s(srv, "queue_mean_ms"),
     )
 
 

@@ -110,6 +110,8 @@ class RunEvidence:
     preemptions: float | None = None
     send_p50_s: float | None = None  # the bench client's own time before a request was on the wire
     e2e_p50_s: float | None = None
+    server_ttft_mean_s: float | None = None  # the server's own histograms over the run (vLLM, SGLang)
+    server_queue_mean_s: float | None = None
 
 
 QUEUE_TTFT_RATIO = 3.0  # p95 TTFT this many times p50: requests wait for a slot
@@ -117,6 +119,8 @@ KNEE_TPOT_GROWTH = 2.0  # TPOT grew this much with load...
 KNEE_THROUGHPUT_GAIN = 1.2  # ...while throughput grew less than this: past the knee
 RATE_SHORTFALL = 0.9  # achieved request rate below this share of the offered rate: saturated
 FAILURE_SHARE = 0.01
+QUEUE_SHARE = 0.5  # the server's own queue time is over half its TTFT...
+QUEUE_MIN_S = 0.010  # ...and at least this long: the first token waits for a slot, not for prefill
 CLIENT_SEND_SHARE = 0.2  # a request spent this share of its time in the client before it was sent...
 CLIENT_SEND_MIN_S = 0.010  # ...and at least this long: the load generator limits the load
 _CLIENT_SIDE = ("ConnectError", "ConnectTimeout", "PoolTimeout", "WriteTimeout")
@@ -238,12 +242,34 @@ def diagnose_runs(
                         f"request's time{held}",
                     )
                 )
+        queued = (
+            e.server_queue_mean_s / e.server_ttft_mean_s
+            if e.server_queue_mean_s is not None and e.server_ttft_mean_s
+            else None
+        )
+        if (
+            queued is not None
+            and e.server_queue_mean_s is not None
+            and e.server_ttft_mean_s is not None
+            and queued > QUEUE_SHARE
+            and e.server_queue_mean_s >= QUEUE_MIN_S
+        ):
+            out.append(
+                Diagnosis(
+                    rule="TTFT is mostly time in the server's queue ⇒ requests wait for a batch slot: more "
+                    "replicas, or a higher batch limit where KV allows; faster prefill alone will not fix it",
+                    verdict="queue-bound",
+                    evidence=f"{n}: by the server's own clock, {e.server_queue_mean_s * 1e3:,.0f} ms of its "
+                    f"{e.server_ttft_mean_s * 1e3:,.0f} ms mean TTFT was queueing ({queued:.0%})",
+                )
+            )
         if slo_ttft_s is not None and e.ttft_p95_s is not None and e.ttft_p95_s > slo_ttft_s:
+            split = "" if queued is None else f"; {queued:.0%} of the server's TTFT was queueing"
             out.append(
                 Diagnosis(
                     rule="TTFT over the threshold ⇒ add compute (prefill is compute-bound), not VRAM",
                     verdict="ttft-over",
-                    evidence=f"{n}: p95 TTFT {e.ttft_p95_s * 1e3:,.0f} ms > {slo_ttft_s * 1e3:,.0f} ms",
+                    evidence=f"{n}: p95 TTFT {e.ttft_p95_s * 1e3:,.0f} ms > {slo_ttft_s * 1e3:,.0f} ms{split}",
                 )
             )
         if slo_tpot_s is not None and e.tpot_p95_s is not None and e.tpot_p95_s > slo_tpot_s:

@@ -88,14 +88,22 @@ def compare_cells(points: Sequence[dict[str, Any]]) -> list[list[str]]:
     ]
 
 
-SERVER_CLOCK_COLUMNS = ["load", "server's figure", "server TTFT", "client TTFT", "server TPOT", "client TPOT"]
+SERVER_CLOCK_COLUMNS = [
+    "load",
+    "server's figure",
+    "server TTFT",
+    "of it queued",
+    "client TTFT",
+    "server TPOT",
+    "client TPOT",
+]
 
 
 def server_clock_cells(points: Sequence[dict[str, Any]]) -> list[list[str]]:
     """The server's own figures beside the client's, where it reports them: llama.cpp's
     per-response timings (medians; its TTFT figure is prompt processing alone, without any
-    queueing), and vLLM's or SGLang's TTFT and inter-token-latency histograms from /metrics
-    (means over the run, warm-up requests included)."""
+    queueing), and vLLM's or SGLang's TTFT, queue-time and inter-token-latency histograms from
+    /metrics (means over the run, warm-up requests included)."""
     rows = []
     for p in points:
         load = str(p["load"])
@@ -106,6 +114,7 @@ def server_clock_cells(points: Sequence[dict[str, Any]]) -> list[list[str]]:
                     load,
                     "per-response timings, p50 (TTFT: prefill only)",
                     ms_cell(timed.get("prefill_ms"), "p50", ",.1f"),
+                    "—",
                     ms_cell(p["ttft_ms"], "p50", ",.1f"),
                     ms_cell(timed.get("tpot_ms"), "p50", ",.2f"),
                     ms_cell(p["tpot_ms"], "p50", ",.2f"),
@@ -118,6 +127,7 @@ def server_clock_cells(points: Sequence[dict[str, Any]]) -> list[list[str]]:
                     load,
                     "/metrics histograms, mean",
                     ms_cell(hist, "ttft_mean_ms", ",.1f"),
+                    ms_cell(hist, "queue_mean_ms", ",.1f"),
                     ms_cell(p["ttft_ms"], "mean", ",.1f"),
                     ms_cell(hist, "itl_mean_ms", ",.2f"),
                     ms_cell(p["tpot_ms"], "mean", ",.2f"),

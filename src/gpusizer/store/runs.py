@@ -81,6 +81,8 @@ _ADD_COLUMNS_V3 = (
     ("server_metrics", "ttft_count", "REAL"),
     ("server_metrics", "itl_sum_s", "REAL"),
     ("server_metrics", "itl_count", "REAL"),
+    ("server_metrics", "queue_sum_s", "REAL"),
+    ("server_metrics", "queue_count", "REAL"),
 )
 
 _REQUEST_COLS = (
@@ -129,9 +131,19 @@ class MetricsSample:
     ttft_count: float | None = None
     itl_sum_s: float | None = None
     itl_count: float | None = None
+    queue_sum_s: float | None = None
+    queue_count: float | None = None
 
 
-_METRICS_COLS = "t_s, running, waiting, kv_usage, preemptions, ttft_sum_s, ttft_count, itl_sum_s, itl_count"
+_METRICS_COLS = (
+    "t_s, running, waiting, kv_usage, preemptions, ttft_sum_s, ttft_count, itl_sum_s, itl_count, "
+    "queue_sum_s, queue_count"
+)
+
+
+def _marks(cols: str) -> str:
+    """Placeholders for ``run_id`` and each of ``cols``."""
+    return ", ".join("?" * (1 + len(cols.split(","))))
 
 
 class RunStore:
@@ -195,7 +207,7 @@ class RunStore:
     def add_request(self, run_id: int, r: RequestRecord) -> None:
         with self.conn:
             self.conn.execute(
-                f"INSERT INTO requests (run_id, {_REQUEST_COLS}) VALUES ({', '.join('?' * 14)})",
+                f"INSERT INTO requests (run_id, {_REQUEST_COLS}) VALUES ({_marks(_REQUEST_COLS)})",
                 (
                     run_id,
                     r.idx,
@@ -217,7 +229,7 @@ class RunStore:
     def add_metrics(self, run_id: int, m: MetricsSample) -> None:
         with self.conn:
             self.conn.execute(
-                f"INSERT INTO server_metrics (run_id, {_METRICS_COLS}) VALUES ({', '.join('?' * 10)})",
+                f"INSERT INTO server_metrics (run_id, {_METRICS_COLS}) VALUES ({_marks(_METRICS_COLS)})",
                 (run_id, *astuple(m)),
             )
 
