@@ -3,7 +3,8 @@ number of tokens with given delays, and injects faults on the requests you name.
 
 It is a bare ASGI app (no framework, so it is fast enough to load-test the client itself):
 ``POST /v1/completions`` and ``/v1/chat/completions`` stream SSE chunks with a ``usage``
-chunk and ``[DONE]``; ``GET /metrics`` exports vLLM-named gauges for what it is serving;
+chunk and ``[DONE]``; ``GET /metrics`` exports vLLM-named gauges for what it is serving and
+vLLM's TTFT, inter-token-latency and queue-time histograms, timed by the stub's own clock;
 ``POST /tokenize`` counts whitespace-separated words (a toy tokenizer, exact for the stub);
 ``GET /health`` answers 200. A request's index is read from the bench client's synthetic
 prompt (``Request N.``), so a fault lands on the same request whatever the concurrency.
@@ -11,7 +12,8 @@ prompt (``Request N.``), so a fault lands on the same request whatever the concu
 Faults: ``http500`` (an error status), ``drop`` (the connection closes mid-stream),
 ``malformed`` (a ``data:`` line that is not JSON), ``stall`` (no byte after the headers
 until the client gives up), ``nodone`` (the stream ends cleanly but without ``[DONE]`` or a
-finish reason). Run it alone with ``python -m gpusizer.bench.stub --port 8011``.
+finish reason). ``slots`` caps the requests served at once, so the rest queue as behind an
+engine's batch limit. Run it alone with ``python -m gpusizer.bench.stub --port 8011``.
 """
 
 from __future__ import annotations
@@ -249,8 +251,11 @@ def main() -> None:  # pragma: no cover - a helper for benchmarks/ and manual ch
     ap.add_argument("--ttft-ms", type=float, default=0.0)
     ap.add_argument("--itl-ms", type=float, default=0.0)
     ap.add_argument("--burst", type=int, default=1)
+    ap.add_argument("--slots", type=int, default=0, help="requests served at once (0: no limit)")
     a = ap.parse_args()
-    app = make_app(StubConfig(ttft_s=a.ttft_ms / 1e3, itl_s=a.itl_ms / 1e3, burst=max(1, a.burst)))
+    app = make_app(
+        StubConfig(ttft_s=a.ttft_ms / 1e3, itl_s=a.itl_ms / 1e3, burst=max(1, a.burst), slots=max(0, a.slots))
+    )
     uvicorn.run(app, host=a.host, port=a.port, log_level="warning", backlog=4096)
 
 
