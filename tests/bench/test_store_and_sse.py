@@ -212,3 +212,39 @@ def test_a_newer_schema_file_is_not_modified(tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="--db"):
         RunStore(db)
     assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("start", ["new", "version 1"])
+def test_many_openers_at_once_migrate_once(tmp_path: Path, start: str) -> None:
+    # A bench process creating the file while `runs` or a test polls it: each opener has its
+    # own connection, as separate processes do, and they all start together.
+    import sqlite3
+    import threading
+
+    db = tmp_path / "shared.sqlite"
+    if start == "version 1":
+        with sqlite3.connect(db) as c:
+            c.executescript(_V1_ROW)
+    gate = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        gate.wait()
+        try:
+            RunStore(db).close()
+        except BaseException as exc:  # collected, asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    store = RunStore(db)
+    assert store.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
+        str(SCHEMA_VERSION),
+    )
+    if start == "version 1":
+        assert [r.first_token_s for r in store.requests(1)] == [0.1]  # the old run survived
+    store.close()

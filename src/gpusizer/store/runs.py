@@ -159,23 +159,36 @@ class RunStore:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(_SCHEMA_V1 + _TABLES_V2)
-            missing = [
-                (table, col, decl)
-                for table, col, decl in _ADD_COLUMNS_V2 + _ADD_COLUMNS_V3
-                if col not in {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
-            ]
-            if missing or version is None or version < SCHEMA_VERSION:
-                # Idempotent, and decided by the columns present rather than by the version
-                # alone: a migration cut short is finished the next time the file is opened.
-                with self.conn:
-                    for table, col, decl in missing:
-                        self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {col} {decl}")
-                    self.conn.execute(
-                        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                    )
+            if self._missing_columns() or version is None or version < SCHEMA_VERSION:
+                self._migrate()
         except sqlite3.DatabaseError as exc:
             self._close_quietly()
             raise BadInputError("--db", f"{path} is not a gpusizer database ({exc})") from exc
+
+    def _missing_columns(self) -> list[tuple[str, str, str]]:
+        return [
+            (table, col, decl)
+            for table, col, decl in _ADD_COLUMNS_V2 + _ADD_COLUMNS_V3
+            if col not in {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+        ]
+
+    def _migrate(self) -> None:
+        """Add what is missing, decided by the columns present rather than by the version
+        alone, so a migration cut short is finished the next time the file is opened. The
+        write lock is taken before looking: when two processes open a new or old file at
+        once (a bench writing, a reader watching it), one migrates and the other then finds
+        nothing left to do."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for table, col, decl in self._missing_columns():
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {col} {decl}")
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
 
     def _version(self) -> int | None:
         """The file's schema version, read without writing anything; None for a new file."""
