@@ -5,8 +5,9 @@ answer token, each later token, end, token counts, and the cause when it failed.
 One asyncio event loop and one httpx client. Closed loop: ``concurrency`` workers each send
 their next request as soon as the last one finished. Open loop: arrivals at ``rate``, Poisson
 (exponential gaps from a seeded generator) or burstier with ``burstiness`` below 1 (gamma
-gaps of shape ``burstiness``, the same mean; as simulate and vLLM's benchmark draw them). A point ends after ``requests`` measured
-requests or ``duration_s`` seconds, whichever comes first. The first ``warmup`` requests
+gaps of shape ``burstiness``, the same mean; as simulate and vLLM's benchmark draw them).
+A point ends after ``requests`` measured requests or ``duration_s`` seconds, whichever
+comes first. The first ``warmup`` requests
 are recorded but flagged and left out of the metrics. Each finished request is handed to
 ``on_record`` at once (the CLI commits it to the store), and the server's ``/metrics`` is
 scraped every ``metrics_interval_s`` into ``on_metrics``. The HTTP transport and the clock
@@ -24,7 +25,7 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import httpx
@@ -36,6 +37,9 @@ from gpusizer.errors import BadInputError
 from gpusizer.store.runs import MetricsSample, RequestRecord
 
 __all__ = ["BenchSettings", "Prompt", "run_load", "synthetic_prompt"]
+
+SOON_AFTER_START_S = 0.25  # the /metrics sample after the idle baseline: a short point is still seen busy
+LAST_SAMPLE_TIMEOUT_S = 2.0  # the closing /metrics sample (final counters) waits at most this long
 
 _WORDS = [
     "the",
@@ -296,21 +300,8 @@ async def _sample(
         return False
     if snap.engine is None and snap.running is None:
         return False  # not a serving engine's metrics
-    on_metrics(
-        MetricsSample(
-            t_s=clock() - t0,
-            running=snap.running,
-            waiting=snap.waiting,
-            kv_usage=snap.kv_usage,
-            preemptions=snap.preemptions,
-            ttft_sum_s=snap.ttft_sum_s,
-            ttft_count=snap.ttft_count,
-            itl_sum_s=snap.itl_sum_s,
-            itl_count=snap.itl_count,
-            queue_sum_s=snap.queue_sum_s,
-            queue_count=snap.queue_count,
-        )
-    )
+    kept = {f.name: getattr(snap, f.name) for f in fields(MetricsSample) if f.name != "t_s"}
+    on_metrics(MetricsSample(t_s=clock() - t0, **kept))  # what is stored: the sample's own fields
     return True
 
 
@@ -324,7 +315,7 @@ async def _scrape(
     """Sample the server's /metrics until cancelled; stop quietly if it has none. The first
     sample is the idle baseline (counters), the second comes soon after the load started, so
     even a point shorter than the interval is seen busy."""
-    wait = min(every_s, 0.25)
+    wait = min(every_s, SOON_AFTER_START_S)
     while await _sample(client, max(every_s, 1.0), t0, clock, on_metrics):
         await asyncio.sleep(wait)
         wait = every_s
@@ -409,7 +400,7 @@ async def _run(
                     await scraper
                 if scraping and on_metrics is not None:  # the counters at the end of the point
                     with contextlib.suppress(Exception):
-                        await _sample(client, 2.0, t0, clock, on_metrics)
+                        await _sample(client, LAST_SAMPLE_TIMEOUT_S, t0, clock, on_metrics)
     return sorted(records, key=lambda r: r.idx)
 
 
