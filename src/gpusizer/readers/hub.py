@@ -10,13 +10,31 @@ import os
 import re
 from typing import Any
 
+from gpusizer.catalog.hf_config import check_config_bounds
 from gpusizer.errors import BadInputError
+from gpusizer.readers.bounded import parse_json
 from gpusizer.readers.local import LocalModel
 
 __all__ = ["HUB_URL", "fetch_hub_model"]
 
 HUB_URL = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
 _REPO = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+
+MAX_HUB_JSON_BYTES = 4 * 1024 * 1024  # a config.json or an index is a few KiB; cap what we take
+
+
+def _get_json(client: Any, url: str, where: str) -> tuple[int, Any]:
+    """(status, parsed JSON or None) reading at most MAX_HUB_JSON_BYTES of the body."""
+    with client.stream("GET", url) as resp:
+        if resp.status_code != 200:
+            return resp.status_code, None
+        body = bytearray()
+        for chunk in resp.iter_bytes():
+            body += chunk
+            if len(body) > MAX_HUB_JSON_BYTES:
+                raise BadInputError("--hf", f"{where} is larger than {MAX_HUB_JSON_BYTES // 2**20} MiB")
+    return 200, parse_json(bytes(body), where)
 
 
 def fetch_hub_model(repo: str, *, transport: Any = None, timeout_s: float = 20.0) -> LocalModel:
@@ -35,27 +53,29 @@ def fetch_hub_model(repo: str, *, transport: Any = None, timeout_s: float = 20.0
         base_url=HUB_URL, transport=transport, timeout=timeout_s, headers=headers, follow_redirects=True
     ) as client:
         try:
-            resp = client.get(f"/{repo}/resolve/main/config.json")
+            status, config = _get_json(client, f"/{repo}/resolve/main/config.json", f"{repo}: config.json")
         except httpx.HTTPError as exc:
             raise BadInputError("--hf", f"cannot reach the Hub ({exc.__class__.__name__})") from exc
-        if resp.status_code != 200:
-            raise BadInputError("--hf", f"{repo}: config.json answered HTTP {resp.status_code}")
-        try:
-            config = resp.json()
-        except ValueError as exc:
-            raise BadInputError("--hf", f"{repo}: config.json is not JSON") from exc
+        if status != 200:
+            raise BadInputError("--hf", f"{repo}: config.json answered HTTP {status}")
         exact = None
         note = None
         try:
-            idx = client.get(f"/{repo}/resolve/main/model.safetensors.index.json")
-            if idx.status_code == 200:
-                total = (idx.json().get("metadata") or {}).get("total_size")
-                if isinstance(total, int) and total > 0:
-                    exact, note = total, "total_size from the Hub's model.safetensors.index.json"
-        except (httpx.HTTPError, ValueError):
-            pass
+            _, index = _get_json(
+                client, f"/{repo}/resolve/main/model.safetensors.index.json", f"{repo}: index"
+            )
+            meta = index.get("metadata") if isinstance(index, dict) else None
+            total = meta.get("total_size") if isinstance(meta, dict) else None
+            if isinstance(total, int) and not isinstance(total, bool) and total > 0:
+                exact, note = total, "total_size from the Hub's model.safetensors.index.json"
+        except (httpx.HTTPError, BadInputError):
+            pass  # the index only refines the weight bytes; the config is what matters
     if not isinstance(config, dict):
         raise BadInputError("--hf", f"{repo}: config.json is not a JSON object")
+    try:
+        check_config_bounds(config)
+    except BadInputError as exc:
+        raise BadInputError("--hf", f"{repo}: {exc.message}") from exc
     return LocalModel(
         name=repo,
         config=config,
