@@ -29,7 +29,7 @@ from gpusizer.catalog.load import (
 )
 from gpusizer.catalog.resolve import resolve_gpu, resolve_model, resolve_quant
 from gpusizer.catalog.specs import EfficiencyFactor, EfficiencyFile, GpuSpec, ModelEntry
-from gpusizer.domain.kv import ENGINES, Engine
+from gpusizer.domain.kv import ENGINES, Engine, resolve_kv_dtype
 from gpusizer.domain.params import ParamCounts, count_params
 from gpusizer.domain.quant import AppliedQuant, apply_quant, native_quant_key
 from gpusizer.domain.scenario import Deployment, Usage
@@ -49,6 +49,7 @@ __all__ = [
     "ResolvedModel",
     "SimPoint",
     "SimulateResult",
+    "catalogue_model",
     "efficiency_of",
     "engine_numbers",
     "fit",
@@ -59,6 +60,11 @@ __all__ = [
     "resolve_model_spec",
     "simulate",
 ]
+
+
+# GPUs one tensor-parallel group can span: TP runs inside one scale-up (NVLink/PCIe) domain,
+# and the largest catalogued one is a GB200 NVL72 rack (data/gpus, data/interconnects.yaml).
+MAX_SCALE_UP_GPUS = 72
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,7 +125,7 @@ def resolve_model_spec(spec: str, *, hf: bool = False) -> ResolvedModel:
             notes=notes,
         )
     try:
-        entry = resolve_model(spec, model_catalogue())
+        return catalogue_model(spec)
     except NotInCatalogueError:
         if not hf:
             raise
@@ -137,6 +143,12 @@ def resolve_model_spec(spec: str, *, hf: bool = False) -> ResolvedModel:
             exact_includes_mtp=hub.exact_includes_mtp,
             notes=(hub.weight_bytes_note,) if hub.weight_bytes_note else (),
         )
+
+
+def catalogue_model(name: str) -> ResolvedModel:
+    """A catalogue model by id, short name or alias — never a path on this machine nor a
+    Hub look-up (the web app resolves names only this way)."""
+    entry = resolve_model(name, model_catalogue())
     config = model_config(entry)
     arch = arch_from_hf_config(config, entry.id)
     notes = (entry.config_note,) if entry.config_note else ()
@@ -346,8 +358,15 @@ def fit(
     gpu_file: str | None = None,
     hf: bool = False,
     suggest: bool = True,
+    allow_long_context: bool = True,
 ) -> FitResult:
-    """Does ``model`` fit on ``gpu`` for ``users`` at ``max_model_len``? Per-GPU answer."""
+    """Does ``model`` fit on ``gpu`` for ``users`` at ``max_model_len``? Per-GPU answer.
+
+    A ``max_model_len`` beyond the model's ``max_position_embeddings`` is refused unless
+    ``allow_long_context`` (then a note says RoPE scaling must be configured). The library
+    default allows it, as engines do when told to (vLLM ``VLLM_ALLOW_LONG_MAX_MODEL_LEN``,
+    and published measurements ran so); the CLI and the web API pass False unless the user
+    asks (``--allow-long-context``)."""
     resolved = model if isinstance(model, ResolvedModel) else resolve_model_spec(model, hf=hf)
     gpu_spec, gpu_note = resolve_gpu_spec(
         gpu, memory_gib=gpu_memory_gib, bandwidth_gbps=gpu_bandwidth_gbps, gpu_file=gpu_file
@@ -368,6 +387,13 @@ def fit(
         pp_ = pp or max(1, n_gpus // tp_)
     if tp_ * pp_ != n_gpus:
         raise BadInputError("--gpus", f"{n_gpus} GPUs do not equal tp {tp_} × pp {pp_}")
+    if tp_ > MAX_SCALE_UP_GPUS:
+        raise BadInputError(
+            "--tp",
+            f"{tp_} GPUs in one tensor-parallel group; the largest scale-up domain is "
+            f"{MAX_SCALE_UP_GPUS} GPUs (GB200 NVL72)",
+            f"TP ≤ {MAX_SCALE_UP_GPUS}; use --pp across nodes",
+        )
     applied, qnotes = _quant(resolved, quant, engine_name)
     if engine_name not in applied.fmt.engines:
         raise BadInputError(
@@ -379,6 +405,21 @@ def fit(
     if dp_attention and (tp_ < 2 or engine_name not in ("vllm", "sglang", "tensorrt-llm")):
         raise BadInputError("--dp-attention", "needs TP ≥ 2 on vLLM, SGLang or TensorRT-LLM")
     context = max_model_len or resolved.arch.max_position_embeddings or 4096
+    trained = resolved.arch.max_position_embeddings
+    long_note: tuple[str, ...] = ()
+    if max_model_len is not None and trained and max_model_len > trained:
+        if not allow_long_context:
+            raise BadInputError(
+                "--max-model-len",
+                f"{max_model_len:,} tokens is beyond {resolved.name}'s maximum of {trained:,} "
+                "(max_position_embeddings)",
+                f"a context ≤ {trained:,}, or --allow-long-context if you extend it with RoPE scaling",
+            )
+        long_note = (
+            f"context {max_model_len:,} exceeds the model's {trained:,} (max_position_embeddings): "
+            "the engine needs RoPE scaling configured (e.g. YaRN rope_scaling; vLLM also "
+            "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1), and quality beyond the trained length is not guaranteed",
+        )
     if resolved.entry is not None and resolved.entry.context_length and max_model_len is None:
         context = min(context, resolved.entry.context_length)
     scale = 1.0
@@ -400,7 +441,7 @@ def fit(
         engine=engine_name,
         engine_version=engine_version,
         engine_mode=engine_mode,
-        kv_dtype=kv_dtype,
+        kv_dtype=resolve_kv_dtype(kv_dtype, engine_name, mla=resolved.arch.mla is not None),
         max_model_len=context,
         users=users,
         gpu_memory_utilization=gpu_memory_utilization,
@@ -420,7 +461,7 @@ def fit(
         deployment=dep,
         estimate=est,
         gpu_note=gpu_note,
-        notes=(*resolved.notes, *qnotes),
+        notes=(*resolved.notes, *qnotes, *long_note),
         suggestions=() if est.fits or not suggest else _suggest(dep),
     )
 
@@ -569,6 +610,34 @@ class SimulateResult:
     knee: SimPoint | None  # first point where the SLOs fail (goodput share below 0.95)
     efficiency_row: str
     uncertainty: float | None
+    warnings: tuple[str, ...] = ()  # runs that ended with requests unfinished, and what to change
+
+
+def _sim_warning(point: SimPoint, requests: int) -> str | None:
+    """One sentence when a simulated point ended before every request finished."""
+    trace = point.trace
+    if trace is None or trace.stopped is None:
+        return None
+    load = (
+        f"{point.rate:g} req/s"
+        if point.rate is not None
+        else f"{point.users} users"
+        if point.users is not None
+        else "the trace's load"
+    )
+    left = trace.unfinished
+    if trace.stopped == "max_steps":
+        return (
+            f"at {load} the simulation stopped after {trace.steps:,} engine steps (its limit) with "
+            f"{left:,} of {requests:,} requests unfinished; they count as missed in goodput — simulate "
+            "fewer requests (--requests, --duration) or a load this deployment can drain (lower --rate, "
+            "fewer --users)"
+        )
+    return (
+        f"at {load} {left:,} of {requests:,} requests never started: a prompt needs more KV blocks than "
+        "the whole pool holds; shorten --input-len or give the deployment more KV memory (more GPUs, "
+        "--kv-dtype fp8, a smaller --quant)"
+    )
 
 
 def simulate(
@@ -647,6 +716,12 @@ def simulate(
     knee = None
     if slo_ttft_ms or slo_tpot_ms:
         knee = next((p for p in points if p.stats.goodput_share < 0.95), None)
+    warnings = tuple(line for p in points if (line := _sim_warning(p, requests)) is not None)
     return SimulateResult(
-        fit=res, points=tuple(points), knee=knee, efficiency_row=row, uncertainty=eff.uncertainty
+        fit=res,
+        points=tuple(points),
+        knee=knee,
+        efficiency_row=row,
+        uncertainty=eff.uncertainty,
+        warnings=warnings,
     )

@@ -22,13 +22,13 @@ from gpusizer.catalog.specs import (
     GpuFile,
     GpuSpec,
     InterconnectFile,
+    KvDtype,
     LinkSpec,
     ModelEntry,
     ModelFile,
     PriceFile,
     QuantFile,
     QuantFormat,
-    Sourced,
 )
 from gpusizer.errors import GpusizerError
 
@@ -121,7 +121,8 @@ def quant_catalogue() -> tuple[QuantFormat, ...]:
     return _quant_file().formats
 
 
-def kv_dtype_table() -> dict[str, Sourced]:
+def kv_dtype_table() -> dict[str, KvDtype]:
+    """KV-cache formats by key (data/quant.yaml ``kv_dtypes``): the one list of KV dtypes."""
     return dict(_quant_file().kv_dtypes)
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "GpuFile",
     "GpuSpec",
     "InterconnectFile",
+    "KvDtype",
     "LinkSpec",
     "ModelEntry",
     "ModelFile",
@@ -168,7 +169,7 @@ class QuantFormat(_Strict):
 
 class QuantFile(_Strict):
     formats: tuple[QuantFormat, ...]
-    kv_dtypes: dict[str, Sourced]
+    kv_dtypes: dict[str, KvDtype]
 
 
 class Sourced(_Strict):
@@ -178,6 +179,14 @@ class Sourced(_Strict):
     unit: str
     source: str
     note: str | None = None
+
+
+class KvDtype(Sourced):
+    """A KV-cache element format (data/quant.yaml ``kv_dtypes``): its size, the names engines
+    and users give it, and the engines whose cache accepts it."""
+
+    aliases: tuple[str, ...] = ()
+    engines: tuple[str, ...] = Field(min_length=1, description="engines that cache K/V in this format")
 
 
 QuantFile.model_rebuild()

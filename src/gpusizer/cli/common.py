@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
+from gpusizer import units
 from gpusizer.errors import BadInputError, GpusizerError
 
 __all__ = ["console", "err_console", "guarded", "parse_tokens", "write_report", "write_svgs"]
@@ -28,16 +28,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def parse_tokens(field: str, text: str | None) -> int | None:
-    """'32k' → 32768, '128K' → 131072, '1m' → 1048576, '4096' → 4096."""
+    """'32k' → 32768, '128K' → 131072, '1m' → 1048576, '4096' → 4096 (``units.parse_tokens``,
+    the one reader every surface uses); a bad value is a one-line error naming ``field``."""
     if text is None:
         return None
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*", text)
-    if not m:
-        raise BadInputError(field, f"cannot read {text!r} as a token count", "e.g. 4096, 32k, 128k")
-    value = float(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
-    if value < 1:
-        raise BadInputError(field, f"must be at least 1 token, got {text!r}")
-    return int(value)
+    try:
+        return units.parse_tokens(text)
+    except ValueError as exc:
+        raise BadInputError(field, str(exc)) from None
 
 
 def guarded(fn: F) -> F:

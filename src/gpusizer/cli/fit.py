@@ -10,6 +10,7 @@ import typer
 from gpusizer.api import fit as api_fit
 from gpusizer.cli.common import console, guarded, parse_tokens, write_report
 from gpusizer.cli.options import (
+    AllowLongContextOpt,
     DpAttentionOpt,
     EngineOpt,
     EpOpt,
@@ -24,6 +25,8 @@ from gpusizer.cli.options import (
     QuantOpt,
     ReportOpt,
     TpOpt,
+    number,
+    whole,
 )
 from gpusizer.errors import BadInputError
 from gpusizer.report.fit import fit_to_dict, render_fit
@@ -50,21 +53,23 @@ def fit_command(
         typer.Option("--max-model-len", "--context", "-L", help="Context per request: 4096, 32k, 128k"),
     ] = None,
     users: Annotated[
-        int, typer.Option("--users", "-n", help="Concurrent requests at full context", min=1, max=1_000_000)
+        int,
+        typer.Option(
+            "--users", "-n", help="Concurrent requests at full context", parser=whole("--users", 1, 1_000_000)
+        ),
     ] = 1,
     gpu_memory_utilization: Annotated[
         float | None,
         typer.Option(
-            help="vLLM gpu_memory_utilization / SGLang mem_fraction_static / TRT-LLM free fraction",
-            min=0.05,
-            max=1.0,
+            help="vLLM gpu_memory_utilization / SGLang mem_fraction_static / TRT-LLM free fraction, 0.05..1",
+            parser=number("--gpu-memory-utilization", 0.05, 1.0),
         ),
     ] = None,
-    max_num_seqs: Annotated[int | None, typer.Option(min=1, max=1_000_000)] = None,
+    max_num_seqs: Annotated[int | None, typer.Option(parser=whole("--max-num-seqs", 1, 1_000_000))] = None,
     max_num_batched_tokens: Annotated[
         str | None, typer.Option(help="Token budget per step, e.g. 8192, 16k")
     ] = None,
-    block_size: Annotated[int | None, typer.Option(min=1, max=4096)] = None,
+    block_size: Annotated[int | None, typer.Option(parser=whole("--block-size", 1, 4096))] = None,
     enforce_eager: Annotated[bool, typer.Option(help="No CUDA graphs")] = False,
     mtp: Annotated[
         bool, typer.Option(help="DeepSeek MTP speculative decoding (loads the MTP layer)")
@@ -76,7 +81,13 @@ def fit_command(
     dp_attention: DpAttentionOpt = False,
     gpus_per_node: GpusPerNodeOpt = 8,
     gpu_memory_gib: GpuMemOpt = None,
-    gpu_bandwidth_gbps: Annotated[float | None, typer.Option(help="Override memory bandwidth (GB/s)")] = None,
+    gpu_bandwidth_gbps: Annotated[
+        float | None,
+        typer.Option(
+            help="Override memory bandwidth (GB/s)", parser=number("--gpu-bandwidth-gbps", 0, 1e6, above=True)
+        ),
+    ] = None,
+    allow_long_context: AllowLongContextOpt = False,
     gpu_file: Annotated[str | None, typer.Option(help="A YAML file describing a custom GPU")] = None,
     hf: Annotated[bool, typer.Option("--hf", help="Look MODEL up on the Hugging Face Hub (network)")] = False,
     as_json: JsonOpt = False,
@@ -116,6 +127,7 @@ def fit_command(
         gpu_bandwidth_gbps=gpu_bandwidth_gbps,
         gpu_file=gpu_file,
         hf=hf,
+        allow_long_context=allow_long_context,
     )
     if report:
         from gpusizer.report.pages import fit_report

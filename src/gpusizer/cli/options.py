@@ -1,13 +1,24 @@
 """Command-line options shared by fit, perf and simulate, each defined once (name, help,
-bounds); the commands import these aliases instead of repeating them."""
+bounds); the commands import these aliases instead of repeating them.
+
+Numbers are read by the parsers here, not by click's ``min``/``max``: a value out of range,
+not a number, NaN or infinite is refused with one line naming the flag and exit status 2
+(click would print a usage box, and lets NaN through every range check).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import math
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn
 
 import typer
 
+from gpusizer.cli.common import err_console
+from gpusizer.errors import BadInputError
+
 __all__ = [
+    "AllowLongContextOpt",
     "EngineOpt",
     "EpOpt",
     "GpuMemOpt",
@@ -20,7 +31,57 @@ __all__ = [
     "PpOpt",
     "QuantOpt",
     "TpOpt",
+    "number",
+    "refuse",
+    "whole",
 ]
+
+
+def refuse(flag: str, problem: str, accepted: str | None = None) -> NoReturn:
+    """A bad option value while the command line is parsed: one line on stderr, exit 2."""
+    err_console.print(
+        f"[bold red]error:[/] {BadInputError(flag, problem, accepted).message}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(code=2)
+
+
+def whole(flag: str, low: int, high: int) -> Callable[[Any], int]:
+    """A parser for a whole-number option within ``low..high`` (both included)."""
+
+    def parse(text: Any) -> int:
+        if isinstance(text, int) and not isinstance(text, bool):
+            value = text
+        else:
+            try:
+                value = int(str(text).strip())
+            except ValueError:
+                refuse(flag, f"cannot read {text!r} as a whole number", f"{low}..{high}")
+        if not low <= value <= high:
+            refuse(flag, f"must be {low}..{high}, got {value}")
+        return value
+
+    return parse
+
+
+def number(flag: str, low: float, high: float, *, above: bool = False) -> Callable[[Any], float]:
+    """A parser for a finite number in ``[low, high]`` (``(low, high]`` with ``above``)."""
+    lower = f"({low:g}" if above else f"[{low:g}"
+
+    def parse(text: Any) -> float:
+        try:
+            value = float(text) if isinstance(text, int | float) else float(str(text).strip())
+        except ValueError:
+            refuse(flag, f"cannot read {text!r} as a number", f"{lower}, {high:g}]")
+        if not math.isfinite(value):
+            refuse(flag, f"must be a finite number, got {text!r}", f"{lower}, {high:g}]")
+        if value < low or (above and value == low) or value > high:
+            refuse(flag, f"must be in {lower}, {high:g}], got {value:g}")
+        return value
+
+    return parse
+
 
 ModelArg = Annotated[
     str,
@@ -37,20 +98,27 @@ GpuOpt = Annotated[
         help="GPU name: H100, 'RTX 4090', 'NVIDIA A100-SXM4-80GB', MI300X … (see `gpusizer gpus`)",
     ),
 ]
-GpusOpt = Annotated[int | None, typer.Option(help="Number of GPUs (default: tp × pp)", min=1, max=4096)]
-TpOpt = Annotated[int | None, typer.Option(help="Tensor-parallel size", min=1, max=1024)]
-PpOpt = Annotated[int | None, typer.Option(help="Pipeline-parallel size", min=1, max=256)]
+GpusOpt = Annotated[
+    int | None,
+    typer.Option(help="Number of GPUs (default: tp × pp), 1..4096", parser=whole("--gpus", 1, 4096)),
+]
+TpOpt = Annotated[int | None, typer.Option(help="Tensor-parallel size", parser=whole("--tp", 1, 1024))]
+PpOpt = Annotated[int | None, typer.Option(help="Pipeline-parallel size", parser=whole("--pp", 1, 256))]
 QuantOpt = Annotated[
     str | None,
     typer.Option(
         "--quant",
         "-q",
         help="Weight format: bf16, fp8, fp8-block, awq, gptq, int8, bnb-nf4, mxfp4, "
-        "nvfp4, q4_k_m … (default: as the checkpoint ships)",
+        "nvfp4, q4_k_m, or a llama.cpp type name (F16, Q8_0, Q4_K_M …) (default: as the checkpoint ships)",
     ),
 ]
 KvDtypeOpt = Annotated[
-    str, typer.Option(help="KV cache dtype: auto, bf16, fp16, fp8, fp8_e5m2, fp8_ds_mla, q8_0, q4_0")
+    str,
+    typer.Option(
+        help="KV cache dtype: auto, bf16, fp16, fp8, fp8_e5m2, fp8_ds_mla (vLLM/SGLang, DeepSeek MLA); "
+        "llama.cpp: f16, q8_0, q4_0 (-ctk/-ctv) — see data/quant.yaml"
+    ),
 ]
 EngineOpt = Annotated[
     str | None,
@@ -69,8 +137,24 @@ DpAttentionOpt = Annotated[
         "keeps only its requests' KV; attention weights replicated",
     ),
 ]
-GpusPerNodeOpt = Annotated[int, typer.Option(min=1, max=72, help="GPUs per node (TP inside, PP across)")]
-GpuMemOpt = Annotated[float | None, typer.Option(help="Override the GPU's memory (GiB)")]
+GpusPerNodeOpt = Annotated[
+    int,
+    typer.Option(help="GPUs per node (TP inside, PP across), 1..72", parser=whole("--gpus-per-node", 1, 72)),
+]
+GpuMemOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Override the GPU's memory (GiB)", parser=number("--gpu-memory-gib", 0, 1e6, above=True)
+    ),
+]
+AllowLongContextOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-long-context",
+        help="Allow a context beyond the model's max_position_embeddings (you extend it with RoPE "
+        "scaling, e.g. YaRN; quality beyond the trained length is not guaranteed)",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
 EfficiencyOpt = Annotated[
     str | None,

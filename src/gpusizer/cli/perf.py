@@ -10,6 +10,7 @@ import typer
 from gpusizer.api import perf as api_perf
 from gpusizer.cli.common import console, guarded, parse_tokens, write_report
 from gpusizer.cli.options import (
+    AllowLongContextOpt,
     DpAttentionOpt,
     EfficiencyOpt,
     EngineOpt,
@@ -25,6 +26,7 @@ from gpusizer.cli.options import (
     QuantOpt,
     ReportOpt,
     TpOpt,
+    whole,
 )
 from gpusizer.errors import BadInputError
 from gpusizer.report.perf import perf_to_dict, render_perf
@@ -47,7 +49,10 @@ def perf_command(
         typer.Option("--batch", "-b", help="Batch sizes, e.g. 1,8,32 (default: 1,2,4… up to what fits)"),
     ] = None,
     users: Annotated[
-        int | None, typer.Option("--users", "-n", min=1, max=4096, help="One row at this batch size")
+        int | None,
+        typer.Option(
+            "--users", "-n", help="One row at this batch size, 1..4096", parser=whole("--users", 1, 4096)
+        ),
     ] = None,
     input_len: Annotated[str, typer.Option(help="Prompt tokens, e.g. 1024 or 8k")] = "1024",
     output_len: Annotated[str, typer.Option(help="Generated tokens")] = "256",
@@ -58,6 +63,7 @@ def perf_command(
     dp_attention: DpAttentionOpt = False,
     gpus_per_node: GpusPerNodeOpt = 8,
     gpu_memory_gib: GpuMemOpt = None,
+    allow_long_context: AllowLongContextOpt = False,
     plot: Annotated[
         str | None, typer.Option("--plot", help="Write the roofline picture to this .svg file")
     ] = None,
@@ -96,6 +102,7 @@ def perf_command(
         kv_dtype=kv_dtype,
         engine=engine,
         gpu_memory_gib=gpu_memory_gib,
+        allow_long_context=allow_long_context,
     )
     if plot:
         from pathlib import Path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,8 +12,9 @@ from rich.table import Table
 
 from gpusizer.api import SimulateResult
 from gpusizer.api import simulate as api_simulate
-from gpusizer.cli.common import console, guarded, parse_tokens, write_report, write_svgs
+from gpusizer.cli.common import console, err_console, guarded, parse_tokens, write_report, write_svgs
 from gpusizer.cli.options import (
+    AllowLongContextOpt,
     DpAttentionOpt,
     EfficiencyOpt,
     EngineOpt,
@@ -27,12 +29,16 @@ from gpusizer.cli.options import (
     QuantOpt,
     ReportOpt,
     TpOpt,
+    number,
+    whole,
 )
 from gpusizer.errors import BadInputError
 from gpusizer.report.simulate import POINT_COLUMNS, point_rows, sim_charts, sim_to_dict
 from gpusizer.simulate.workload import LengthDist
 
 __all__ = ["parse_length", "simulate_command"]
+
+MAX_SWEEP_POINTS = 64  # loads in one --rate/--users sweep
 
 
 def read_histogram(field: str, path: str) -> LengthDist:
@@ -89,12 +95,21 @@ def parse_length(field: str, text: str) -> LengthDist:
 
 
 def _numbers(field: str, text: str | None, cast: type) -> tuple[Any, ...]:
+    """A comma-separated sweep of positive finite numbers (``cast`` int or float)."""
     if not text:
         return ()
     try:
-        return tuple(cast(v) for v in text.split(","))
+        values = tuple(cast(v) for v in text.split(","))
     except ValueError as exc:
         raise BadInputError(field, f"cannot read {text!r}", "e.g. 1,2,4,8") from exc
+    for v in values:
+        if not math.isfinite(v) or v <= 0:
+            raise BadInputError(
+                field, f"every value must be a positive finite number, got {v!r}", "e.g. 1,2,4,8"
+            )
+    if len(values) > MAX_SWEEP_POINTS:
+        raise BadInputError(field, f"at most {MAX_SWEEP_POINTS} points in one sweep, got {len(values)}")
+    return values
 
 
 @guarded
@@ -120,20 +135,26 @@ def simulate_command(
         ),
     ] = "1024",
     output_len: Annotated[str, typer.Option(help="as --input-len")] = "256",
-    requests: Annotated[int, typer.Option(min=1, max=2_000_000)] = 1000,
+    requests: Annotated[
+        int, typer.Option(help="Requests to simulate, 1..2000000", parser=whole("--requests", 1, 2_000_000))
+    ] = 1000,
     duration: Annotated[
         float | None,
         typer.Option(
-            min=0.001, max=86_400 * 7, help="Open loop: simulate S seconds of arrivals (sets --requests)"
+            help="Open loop: simulate S seconds of arrivals (sets --requests)",
+            parser=number("--duration", 0.001, 86_400 * 7),
         ),
     ] = None,
     prefix_tokens: Annotated[
         int,
         typer.Option(
-            min=0, max=1 << 21, help="Leading prompt tokens shared within a group (a system prompt)"
+            help="Leading prompt tokens shared within a group (a system prompt)",
+            parser=whole("--prefix-tokens", 0, 1 << 21),
         ),
     ] = 0,
-    prefix_groups: Annotated[int, typer.Option(min=1, max=1_000_000, help="Distinct shared prefixes")] = 1,
+    prefix_groups: Annotated[
+        int, typer.Option(help="Distinct shared prefixes", parser=whole("--prefix-groups", 1, 1_000_000))
+    ] = 1,
     prefix_caching: Annotated[
         bool | None,
         typer.Option(
@@ -141,14 +162,39 @@ def simulate_command(
             help="Reuse cached prefixes (default: as the engine ships: on for vLLM and SGLang)",
         ),
     ] = None,
-    think_time_s: Annotated[float, typer.Option(min=0.0)] = 0.0,
+    think_time_s: Annotated[
+        float,
+        typer.Option(
+            help="Closed loop: seconds between a reply and the next request",
+            parser=number("--think-time-s", 0, 86_400),
+        ),
+    ] = 0.0,
     burstiness: Annotated[
-        float, typer.Option(help="Gamma shape of inter-arrivals: 1 = Poisson, <1 bursty")
+        float,
+        typer.Option(
+            help="Gamma shape of inter-arrivals: 1 = Poisson, <1 bursty",
+            parser=number("--burstiness", 0, 1000, above=True),
+        ),
     ] = 1.0,
-    seed: Annotated[int, typer.Option()] = 0,
-    slo_ttft_ms: Annotated[float | None, typer.Option()] = None,
-    slo_tpot_ms: Annotated[float | None, typer.Option()] = None,
+    seed: Annotated[
+        int, typer.Option(help="Random seed of the sampled workload", parser=whole("--seed", 0, 2**32 - 1))
+    ] = 0,
+    slo_ttft_ms: Annotated[
+        float | None,
+        typer.Option(
+            help="TTFT target per request (ms), for goodput",
+            parser=number("--slo-ttft-ms", 0, 1e7, above=True),
+        ),
+    ] = None,
+    slo_tpot_ms: Annotated[
+        float | None,
+        typer.Option(
+            help="TPOT target per request (ms), for goodput",
+            parser=number("--slo-tpot-ms", 0, 1e7, above=True),
+        ),
+    ] = None,
     gpu_memory_gib: GpuMemOpt = None,
+    allow_long_context: AllowLongContextOpt = False,
     trace: Annotated[
         str | None, typer.Option("--trace", help="JSONL of arrival_s, input_tokens, output_tokens")
     ] = None,
@@ -194,14 +240,17 @@ def simulate_command(
         ep=ep,
         dp_attention=dp_attention,
         gpu_memory_gib=gpu_memory_gib,
+        allow_long_context=allow_long_context,
     )
     written = _plots(res, plot) if plot else []
     if report:
         from gpusizer.report.pages import simulate_report
 
         write_report(report, simulate_report(res))
+    for line in res.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
     if as_json:
-        typer.echo(json.dumps(sim_to_dict(res), indent=2))
+        typer.echo(json.dumps({**sim_to_dict(res), "warnings": list(res.warnings)}, indent=2))
         return
     dep = res.fit.deployment
     console.print(

@@ -6,7 +6,7 @@ different things:
 * vLLM / SGLang / TensorRT-LLM, DeepSeek MLA: the latent ``kv_lora_rank + qk_rope_head_dim``
   (576) per layer, **not** divided by TP — every rank holds it. ``fp8_ds_mla`` is 656 B per
   layer; DeepSeek-V3.2 adds a 132 B/layer indexer key cache.
-* llama.cpp: K/V rows per layer (quantized types by block size); MLA GGUFs cache the
+* llama.cpp: K/V rows per layer (quantized types by block size: ``-ctk/-ctv q8_0``); MLA GGUFs cache the
   576-wide K only (V-less cache, llama.cpp #19067), no TP.
 * HF transformers: full per-head K/V — for MLA 128 heads × (192 + 128), 71× the latent.
 
@@ -17,48 +17,77 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from gpusizer.catalog.arch import LayerAttention, ModelArch
+from gpusizer.catalog.load import kv_dtype_table
 from gpusizer.errors import BadInputError
 
-__all__ = ["ENGINES", "Engine", "KvLayout", "kv_element_bytes", "kv_layout"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "KvLayout",
+    "kv_dtypes_for",
+    "kv_element_bytes",
+    "kv_layout",
+    "resolve_kv_dtype",
+]
 
 Engine = Literal["vllm", "sglang", "tensorrt-llm", "llamacpp", "transformers"]
 ENGINES: tuple[Engine, ...] = ("vllm", "sglang", "tensorrt-llm", "llamacpp", "transformers")
-
-_ELEMENT_BYTES: dict[str, float] = {
-    "bf16": 2,
-    "bfloat16": 2,
-    "fp16": 2,
-    "float16": 2,
-    "f16": 2,
-    "half": 2,
-    "fp32": 4,
-    "float32": 4,
-    "f32": 4,
-    "fp8": 1,
-    "fp8_e4m3": 1,
-    "fp8_e5m2": 1,
-    "fp8_ds_mla": 1,
-    "q8_0": 34 / 32,
-    "q4_0": 18 / 32,
-}
-_LLAMACPP_ONLY = {"q8_0", "q4_0"}
-KV_DTYPES = tuple(sorted(set(_ELEMENT_BYTES) | {"auto"}))
 
 MLA_FP8_DS_CELL = 656  # bytes/token/layer: 512 fp8 latent + 4 fp32 scales + 64 bf16 RoPE
 INDEXER_BLOCK = 128  # DeepSeek-V3.2 indexer key quant block; one fp32 scale per block
 
 
+@lru_cache(maxsize=1)
+def _names() -> dict[str, str]:
+    """Every accepted spelling (key or alias, lower case) → its key in data/quant.yaml."""
+    out: dict[str, str] = {}
+    for key, d in kv_dtype_table().items():
+        for name in (key, *d.aliases):
+            out[name.lower()] = key
+    return out
+
+
+@lru_cache(maxsize=32)
+def kv_dtypes_for(engine: str, *, mla: bool = False) -> tuple[str, ...]:
+    """The KV dtype keys ``engine`` accepts (data/quant.yaml), ``fp8_ds_mla`` only for MLA."""
+    return tuple(k for k, d in kv_dtype_table().items() if engine in d.engines and (mla or k != "fp8_ds_mla"))
+
+
+def resolve_kv_dtype(kv_dtype: str, engine: str | None = None, *, mla: bool = False) -> str:
+    """The catalogue key of a KV dtype name (``bfloat16`` → ``bf16``, ``Q8_0`` → ``q8_0``);
+    with ``engine``, refused unless that engine's cache takes it."""
+    key = _names().get(kv_dtype.strip().lower())
+    if key is None:
+        raise BadInputError(
+            "--kv-dtype",
+            f"unknown KV dtype {kv_dtype!r}",
+            ", ".join(kv_dtypes_for(engine or "vllm", mla=mla)),
+        )
+    if engine is not None:
+        accepted = kv_dtypes_for(engine, mla=mla)
+        if key not in accepted:
+            engines = [e for e in ENGINES if e in kv_dtype_table()[key].engines]
+            why = "DeepSeek MLA models on " if key == "fp8_ds_mla" else ""
+            raise BadInputError(
+                "--kv-dtype",
+                f"{kv_dtype} is not a {engine} KV cache type (it is for {why}{', '.join(engines)})",
+                ", ".join(accepted),
+            )
+    return key
+
+
 def kv_element_bytes(kv_dtype: str, model_dtype_bytes: float) -> float:
     """Bytes per cached element for a KV dtype name (``auto`` = the model dtype)."""
-    key = kv_dtype.lower()
+    key = resolve_kv_dtype(kv_dtype)
     if key == "auto":
         return model_dtype_bytes
-    if key not in _ELEMENT_BYTES:
-        raise BadInputError("--kv-dtype", f"unknown KV dtype {kv_dtype!r}", ", ".join(KV_DTYPES))
-    return _ELEMENT_BYTES[key]
+    if key == "fp8_ds_mla":  # a per-layer cell (656 B); per element it is fp8
+        return 1.0
+    return kv_dtype_table()[key].value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,15 +136,7 @@ def kv_layout(
     legacy_llamacpp_mla: bool = False,
 ) -> KvLayout:
     """The per-rank KV layout of ``a`` under ``engine``."""
-    key = kv_dtype.lower()
-    if key in _LLAMACPP_ONLY and engine != "llamacpp":
-        raise BadInputError(
-            "--kv-dtype",
-            f"{kv_dtype} is a llama.cpp cache type",
-            "auto, bf16, fp16, fp8, fp8_e4m3, fp8_e5m2" + (", fp8_ds_mla" if a.mla else ""),
-        )
-    if key == "fp8_ds_mla" and (a.mla is None or engine not in ("vllm", "sglang")):
-        raise BadInputError("--kv-dtype", "fp8_ds_mla applies to DeepSeek MLA models on vLLM/SGLang")
+    key = resolve_kv_dtype(kv_dtype, engine, mla=a.mla is not None)
     elem = kv_element_bytes(key, model_dtype_bytes)
     full: LayerAttention = "full"
     layers: tuple[LayerAttention, ...] = a.layer_attention or tuple(full for _ in range(a.num_layers))

@@ -15,7 +15,7 @@ from gpusizer.domain.quant import AppliedQuant
 from gpusizer.domain.topology import Layout
 from gpusizer.errors import BadInputError
 
-__all__ = ["VISIBLE_FRACTION_DEFAULT", "Deployment", "Usage"]
+__all__ = ["VISIBLE_FRACTION_DEFAULT", "Deployment", "Usage", "tp_problem", "valid_tp"]
 
 Usage = Literal["serve", "offline"]
 
@@ -32,6 +32,30 @@ VISIBLE_FRACTION_DEFAULT = 0.985
 APPLE_SMALL_FRACTION = 2 / 3
 APPLE_LARGE_FRACTION = 3 / 4
 APPLE_LARGE_FROM_BYTES = 36 * 2**30
+
+
+def tp_problem(a: ModelArch, tp: int) -> str | None:
+    """Why ``a`` cannot be split ``tp`` ways by tensor parallelism, or None.
+
+    vLLM (``QKVParallelLinear``; the same rule in SGLang and TensorRT-LLM) shards the query
+    heads evenly (``num_attention_heads % tp == 0``) and either splits the KV heads evenly
+    (``num_kv_heads % tp == 0``) or, with more ranks than KV heads, replicates each KV head
+    over ``tp / num_kv_heads`` ranks (``tp % num_kv_heads == 0``). MLA caches one latent per
+    rank, so only the query-head rule applies there."""
+    heads, kv = a.num_attention_heads, a.num_kv_heads
+    if heads % tp:
+        return f"{tp} does not divide the {heads} attention heads"
+    if a.mla is None and kv % tp and tp % kv:
+        return (
+            f"{tp} neither divides the {kv} KV heads nor is a multiple of them "
+            "(engines split KV heads evenly, or replicate them when TP > KV heads)"
+        )
+    return None
+
+
+def valid_tp(a: ModelArch, limit: int = 72) -> tuple[int, ...]:
+    """The tensor-parallel sizes ``a`` accepts, up to ``limit``."""
+    return tuple(t for t in range(1, min(limit, a.num_attention_heads) + 1) if tp_problem(a, t) is None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,24 +105,10 @@ class Deployment:
                 raise BadInputError(name, f"must be 1..{MAX_CONTEXT}, got {value}")
         a = self.model
         tp = self.layout.tp
-        if a.mla is None and tp > 1 and a.num_attention_heads % tp:
-            raise BadInputError(
-                "--tp",
-                f"{tp} does not divide the {a.num_attention_heads} attention heads",
-                ", ".join(
-                    str(d) for d in range(1, a.num_attention_heads + 1) if a.num_attention_heads % d == 0
-                ),
-            )
-        if a.mla is None and tp > a.num_kv_heads and tp % a.num_kv_heads:
-            raise BadInputError("--tp", f"{tp} is not a multiple of the {a.num_kv_heads} KV heads")
-        if a.mla is not None and tp > 1 and a.num_attention_heads % tp:
-            raise BadInputError(
-                "--tp",
-                f"{tp} does not divide the {a.num_attention_heads} attention heads",
-                ", ".join(
-                    str(d) for d in range(1, a.num_attention_heads + 1) if a.num_attention_heads % d == 0
-                ),
-            )
+        if tp > 1:
+            problem = tp_problem(a, tp)
+            if problem:
+                raise BadInputError("--tp", problem, ", ".join(str(t) for t in valid_tp(a)))
         if self.layout.pp > a.num_layers:
             raise BadInputError("--pp", f"{self.layout.pp} stages for {a.num_layers} layers")
 

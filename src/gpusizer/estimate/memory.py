@@ -384,12 +384,14 @@ def _finish(
             f"GPU memory exceeded by {-over[0].free_bytes / GIB:.2f} GiB "
             f"({engine_label} memory fraction too high for what sits outside it)"
         )
+    # the guide's rule of thumb counts one whole copy of the KV per token (no TP split): MLA
+    # as its latent, anything else as full K/V — in the engine's own KV dtype (llama.cpp q8_0 …)
     kv_model = (
-        kv_layout(
+        kv.bytes_per_token()
+        if dep.engine in ("transformers", "llamacpp")
+        else kv_layout(
             dep.model, "vllm" if dep.model.mla is not None else "transformers", dep.kv_dtype, tp=1
         ).bytes_per_token()
-        if dep.engine != "transformers"
-        else kv.bytes_per_token()
     )
     if dep.model.has_sliding_layers:
         notes.append(

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -42,9 +43,16 @@ import numpy.typing as npt
 from gpusizer.estimate.roofline import StepModel
 from gpusizer.simulate.workload import Requests
 
-__all__ = ["EngineLimits", "SimTrace", "run_engine"]
+__all__ = ["MAX_STEPS", "EngineLimits", "SimTrace", "StopReason", "run_engine"]
 
 FloatArray = npt.NDArray[np.float64]
+
+# A run stops after this many engine steps even if requests remain (a bound on run time:
+# ~5 M steps is minutes of CPU). Requests unfinished then are reported, never silently lost.
+MAX_STEPS = 5_000_000
+# Why a run ended with requests unfinished: the step limit, or a request whose first
+# prompt chunk needs more KV blocks than the whole pool holds (it can never be admitted).
+StopReason = Literal["max_steps", "kv_pool_too_small"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +66,9 @@ class EngineLimits:
     reserve_min: float = 0.0
     reserve_decay_steps: int = 600
     reserve_clip: int = 4096
+    # vLLM V1 mixes prefill chunks and decodes in one step; SGLang (enable_mixed_chunk off by
+    # default) runs a prefill batch whenever one can be formed and the decodes wait for it.
+    mixed_prefill: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +87,13 @@ class SimTrace:
     step_kv_used: FloatArray  # share of KV blocks in use
     preemptions: int
     prefix_hit_tokens: int = 0  # prompt tokens served from the prefix cache (admissions)
+    stopped: StopReason | None = None  # set when the run ended before every request finished
+    steps: int = 0  # engine steps run
+
+    @property
+    def unfinished(self) -> int:
+        """Requests without a finish time (counted as missed by goodput)."""
+        return int(np.count_nonzero(np.isnan(self.finish_s)))
 
 
 def _evict(
@@ -108,7 +126,7 @@ def run_engine(
     *,
     closed_users: int | None = None,
     think_time_s: float = 0.0,
-    max_steps: int = 5_000_000,
+    max_steps: int = MAX_STEPS,
 ) -> SimTrace:
     n = len(req.input_len)
     inp = req.input_len.astype(np.int64)
@@ -155,6 +173,8 @@ def run_engine(
     # closed loop: (arrival time, request) of requests issued but not yet arrived
     pending_closed: list[tuple[float, int]] = [(0.0, i) for i in range(issued)] if closed_users else []
     budget_cap = limits.max_num_batched_tokens
+    force_decode = False
+    stopped: StopReason | None = None
     for _ in range(max_steps):
         # arrivals up to now
         if closed_users is None:
@@ -166,9 +186,18 @@ def run_engine(
             while pending_closed and pending_closed[0][0] <= t:
                 waiting.append(pending_closed.pop(0)[1])
         budget = budget_cap
+        # prefill-only step (SGLang): a prefill batch can be formed, so the decodes wait
+        prefill_only = (
+            not limits.mixed_prefill
+            and not force_decode
+            and (bool(prefilling) or (bool(waiting) and len(running) < limits.max_num_seqs))
+        )
+        force_decode = False
         # 1. decodes (with block growth and preemption)
         run_arr = np.asarray(running, dtype=np.int64)
         dec = run_arr[done_prompt[run_arr] >= inp[run_arr]] if running else run_arr
+        if prefill_only:
+            dec = dec[:0]
         decoders = dec.tolist()
         if decoders:
             ctx = inp[dec] + generated[dec]
@@ -249,6 +278,9 @@ def run_engine(
             free_blocks -= need_b
             chunks.append((r, k))
             budget -= k
+        if not n_dec and not chunks and prefill_only and running:
+            force_decode = True  # no prefill could be formed after all: decode this step
+            continue
         if not n_dec and not chunks:
             # idle: jump to the next arrival, or stop
             upcoming = []
@@ -258,7 +290,7 @@ def run_engine(
                 upcoming.append(min(p[0] for p in pending_closed))
             if not upcoming:
                 if waiting:  # cannot admit even one request: KV pool too small
-                    break
+                    stopped = "kv_pool_too_small"
                 break
             t = max(t, float(min(upcoming)))
             continue
@@ -313,6 +345,8 @@ def run_engine(
         steps_kv.append(1 - free_blocks / limits.kv_blocks if limits.kv_blocks else 1.0)
         if finished >= n:
             break
+    else:  # the step limit ran out before every request finished
+        stopped = "max_steps" if finished < n else None
     return SimTrace(
         arrival_s=arrival,
         first_token_s=first,
@@ -326,4 +360,6 @@ def run_engine(
         step_kv_used=np.asarray(steps_kv),
         preemptions=preemptions,
         prefix_hit_tokens=hit_tokens,
+        stopped=stopped,
+        steps=step_no,
     )
