@@ -14,8 +14,13 @@ scraped every ``metrics_interval_s`` into ``on_metrics``. The HTTP transport and
 are parameters, so tests can drive the client without a network and the timing stays honest.
 
 Failures never stop the run and never count as zero latency: HTTP errors, timeouts, dropped
-connections, streams that end without ``[DONE]`` or a finish reason, non-JSON events and
-streams with no token are each recorded with their cause.
+connections, streams that end without ``[DONE]`` or a finish reason, non-JSON events, error
+events and streams with no token are each recorded with their cause (``request.py``).
+
+An ``Interrupt`` (Ctrl-C, SIGTERM) wakes the point at once: the requests in flight are
+cancelled and recorded as ``cancelled``, and the point returns what it has. ``heartbeat``
+is called every ``HEARTBEAT_S`` while the point runs, so the store can tell a long point from
+a dead one.
 """
 
 from __future__ import annotations
@@ -24,19 +29,24 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import numpy as np
 
+from gpusizer.bench.interrupt import Interrupt
 from gpusizer.bench.prometheus import parse_metrics
-from gpusizer.bench.sse import DONE, MALFORMED, SseDecoder
+from gpusizer.bench.request import send_one
 from gpusizer.errors import BadInputError
 from gpusizer.store.runs import MetricsSample, RequestRecord
 
-__all__ = ["BenchSettings", "Prompt", "run_load", "synthetic_prompt"]
+__all__ = ["BenchSettings", "Prompt", "run_load", "server_base", "synthetic_prompt"]
+
+HEARTBEAT_S = 5.0  # how often a running point tells the store it is alive
+CANCEL_WAIT_S = 5.0  # on interrupt, how long the cancelled requests get to record themselves
 
 SOON_AFTER_START_S = 0.25  # the /metrics sample after the idle baseline: a short point is still seen busy
 LAST_SAMPLE_TIMEOUT_S = 2.0  # the closing /metrics sample (final counters) waits at most this long
@@ -68,6 +78,32 @@ _WORDS = [
     "ancient",
     "hills",
 ]
+
+
+def server_base(url: str, field: str = "URL") -> str:
+    """The server's base URL (scheme, host, port and any path prefix) without a trailing
+    ``/v1``: OpenAI clients are given ``http://host:8000/v1`` and servers are documented that
+    way, while the request paths here (``/v1/completions``) and ``/metrics`` start at the
+    root. A URL that cannot be connected to as written is refused with one line."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # ValueError when out of 0..65535
+        httpx.URL(text)
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise BadInputError(field, f"{url!r} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise BadInputError(field, f"{url!r} is not an http(s) URL", "e.g. http://127.0.0.1:8000")
+    if not parts.hostname:
+        raise BadInputError(field, f"{url!r} names no host", "e.g. http://127.0.0.1:8000")
+    if port == 0:
+        raise BadInputError(field, f"{url!r}: port 0 cannot be connected to", "ports 1..65535")
+    if parts.query or parts.fragment:
+        raise BadInputError(field, f"{url!r} has a query or fragment; give the server's base URL")
+    path = parts.path.rstrip("/")
+    if path.endswith("/v1"):
+        path = path[: -len("/v1")]
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 def synthetic_prompt(n_words: int, salt: int) -> str:
@@ -109,8 +145,7 @@ class BenchSettings:
     def __post_init__(self) -> None:
         if (self.concurrency is None) == (self.rate is None):
             raise BadInputError("--concurrency/--rate", "give exactly one load per point")
-        if not self.url.startswith(("http://", "https://")):
-            raise BadInputError("URL", f"{self.url!r} is not an http(s) URL")
+        server_base(self.url)
         for name, v, lo, hi in (
             ("--requests", self.requests, 1, 10_000_000),
             ("--input-len", self.input_len, 1, 10**7),
@@ -128,159 +163,17 @@ class BenchSettings:
             )
         if self.duration_s is not None and not 0 < self.duration_s <= 7 * 86400:
             raise BadInputError("--duration", f"must be above 0 s and at most a week, got {self.duration_s}")
+        if not 0 < self.timeout_s <= 86400:
+            raise BadInputError("--timeout-s", f"must be above 0 s and at most a day, got {self.timeout_s}")
+
+    @property
+    def base_url(self) -> str:
+        """Where requests go: ``url`` without a trailing ``/v1`` (see ``server_base``)."""
+        return server_base(self.url)
 
     def public(self) -> dict[str, Any]:
         """What is stored with the run: everything but the API key."""
         return {k: v for k, v in self.__dict__.items() if k != "api_key"}
-
-
-def _payload(s: BenchSettings, prompt: Prompt) -> dict[str, Any]:
-    common: dict[str, Any] = {
-        "model": s.model,
-        "max_tokens": prompt.output_len or s.output_len,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        "temperature": 0.0,
-        "ignore_eos": True,
-    }  # vLLM, SGLang and llama.cpp honour it: fixed output length
-    if s.api == "chat":
-        messages = list(prompt.messages or ({"role": "user", "content": prompt.text or ""},))
-        return {**common, "messages": messages}
-    if prompt.text is None:
-        raise BadInputError("--dataset", "the completions API needs a text prompt", "use --api chat")
-    return {**common, "prompt": prompt.text}
-
-
-def _texts(event: dict[str, Any]) -> tuple[str, str, bool]:
-    """(answer text, reasoning text, finished) of one streamed chunk."""
-    choices = event.get("choices") or []
-    if not choices:
-        return "", "", False
-    c = choices[0]
-    delta = c.get("delta") or {}
-    answer = str(c.get("text") or delta.get("content") or "")
-    reasoning = str(delta.get("reasoning_content") or delta.get("reasoning") or "")
-    return answer, reasoning, bool(c.get("finish_reason"))
-
-
-@dataclass
-class _Stream:
-    """What one response has streamed so far."""
-
-    first: float | None = None
-    first_answer: float | None = None
-    last: float | None = None
-    gaps: list[float] = field(default_factory=list)
-    chunks: int = 0
-    malformed: int = 0
-    finished: bool = False
-    usage: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, Any] = field(default_factory=dict)  # llama.cpp's own clock, when it sends it
-
-    def server_s(self, key: str) -> float | None:
-        """One of the server's own timings (milliseconds in ``timings``), in seconds."""
-        v = self.timings.get(key)
-        return float(v) / 1e3 if isinstance(v, int | float) and v >= 0 else None
-
-    def token(self, now: float, answer: bool) -> None:
-        if self.first is None:
-            self.first = now
-        elif self.last is not None:
-            self.gaps.append(now - self.last)
-        if answer and self.first_answer is None:
-            self.first_answer = now
-        self.last = now
-        self.chunks += 1
-
-    def take(self, events: list[Any], now: float) -> bool:
-        """Absorb the events one network read carried (they all arrived at ``now``); True
-        once ``[DONE]`` came."""
-        for event in events:
-            if event is DONE:
-                self.finished = True
-                return True
-            if event is MALFORMED:
-                self.malformed += 1
-                continue
-            if not isinstance(event, dict):
-                continue
-            if event.get("usage"):
-                self.usage = event["usage"]
-            if isinstance(event.get("timings"), dict):
-                self.timings = event["timings"]
-            answer, reasoning, finished = _texts(event)
-            if answer or reasoning:
-                self.token(now, bool(answer))
-            self.finished = self.finished or finished
-        return False
-
-    def problem(self) -> str | None:
-        if self.malformed:
-            return f"malformed SSE: {self.malformed} event(s) were not JSON"
-        if not self.finished:
-            return "stream ended before [DONE] or a finish reason (dropped connection?)"
-        if self.chunks == 0:
-            return "the stream carried no token"
-        return None
-
-
-async def _one(
-    client: httpx.AsyncClient,
-    s: BenchSettings,
-    idx: int,
-    prompt: Prompt,
-    t0: float,
-    clock: Callable[[], float],
-) -> RequestRecord:
-    """One streamed request. ``start`` is when the client took it up; ``sent`` when its last
-    byte was handed to the socket (httpcore's ``trace`` extension reports it), so that the
-    client's own work, pool waits and new connections stay out of TTFT and are reported
-    apart. Each token is timed by the arrival of the bytes that carried it."""
-    path = "/v1/chat/completions" if s.api == "chat" else "/v1/completions"
-    start = clock() - t0
-    sent: float | None = None
-
-    async def trace(event: str, info: dict[str, Any]) -> None:
-        nonlocal sent
-        if event.endswith("send_request_body.complete"):
-            sent = clock() - t0
-
-    st = _Stream()
-    error: str | None = None
-    try:
-        request = client.build_request("POST", path, json=_payload(s, prompt), extensions={"trace": trace})
-        resp = await client.send(request, stream=True)
-        try:
-            if resp.status_code != 200:
-                body = (await resp.aread()).decode(errors="replace")[:200]
-                error = f"HTTP {resp.status_code}: {body}"
-            else:
-                decoder = SseDecoder()
-                async for chunk in resp.aiter_bytes():
-                    if st.take(decoder.feed(chunk), clock() - t0):
-                        break
-                else:
-                    st.take(decoder.close(), clock() - t0)
-                error = st.problem()
-        finally:
-            await resp.aclose()
-    except httpx.HTTPError as exc:
-        error = f"{exc.__class__.__name__}: {exc}"[:200] if str(exc) else exc.__class__.__name__
-    return RequestRecord(
-        idx=idx,
-        warmup=idx < s.warmup,
-        start_s=start,
-        first_token_s=st.first,
-        end_s=clock() - t0,
-        prompt_tokens=st.usage.get("prompt_tokens"),
-        output_tokens=st.usage.get("completion_tokens") or st.chunks or None,
-        itl_s=st.gaps,
-        error=error,
-        first_answer_s=st.first_answer,
-        sent_s=sent,
-        server_prefill_s=st.server_s("prompt_ms"),
-        server_tpot_s=st.server_s("predicted_per_token_ms"),
-    )
 
 
 async def _sample(
@@ -321,6 +214,87 @@ async def _scrape(
         wait = every_s
 
 
+async def _settle(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Wait for every task; when the waiting is cut short (an interrupt, a failure), cancel
+    the rest and let each record itself before passing the cause on."""
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def _load(
+    client: httpx.AsyncClient,
+    s: BenchSettings,
+    t0: float,
+    clock: Callable[[], float],
+    prompt_for: Callable[[int], Prompt],
+    done: Callable[[RequestRecord], None],
+) -> None:
+    """Send the point's requests: closed loop (``concurrency`` workers) or open loop (arrivals
+    at ``rate``)."""
+    total = s.requests + s.warmup
+    deadline = s.duration_s
+
+    def more(i: int) -> bool:
+        return i < total and (deadline is None or clock() - t0 < deadline)
+
+    if s.concurrency is not None:
+        next_idx = 0
+
+        async def worker() -> None:
+            nonlocal next_idx
+            while more(next_idx):
+                i, next_idx = next_idx, next_idx + 1
+                await send_one(client, s, i, prompt_for(i), t0, clock, done)
+
+        await _settle([asyncio.create_task(worker()) for _ in range(min(s.concurrency, total))])
+        return
+    assert s.rate is not None
+    rng = np.random.default_rng(s.seed)
+    tasks: list[asyncio.Task[None]] = []
+    at, i = 0.0, 0
+    try:
+        while i < total and (deadline is None or at < deadline):
+            delay = at - (clock() - t0)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(send_one(client, s, i, prompt_for(i), t0, clock, done)))
+            i += 1
+            k = s.burstiness
+            at += float(rng.exponential(1 / s.rate) if k == 1 else rng.gamma(k, 1 / (k * s.rate)))
+    finally:
+        await _settle(tasks)
+
+
+async def _beat(heartbeat: Callable[[], None]) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_S)
+        heartbeat()
+
+
+async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run ``work`` until it ends or ``stop`` is set; True when it was stopped. Stopped work
+    is cancelled and given ``CANCEL_WAIT_S`` to record its requests as cancelled."""
+    task = asyncio.create_task(work)
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        task.result()  # a failure of the load itself (a store that cannot be written) goes on up
+        return False
+    task.cancel()
+    await asyncio.wait({task}, timeout=CANCEL_WAIT_S)
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        task.result()
+    return True
+
+
 async def _run(
     s: BenchSettings,
     prompts: Sequence[Prompt],
@@ -328,6 +302,8 @@ async def _run(
     clock: Callable[[], float],
     on_record: Callable[[RequestRecord], None] | None,
     on_metrics: Callable[[MetricsSample], None] | None,
+    interrupt: Interrupt | None,
+    heartbeat: Callable[[], None] | None,
 ) -> list[RequestRecord]:
     headers = {"Authorization": f"Bearer {s.api_key}"} if s.api_key else {}
     pool = (s.concurrency or 256) + 8
@@ -350,57 +326,33 @@ async def _run(
         transport = httpx.AsyncHTTPTransport(
             limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
         )
-    async with httpx.AsyncClient(
-        base_url=s.url.rstrip("/"), transport=transport, timeout=s.timeout_s, headers=headers, limits=limits
-    ) as client:
-        total = s.requests + s.warmup
-        t0 = clock()
-        deadline = None if s.duration_s is None else s.duration_s
-
-        def more(i: int) -> bool:
-            return i < total and (deadline is None or clock() - t0 < deadline)
-
-        scraper = None
-        if on_metrics is not None and s.metrics_interval_s > 0:
-            scraper = asyncio.create_task(_scrape(client, s.metrics_interval_s, t0, clock, on_metrics))
-        try:
-            if s.concurrency is not None:
-                next_idx = 0
-
-                async def worker() -> None:
-                    nonlocal next_idx
-                    while more(next_idx):
-                        i, next_idx = next_idx, next_idx + 1
-                        done(await _one(client, s, i, prompt_for(i), t0, clock))
-
-                await asyncio.gather(*(worker() for _ in range(min(s.concurrency, total))))
-            else:
-                assert s.rate is not None
-                rng = np.random.default_rng(s.seed)
-                tasks: list[asyncio.Task[None]] = []
-                at, i = 0.0, 0
-
-                async def fire(i: int) -> None:
-                    done(await _one(client, s, i, prompt_for(i), t0, clock))
-
-                while i < total and (deadline is None or at < deadline):
-                    delay = at - (clock() - t0)
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    tasks.append(asyncio.create_task(fire(i)))
-                    i += 1
-                    k = s.burstiness
-                    at += float(rng.exponential(1 / s.rate) if k == 1 else rng.gamma(k, 1 / (k * s.rate)))
-                await asyncio.gather(*tasks)
-        finally:
-            if scraper is not None:
-                scraping = not scraper.done()  # done early: the server has no metrics to read
-                scraper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await scraper
-                if scraping and on_metrics is not None:  # the counters at the end of the point
+    stop = interrupt.bind(asyncio.get_running_loop()) if interrupt is not None else asyncio.Event()
+    try:
+        async with httpx.AsyncClient(
+            base_url=s.base_url, transport=transport, timeout=s.timeout_s, headers=headers, limits=limits
+        ) as client:
+            t0 = clock()
+            helpers = []
+            scraper = None
+            if on_metrics is not None and s.metrics_interval_s > 0:
+                scraper = asyncio.create_task(_scrape(client, s.metrics_interval_s, t0, clock, on_metrics))
+                helpers.append(scraper)
+            if heartbeat is not None:
+                helpers.append(asyncio.create_task(_beat(heartbeat)))
+            stopped = False
+            try:
+                stopped = await _until_stopped(_load(client, s, t0, clock, prompt_for, done), stop)
+            finally:
+                scraping = scraper is not None and not scraper.done()  # done early: no metrics to read
+                for h in helpers:
+                    h.cancel()
+                await asyncio.gather(*helpers, return_exceptions=True)
+                if scraping and on_metrics is not None and not stopped:  # the counters at the end
                     with contextlib.suppress(Exception):
                         await _sample(client, LAST_SAMPLE_TIMEOUT_S, t0, clock, on_metrics)
+    finally:
+        if interrupt is not None:
+            interrupt.unbind()
     return sorted(records, key=lambda r: r.idx)
 
 
@@ -412,7 +364,10 @@ def run_load(
     on_metrics: Callable[[MetricsSample], None] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    interrupt: Interrupt | None = None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> list[RequestRecord]:
-    """Run one load point and return every request's record (warm-up ones flagged).
-    ``on_record`` sees each request as it finishes, so a caller can store it at once."""
-    return asyncio.run(_run(s, prompts, transport, clock, on_record, on_metrics))
+    """Run one load point and return every request's record (warm-up ones flagged, those
+    cut off by ``interrupt`` flagged ``cancelled``). ``on_record`` sees each request as it
+    finishes, so a caller can store it at once."""
+    return asyncio.run(_run(s, prompts, transport, clock, on_record, on_metrics, interrupt, heartbeat))

@@ -22,7 +22,9 @@
   prefill = its prompt-processing time, TPOT its time per output token, and TTFT − prefill
   per request: what the first token waited outside prefill (queue, tokenizing, HTTP).
 Warm-up requests and failed requests are left out of the latencies; failures are counted
-by cause (the text before the first colon of the recorded error).
+by cause (the text before the first colon of the recorded error). Requests cut off by an
+interrupt (``cancelled``) are neither: they are counted on their own and left out of the
+failures and of goodput's denominator, since the server was never given the time to answer.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class BenchMetrics:
     server_prefill: Dist | None = None
     server_tpot: Dist | None = None
     ttft_outside_prefill: Dist | None = None
+    cancelled: int = 0  # measured requests cut off by an interrupt
 
     def as_dict(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
@@ -90,6 +93,7 @@ class BenchMetrics:
             "goodput": round(self.goodput_share, 4),
             "mean_prompt_tokens": self.mean_prompt_tokens,
             "failures": dict(self.failures or {}),
+            "cancelled": self.cancelled,
             **extra,
         }
 
@@ -97,7 +101,8 @@ class BenchMetrics:
 def bench_metrics(
     records: list[RequestRecord], *, slo_ttft_s: float | None = None, slo_tpot_s: float | None = None
 ) -> BenchMetrics:
-    measured = [r for r in records if not r.warmup]
+    cut_off = [r for r in records if not r.warmup and r.cancelled]
+    measured = [r for r in records if not r.warmup and not r.cancelled]
     ok = [r for r in measured if r.error is None and r.first_token_s is not None and r.end_s is not None]
     ttft = np.array([r.first_token_s - r.origin_s for r in ok if r.first_token_s is not None])
     e2e = np.array([r.end_s - r.origin_s for r in ok if r.end_s is not None])
@@ -155,6 +160,7 @@ def bench_metrics(
         server_prefill=dist(np.array(prefill)) if prefill else None,
         server_tpot=dist(np.array(server_tpot)) if server_tpot else None,
         ttft_outside_prefill=dist(np.array(outside)) if outside else None,
+        cancelled=len(cut_off),
     )
 
 

@@ -10,6 +10,7 @@ the run says so; the server's ``usage.prompt_tokens`` is stored either way.
 from __future__ import annotations
 
 import json
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,10 @@ def load_dataset(path: str | Path) -> list[Prompt]:
     """Read a JSONL file of prompts; every bad line is one clear error naming its number."""
     p = Path(path)
     try:
-        if p.stat().st_size > MAX_DATASET_BYTES:
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):  # a folder, or a pipe or device that would block the read
+            raise BadInputError("--dataset", f"{p} is not a regular file")
+        if st.st_size > MAX_DATASET_BYTES:
             raise BadInputError("--dataset", f"{p} is larger than 1 GiB")
         lines = p.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError as exc:
@@ -136,6 +140,8 @@ def load_dataset(path: str | Path) -> list[Prompt]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise BadInputError("--dataset", f"{p.name} line {n} is not JSON ({exc.msg})") from exc
+        except RecursionError as exc:
+            raise BadInputError("--dataset", f"{p.name} line {n} is nested too deeply") from exc
         prompts.append(_row(obj, f"{p.name} line {n}"))
         if len(prompts) > MAX_DATASET_ROWS:
             raise BadInputError("--dataset", f"more than {MAX_DATASET_ROWS:,} prompts")

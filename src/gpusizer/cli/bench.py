@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from gpusizer.bench.client import BenchSettings, run_load
-from gpusizer.bench.metrics import bench_metrics, server_summary
+from gpusizer.bench.client import BenchSettings, Prompt, run_load, server_base
+from gpusizer.bench.interrupt import Interrupt
+from gpusizer.bench.lifecycle import close_run, now_iso, open_runs, summarize
 from gpusizer.bench.prompts import PromptSizing, load_dataset, size_synthetic_prompt
 from gpusizer.cli.common import console, err_console, guarded, parse_tokens, write_report
 from gpusizer.cli.options import ReportOpt
 from gpusizer.cli.runs_view import compare_table, points_table, server_clock_table
 from gpusizer.errors import BadInputError
 from gpusizer.store.paths import default_db
-from gpusizer.store.runs import RequestRecord, RunStore
+from gpusizer.store.runs import RequestRecord, RunStatus, RunStore
 
 __all__ = ["DEFAULT_DB", "bench_command", "predict_point"]
 
@@ -108,11 +113,85 @@ def bench_command(
     """Streaming load test: TTFT, TPOT, ITL, E2E percentiles, throughput, goodput; every request stored.
 
     Exit status: 0 measured, 1 a load point where no request succeeded (still stored), 2 bad
-    input, 130 interrupted (the partial run is stored)."""
+    input, 130 interrupted by Ctrl-C and 143 by SIGTERM (the partial run is stored)."""
+    interrupt = Interrupt()
+    with interrupt.installed():
+        try:
+            _bench(
+                interrupt,
+                url=url,
+                model=model,
+                api=api,
+                concurrency=concurrency,
+                rate=rate,
+                burstiness=burstiness,
+                input_len=input_len,
+                output_len=output_len,
+                dataset=dataset,
+                requests=requests,
+                duration=duration,
+                warmup=warmup,
+                slo_ttft_ms=slo_ttft_ms,
+                slo_tpot_ms=slo_tpot_ms,
+                api_key_env=api_key_env,
+                timeout_s=timeout_s,
+                metrics_interval=metrics_interval,
+                db=db,
+                predict_model=predict_model,
+                gpu=gpu,
+                gpus=gpus,
+                engine=engine,
+                as_json=as_json,
+                report=report,
+            )
+        except KeyboardInterrupt:  # in a blocking step that had nothing to store yet
+            err_console.print("[yellow]interrupted[/]")
+            raise typer.Exit(code=interrupt.exit_code) from None
+
+
+def _positive_ms(field: str, v: float | None) -> float | None:
+    if v is not None and not (math.isfinite(v) and v > 0):
+        raise BadInputError(field, f"must be a positive number of milliseconds, got {v}")
+    return v
+
+
+def _bench(
+    interrupt: Interrupt,
+    *,
+    url: str,
+    model: str,
+    api: str,
+    concurrency: str | None,
+    rate: str | None,
+    burstiness: float,
+    input_len: str,
+    output_len: str,
+    dataset: str | None,
+    requests: int | None,
+    duration: float | None,
+    warmup: int,
+    slo_ttft_ms: float | None,
+    slo_tpot_ms: float | None,
+    api_key_env: str | None,
+    timeout_s: float,
+    metrics_interval: float,
+    db: str | None,
+    predict_model: str | None,
+    gpu: str | None,
+    gpus: int | None,
+    engine: str | None,
+    as_json: bool,
+    report: str | None,
+) -> None:
     if api not in ("completions", "chat"):
         raise BadInputError("--api", f"unknown API {api!r}", "completions, chat")
     if predict_model and gpu is None:
         raise BadInputError("--gpu", "the prediction needs the GPU the server runs on")
+    base = server_base(url)
+    slo_ttft_ms = _positive_ms("--slo-ttft-ms", slo_ttft_ms)
+    slo_tpot_ms = _positive_ms("--slo-tpot-ms", slo_tpot_ms)
+    if not math.isfinite(metrics_interval):
+        raise BadInputError("--metrics-interval", f"must be a number of seconds, got {metrics_interval}")
     headers: dict[str, str] = {}
     key = None
     if api_key_env:
@@ -121,101 +200,84 @@ def bench_command(
             raise BadInputError("--api-key-env", f"environment variable {api_key_env} is not set")
         headers["Authorization"] = f"Bearer {key}"
     prompts = load_dataset(dataset) if dataset else []
-    loads = _loads(concurrency, rate)
     in_tokens = parse_tokens("--input-len", input_len) or 1
     out_tokens = parse_tokens("--output-len", output_len) or 1
     n_requests = requests if requests is not None else (10_000_000 if duration else 32)
+    points_settings = [
+        BenchSettings(
+            url=url,
+            model=model,
+            api="chat" if api == "chat" else "completions",
+            input_len=in_tokens,
+            output_len=out_tokens,
+            requests=n_requests,
+            duration_s=duration,
+            warmup=warmup,
+            concurrency=conc,
+            rate=r,
+            burstiness=burstiness,
+            timeout_s=timeout_s,
+            api_key=key,
+            metrics_interval_s=metrics_interval,
+        )
+        for conc, r in _loads(concurrency, rate)
+    ]  # every point checked before anything is stored
     path = Path(db) if db else DEFAULT_DB
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInputError("--db", f"cannot create {path.parent} ({exc.strerror})") from exc
-    store = RunStore(path)
+    with interrupt.raising():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BadInputError("--db", f"cannot create {path.parent} ({exc.strerror})") from exc
+        store = open_runs(path, write=True)
+    current: dict[str, int] = {}
+
+    def hard_stop(signum: int) -> None:
+        """A second signal: close the run as interrupted (waiting a second at most for the
+        file) and end the process at once; the requests stored so far stay."""
+        err_console.print("[yellow]interrupted again: stopping now[/]")
+        if "run_id" in current:
+            with contextlib.suppress(Exception):
+                quick = RunStore(path, busy_timeout_s=1.0)
+                summary = summarize(quick, current["run_id"])
+                quick.mark_final(
+                    current["run_id"], summary=summary, status="interrupted", finished_at=now_iso()
+                )
+                quick.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+    interrupt.on_second = hard_stop
     sizing = None
-    if not prompts and url.startswith(("http://", "https://")):
-        sizing = size_synthetic_prompt(url, model, in_tokens, headers=headers, timeout_s=min(timeout_s, 10))
     points: list[dict[str, Any]] = []
-    interrupted = False
     try:
-        for conc, r in loads:
-            s = BenchSettings(
-                url=url,
-                model=model,
-                api="chat" if api == "chat" else "completions",
-                input_len=in_tokens,
-                output_len=out_tokens,
-                requests=n_requests,
-                duration_s=duration,
-                warmup=warmup,
-                concurrency=conc,
-                rate=r,
-                burstiness=burstiness,
-                timeout_s=timeout_s,
-                api_key=key,
-                metrics_interval_s=metrics_interval,
-                prompt_words=sizing.words if sizing else None,
-            )
-            load = f"concurrency={conc}" if conc is not None else f"rate={r:g}"
+        if not prompts:
+            with interrupt.raising():
+                sizing = size_synthetic_prompt(
+                    base, model, in_tokens, headers=headers, timeout_s=min(timeout_s, 10)
+                )
+        for s in points_settings:
+            if interrupt.requested:
+                break
+            s = replace(s, prompt_words=sizing.words if sizing else None)
             settings = {
                 **s.public(),
+                "slo_ttft_ms": slo_ttft_ms,
+                "slo_tpot_ms": slo_tpot_ms,
                 "dataset": str(Path(dataset).resolve()) if dataset else None,
                 "prompt_tokens_source": "dataset" if prompts else (sizing.source if sizing else "estimated"),
             }
+            load = _load_label(s)
             run_id = store.start_run(
-                started_at=_now(), url=url, model=model, api=s.api, load=load, settings=settings
+                started_at=now_iso(), url=url, model=model, api=s.api, load=load, settings=settings
             )
-            with _progress(load, s, quiet=as_json) as advance:
-
-                def on_record(rec: RequestRecord, run_id: int = run_id, advance: Any = advance) -> None:
-                    store.add_request(run_id, rec)
-                    advance(rec)
-
-                try:
-                    run_load(
-                        s,
-                        prompts=prompts,
-                        on_record=on_record,
-                        on_metrics=lambda m, run_id=run_id: store.add_metrics(run_id, m),  # type: ignore[misc]
-                    )
-                except KeyboardInterrupt:
-                    interrupted = True
-            records = store.requests(run_id)  # what was stored is what is reported
-            m = bench_metrics(
-                records,
-                slo_ttft_s=slo_ttft_ms / 1e3 if slo_ttft_ms else None,
-                slo_tpot_s=slo_tpot_ms / 1e3 if slo_tpot_ms else None,
+            current["run_id"] = run_id
+            status, summary = _point(
+                store, run_id, s, prompts, interrupt, as_json, predict_model, gpu, gpus, engine
             )
-            summary: dict[str, Any] = {**m.as_dict(), "server": server_summary(store.metrics(run_id))}
-            try:  # a failing prediction must not lose the measurement
-                if predict_model and not interrupted:
-                    summary["predicted"] = predict_point(
-                        predict_model,
-                        gpu,
-                        gpus,
-                        engine,
-                        concurrency=s.concurrency,
-                        rate=s.rate,
-                        burstiness=s.burstiness,
-                        input_tokens=m.mean_prompt_tokens or s.input_len,
-                        output_tokens=s.output_len,
-                        requests=m.completed,
-                    )
-            finally:
-                store.finish_run(
-                    run_id,
-                    summary=summary,
-                    status="interrupted" if interrupted else "complete",
-                    finished_at=_now(),
-                )
-            points.append(
-                {
-                    "run_id": run_id,
-                    "load": load,
-                    "status": "interrupted" if interrupted else "complete",
-                    **summary,
-                }
-            )
-            if interrupted:
+            current.pop("run_id")
+            points.append({"run_id": run_id, "load": load, "status": status, **summary})
+            if status != "complete":
                 break
     finally:
         store.close()
@@ -226,20 +288,85 @@ def bench_command(
     _report(
         points, url=url, model=model, path=path, sizing=sizing, as_json=as_json, predicted=bool(predict_model)
     )
-    if interrupted:
-        raise typer.Exit(code=130)
+    if interrupt.requested:
+        raise typer.Exit(code=interrupt.exit_code)
     empty = [p["load"] for p in points if not p["completed"]]
     if empty:  # stored all the same; a script must not read an empty point as a measurement
         err_console.print(f"[red]no request succeeded at {', '.join(empty)}: nothing was measured there[/]")
         raise typer.Exit(code=1)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def _point(
+    store: RunStore,
+    run_id: int,
+    s: BenchSettings,
+    prompts: list[Prompt],
+    interrupt: Interrupt,
+    quiet: bool,
+    predict_model: str | None,
+    gpu: str | None,
+    gpus: int | None,
+    engine: str | None,
+) -> tuple[RunStatus, dict[str, Any]]:
+    """Run one load point into ``run_id`` and give the run its final state: ``complete``,
+    ``interrupted`` (a signal; the requests in flight are stored as cancelled) or ``failed``
+    (the bench itself broke, say the runs file stopped taking writes; the error goes on up)."""
+    status: RunStatus = "failed"
+    extra: dict[str, Any] = {}
+
+    def beat() -> None:
+        with contextlib.suppress(sqlite3.Error):
+            store.heartbeat(run_id)
+
+    try:
+        with _progress(s, quiet=quiet) as advance:
+
+            def on_record(rec: RequestRecord) -> None:
+                store.add_request(run_id, rec)
+                advance(rec)
+
+            run_load(
+                s,
+                prompts=prompts,
+                on_record=on_record,
+                on_metrics=lambda m: store.add_metrics(run_id, m),
+                interrupt=interrupt,
+                heartbeat=beat,
+            )
+        status = "interrupted" if interrupt.requested else "complete"
+        if predict_model and status == "complete":
+            measured = summarize(store, run_id)
+            with interrupt.raising():  # a prediction takes seconds; Ctrl-C skips it
+                extra["predicted"] = predict_point(
+                    predict_model,
+                    gpu,
+                    gpus,
+                    engine,
+                    concurrency=s.concurrency,
+                    rate=s.rate,
+                    burstiness=s.burstiness,
+                    input_tokens=measured["mean_prompt_tokens"] or s.input_len,
+                    output_tokens=s.output_len,
+                    requests=measured["completed"],
+                )
+    except KeyboardInterrupt:
+        pass  # during the prediction: the measurement itself is complete and is kept
+    finally:
+        try:
+            summary = close_run(store, run_id, status, extra)
+        except Exception:
+            if status != "failed":
+                raise
+            summary = {}  # the original error matters more; the next open closes the run
+    return status, summary
+
+
+def _load_label(s: BenchSettings) -> str:
+    return f"concurrency={s.concurrency}" if s.concurrency is not None else f"rate={s.rate:g}"
 
 
 @contextmanager
-def _progress(load: str, s: BenchSettings, *, quiet: bool) -> Iterator[Callable[[RequestRecord], None]]:
+def _progress(s: BenchSettings, *, quiet: bool) -> Iterator[Callable[[RequestRecord], None]]:
     """A progress bar on stderr per load point; silent when stderr is not a terminal or for --json."""
     total = s.requests + s.warmup if s.duration_s is None else None
     with Progress(
@@ -252,7 +379,7 @@ def _progress(load: str, s: BenchSettings, *, quiet: bool) -> Iterator[Callable[
         transient=True,
         disable=quiet or not err_console.is_terminal,
     ) as bar:
-        task = bar.add_task(load, total=total, failed=0)
+        task = bar.add_task(_load_label(s), total=total, failed=0)
         failed = 0
 
         def advance(rec: RequestRecord) -> None:
@@ -300,8 +427,11 @@ def _report(
             causes = ", ".join(f"{n} × {c}" for c, n in p["failures"].items())
             console.print(f"[yellow]{p['load']}: failed requests: {causes}[/]", highlight=False)
         if p["status"] == "interrupted":
+            cut = p.get("cancelled") or 0
+            cut_text = f"; {cut} request(s) in flight were cancelled, not counted as failures" if cut else ""
             console.print(
-                f"[yellow]{p['load']}: interrupted; the requests finished so far are stored (run {p['run_id']})[/]"
+                f"[yellow]{p['load']}: interrupted; the requests finished so far are stored (run {p['run_id']})"
+                f"{cut_text}[/]"
             )
     if predicted:
         console.print(compare_table([p for p in points if "predicted" in p]))

@@ -4,12 +4,15 @@ a sweep) or to a live server's Prometheus metrics."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 
+from gpusizer.bench.client import server_base
+from gpusizer.bench.lifecycle import open_runs, summarize
 from gpusizer.bench.prometheus import parse_metrics
 from gpusizer.cli.bench import DEFAULT_DB
 from gpusizer.cli.common import console, guarded
@@ -25,12 +28,20 @@ def _s(d: dict[str, Any] | None, key: str) -> float | None:
     return None if v is None else float(v) / 1e3
 
 
-def _evidence(run: dict[str, Any]) -> RunEvidence:
-    summary = json.loads(run["summary"]) if run["summary"] else {}
-    settings = json.loads(run["settings"])
+def _evidence(run: dict[str, Any], store: RunStore) -> RunEvidence:
+    try:
+        summary = json.loads(run["summary"]) if run["summary"] else None
+        settings = json.loads(run["settings"])
+    except ValueError as exc:
+        raise BadInputError("--db", f"run {run['id']} has damaged settings or summary ({exc})") from exc
+    if not isinstance(summary, dict) or "completed" not in summary:  # still running: what it stored
+        summary = {**(summary or {}), **summarize(store, int(run["id"]))}
+    settings = settings if isinstance(settings, dict) else {}
     srv = summary.get("server") or {}
     return RunEvidence(
         run_id=int(run["id"]),
+        status=str(run["status"] or "complete"),
+        cancelled=int(summary.get("cancelled") or 0),
         concurrency=settings.get("concurrency"),
         rate=settings.get("rate"),
         completed=int(summary.get("completed") or 0),
@@ -61,16 +72,14 @@ def _from_runs(targets: list[str], db: str | None) -> list[RunEvidence]:
             "TARGET", f"{targets!r}: give one server URL or stored run ids", "e.g. 3 4 5"
         ) from exc
     path = Path(db) if db else DEFAULT_DB
-    if not path.exists():
-        raise BadInputError("--db", f"{path} does not exist (run `gpusizer bench …` first)")
-    store = RunStore(path)
+    store = open_runs(path, write=False)  # read-only; runs whose bench died are closed as abandoned
     try:
         evidence = []
         for i in ids:
             run = store.run(i)
             if run is None:
                 raise BadInputError("TARGET", f"no run {i} in {path}", "`gpusizer runs` lists them")
-            evidence.append(_evidence(run))
+            evidence.append(_evidence(run, store))
     finally:
         store.close()
     return evidence
@@ -79,8 +88,9 @@ def _from_runs(targets: list[str], db: str | None) -> list[RunEvidence]:
 def _live(
     url: str, timeout_s: float, slo_ttft_ms: float | None, slo_itl_ms: float | None
 ) -> tuple[dict[str, Any], list[Diagnosis]]:
+    base = server_base(url)
     try:
-        resp = httpx.get(url.rstrip("/") + "/metrics", timeout=timeout_s)
+        resp = httpx.get(base + "/metrics", timeout=timeout_s)
     except httpx.HTTPError as exc:
         raise BadInputError("URL", f"cannot reach {url} ({exc.__class__.__name__})") from exc
     if resp.status_code != 200:
@@ -132,9 +142,17 @@ def diagnose_command(
     url = metrics_url or (
         targets[0] if len(targets) == 1 and targets[0].startswith(("http://", "https://")) else None
     )
+    for field, v in (
+        ("--slo-ttft-ms", slo_ttft_ms),
+        ("--slo-tpot-ms", slo_tpot_ms),
+        ("--slo-itl-ms", slo_itl_ms),
+    ):
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise BadInputError(field, f"must be a positive number of milliseconds, got {v}")
+    if not math.isfinite(timeout_s):
+        raise BadInputError("--timeout-s", f"must be a number of seconds, got {timeout_s}")
     if url is not None:
-        if not url.startswith(("http://", "https://")):
-            raise BadInputError("--metrics-url", f"{url!r} is not an http(s) URL")
+        server_base(url, "--metrics-url" if metrics_url else "TARGET")
         snapshot, found = _live(url, timeout_s, slo_ttft_ms, slo_itl_ms or slo_tpot_ms)
         if as_json:
             typer.echo(json.dumps({"snapshot": snapshot, "diagnosis": [d.__dict__ for d in found]}, indent=2))

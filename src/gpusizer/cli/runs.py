@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from gpusizer.bench.lifecycle import open_runs, summarize
 from gpusizer.cli.bench import DEFAULT_DB, predict_point
 from gpusizer.cli.common import console, guarded
 from gpusizer.cli.runs_view import compare_table, points_table, server_clock_table
@@ -25,14 +26,21 @@ DbOption = Annotated[str | None, typer.Option(help=f"SQLite file of bench runs (
 
 
 def _open(db: str | None) -> tuple[RunStore, Path]:
+    """The runs file opened read-only; a file that is not gpusizer's is refused untouched,
+    and runs whose bench died are closed as abandoned (see ``bench.lifecycle``)."""
     path = Path(db) if db else DEFAULT_DB
-    if not path.exists():
-        raise BadInputError("--db", f"{path} does not exist (run `gpusizer bench …` first)")
-    return RunStore(path), path
+    return open_runs(path, write=False), path
 
 
-def _point(run: dict[str, Any]) -> dict[str, Any]:
-    summary = json.loads(run["summary"]) if run["summary"] else {}
+def _point(run: dict[str, Any], store: RunStore | None = None) -> dict[str, Any]:
+    """A stored run as a load point: its summary, or, for a run still going (no summary
+    yet), what its stored requests say so far."""
+    try:
+        summary = json.loads(run["summary"]) if run["summary"] else None
+    except ValueError:
+        summary = None
+    if not isinstance(summary, dict) or "completed" not in summary:
+        summary = {**(summary or {}), **(summarize(store, run["id"]) if store is not None else {})}
     return {"run_id": run["id"], "load": run["load"], "status": run["status"], **summary}
 
 
@@ -44,6 +52,14 @@ def _get(store: RunStore, run_id: int) -> dict[str, Any]:
         raise BadInputError("RUN", f"no run {run_id}", have)
     return run
 
+
+_STATUS_NOTES = {
+    "running": "still running: the figures are those of the {n} requests stored so far",
+    "interrupted": "interrupted: the figures cover the {n} requests stored; those cut off are 'cancelled'",
+    "abandoned": "abandoned: the bench process stopped without closing the run (killed, crashed); "
+    "the figures cover the {n} requests it stored",
+    "failed": "failed: the bench stopped on an error; the figures cover the {n} requests it stored",
+}
 
 _REQUEST_FIELDS = (
     "idx",
@@ -73,6 +89,7 @@ def _request_rows(store: RunStore, run_id: int) -> list[dict[str, Any]]:
                 "prompt_tokens": r.prompt_tokens,
                 "output_tokens": r.output_tokens,
                 "error": r.error,
+                "cancelled": r.cancelled,
             }
         )
     return rows
@@ -100,19 +117,19 @@ def runs_command(
     try:
         if run is None:
             points = [
-                {**_point(r), "started_at": r["started_at"], "url": r["url"], "model": r["model"]}
+                {**_point(r, store), "started_at": r["started_at"], "url": r["url"], "model": r["model"]}
                 for r in store.runs()
             ]
             _list(points, path, as_json=as_json, as_csv=as_csv)
             return
         row = _get(store, run)
-        point = _point(row)
+        point = _point(row, store)
         requests = _request_rows(store, run)
         series = [s.__dict__ for s in store.metrics(run)]
     finally:
         store.close()
     if as_csv:
-        _csv(requests, [*_REQUEST_FIELDS, "error"])
+        _csv(requests, [*_REQUEST_FIELDS, "error", "cancelled"])
         return
     if as_json:
         settings = json.loads(row["settings"])
@@ -140,6 +157,9 @@ def runs_command(
             [point], title=f"run {run}: {row['model']} at {row['url']} ({row['status']}, {row['started_at']})"
         )
     )
+    note = _STATUS_NOTES.get(str(row["status"]))
+    if note:
+        console.print(f"[yellow]{note.format(n=len(requests))}[/]", highlight=False)
     clock = server_clock_table([point])
     if clock is not None:
         console.print(clock)
@@ -237,12 +257,15 @@ def compare_command(
 ) -> None:
     """Measured TTFT/TPOT/throughput beside gpusizer's prediction for the same load, with the error.
     A new prediction is stored with the run, so `calibrate` can learn from it."""
-    store, _ = _open(db)
+    store, path = _open(db)
+    if predict_model and store.read_only:  # the new prediction is stored with the run
+        store.close()
+        store = open_runs(path, write=True)
     points = []
     try:
         for run_id in runs:
             row = _get(store, run_id)
-            point = _point(row)
+            point = _point(row, store)
             if not point.get("completed"):
                 raise BadInputError("RUN", f"run {run_id} has no completed request to compare")
             if predict_model:

@@ -112,6 +112,8 @@ class RunEvidence:
     e2e_p50_s: float | None = None
     server_ttft_mean_s: float | None = None  # the server's own histograms over the run (vLLM, SGLang)
     server_queue_mean_s: float | None = None
+    status: str = "complete"  # running | complete | interrupted | failed | abandoned
+    cancelled: int = 0  # requests cut off by an interrupt
 
 
 QUEUE_TTFT_RATIO = 3.0  # p95 TTFT this many times p50: requests wait for a slot
@@ -139,6 +141,7 @@ def diagnose_runs(
     out: list[Diagnosis] = []
     for e in runs:
         n = _name(e)
+        out.extend(_incomplete(e, n))
         kv = e.max_kv_usage
         kv_text = f"KV ≤ {kv:.0%}" if kv is not None else "KV use not exported"
         if e.max_waiting and e.max_waiting > 0 and (kv is None or kv < KV_FULL):
@@ -291,6 +294,40 @@ def diagnose_runs(
                 evidence=f"{_name(last)}: {last.output_tokens_per_s:,.0f} output tokens/s, no queue, no failures"
                 if last
                 else "no runs",
+            )
+        )
+    return out
+
+
+_STATUS_RULES = {
+    "abandoned": "the bench process died without closing the run (killed, crashed): its figures cover only "
+    "the requests it stored and may miss the load's end; rerun the point before reading them as a measurement",
+    "interrupted": "the run was interrupted: its figures cover only the requests finished before the stop; "
+    "rerun the point for a full measurement",
+    "failed": "the bench stopped on an error: its figures cover only the requests stored before it; fix the "
+    "error and rerun",
+    "running": "the run is still going (or its bench is unreachable from here): the figures are partial",
+}
+
+
+def _incomplete(e: RunEvidence, n: str) -> list[Diagnosis]:
+    """A run that did not end as planned, or measured nothing, is never called healthy."""
+    out = []
+    if e.status != "complete":
+        cut = f", {e.cancelled} cut off" if e.cancelled else ""
+        out.append(
+            Diagnosis(
+                rule=_STATUS_RULES.get(e.status, f"the run ended as {e.status!r}: its figures are partial"),
+                verdict=f"run-{e.status}",
+                evidence=f"{n}: {e.status}, {e.completed} completed and {e.failed} failed requests stored{cut}",
+            )
+        )
+    if e.completed == 0 and e.failed == 0:
+        out.append(
+            Diagnosis(
+                rule="nothing was measured: no request completed or failed in this run",
+                verdict="no-data",
+                evidence=f"{n}: no measured request stored",
             )
         )
     return out

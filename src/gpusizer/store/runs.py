@@ -3,28 +3,53 @@ while they ran.
 
 Nothing measured is lost: the database runs in WAL mode, a run's row is written when it
 starts, and each request is committed as it completes, so a Ctrl-C or a crash loses only the
-requests in flight; the run is then marked ``interrupted`` and still reported. Older files
-are migrated in place by adding columns and tables, never by rewriting rows; a file written
-by a newer gpusizer, or one that is not a database, is refused with one line and left as it is.
+requests in flight. A run ends in one final state: ``complete``, ``interrupted`` (Ctrl-C or
+SIGTERM), ``failed`` (the bench itself hit an error) or ``abandoned``: its process died
+without saying (kill -9, a crash, power). To tell the last from a run still going, a run
+stores the pid and host of the process writing it and a heartbeat (Unix time) that process
+renews as requests complete; ``stale_runs`` finds the ``running`` runs whose process is gone
+from this host, or whose heartbeat stopped ``STALE_AFTER_S`` ago (another host, a reused pid).
+
+Older files are migrated in place by adding columns and tables, never by rewriting rows; a
+file written by a newer gpusizer, a SQLite file that is not gpusizer's, or one that is not
+a database at all is refused with one line and left as it is. ``read_only=True`` opens the
+file with SQLite's read-only mode, so looking at runs can never change it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
 import sqlite3
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, astuple, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from gpusizer.errors import BadInputError
 
-__all__ = ["SCHEMA_VERSION", "MetricsSample", "RequestRecord", "RunStatus", "RunStore", "record_dict"]
+__all__ = [
+    "FINAL_STATUSES",
+    "SCHEMA_VERSION",
+    "STALE_AFTER_S",
+    "MetricsSample",
+    "RequestRecord",
+    "RunStatus",
+    "RunStore",
+    "pid_alive",
+    "record_dict",
+]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
-RunStatus = Literal["running", "complete", "interrupted"]
+RunStatus = Literal["running", "complete", "interrupted", "failed", "abandoned"]
+FINAL_STATUSES: tuple[RunStatus, ...] = ("complete", "interrupted", "failed", "abandoned")
+STALE_AFTER_S = 300.0  # a running run whose heartbeat is older than this is abandoned
+BUSY_TIMEOUT_S = 10.0  # how long a write waits for another process's write lock
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -85,9 +110,23 @@ _ADD_COLUMNS_V3 = (
     ("server_metrics", "queue_count", "REAL"),
 )
 
+# Version 4: who writes a run and when it last showed life, so a dead run is recognised; and
+# requests cut off by an interrupt, kept apart from failures.
+_ADD_COLUMNS_V4 = (
+    ("runs", "pid", "INTEGER"),
+    ("runs", "host", "TEXT"),
+    ("runs", "heartbeat_at", "REAL"),  # Unix time, seconds
+    ("requests", "cancelled", "INTEGER NOT NULL DEFAULT 0"),
+)
+_ADD_COLUMNS = _ADD_COLUMNS_V2 + _ADD_COLUMNS_V3 + _ADD_COLUMNS_V4
+
+# What makes a SQLite file gpusizer's: its meta table says so, or (a file from before the
+# meta row) its runs table has the columns every version wrote.
+_RUN_COLUMNS_V1 = {"id", "started_at", "url", "model", "api", "load", "settings", "summary"}
+
 _REQUEST_COLS = (
     "idx, warmup, start_s, first_token_s, end_s, prompt_tokens, output_tokens, itl_s, error, first_answer_s, "
-    "sent_s, server_prefill_s, server_tpot_s"
+    "sent_s, server_prefill_s, server_tpot_s, cancelled"
 )
 
 
@@ -106,6 +145,7 @@ class RequestRecord:
     sent_s: float | None = None  # the request's last byte handed to the socket; None: not traced
     server_prefill_s: float | None = None  # the server's own prompt-processing time (llama.cpp)
     server_tpot_s: float | None = None  # the server's own time per output token (llama.cpp)
+    cancelled: bool = False  # cut off by an interrupt: neither a success nor a failure
 
     @property
     def origin_s(self) -> float:
@@ -147,30 +187,74 @@ def _marks(cols: str) -> str:
 
 
 class RunStore:
-    """Open (or create, or migrate) the database at ``path``; ``:memory:`` for tests."""
+    """Open (or create, or migrate) the database at ``path``; ``:memory:`` for tests.
 
-    def __init__(self, path: str | Path) -> None:
+    ``read_only=True`` opens it with SQLite's read-only mode: nothing is created, migrated or
+    switched to WAL, and a file that is not gpusizer's is refused before anything is read
+    from it; ``needs_migration`` then says whether it must be reopened writable first. Runs
+    found abandoned are then marked in memory only (``mark_final``)."""
+
+    def __init__(
+        self, path: str | Path, *, read_only: bool = False, busy_timeout_s: float = BUSY_TIMEOUT_S
+    ) -> None:
+        self.path = str(path)
+        self.read_only = read_only
+        self._overlay: dict[int, dict[str, Any]] = {}  # final states decided but not written (read-only)
+        self.conn: sqlite3.Connection | None = None
+        self.needs_migration = False  # read-only: the file lacks columns this version reads
         try:
-            self.conn = sqlite3.connect(str(path))
+            if read_only:
+                uri = Path(path).absolute().as_uri() + "?mode=ro"
+                self.conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_s)
+            else:
+                self.conn = sqlite3.connect(self.path, timeout=busy_timeout_s)
+            self._check_ours()
             version = self._version()
             if version is not None and version > SCHEMA_VERSION:
-                self._close_quietly()
                 raise BadInputError("--db", f"{path} was written by a newer gpusizer (schema {version})")
+            self.needs_migration = bool(self._missing_columns()) or (version or 0) < SCHEMA_VERSION
+            if read_only:
+                return  # the caller reopens it writable to migrate, or says why it cannot
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(_SCHEMA_V1 + _TABLES_V2)
-            if self._missing_columns() or version is None or version < SCHEMA_VERSION:
+            if self.needs_migration:
                 self._migrate()
+                self.needs_migration = False
+        except BadInputError:
+            self._close_quietly()
+            raise
         except sqlite3.DatabaseError as exc:
             self._close_quietly()
-            raise BadInputError("--db", f"{path} is not a gpusizer database ({exc})") from exc
+            raise BadInputError("--db", _why(path, exc)) from exc
+
+    def _tables(self) -> set[str]:
+        assert self.conn is not None
+        return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def _columns(self, table: str) -> set[str]:
+        assert self.conn is not None
+        return {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+
+    def _check_ours(self) -> None:
+        """Refuse a SQLite file that holds other tables than gpusizer's, before writing to it."""
+        tables = self._tables()
+        if not tables:
+            if self.read_only:
+                raise BadInputError("--db", f"{self.path} is empty: not a gpusizer runs file")
+            return  # a new file
+        if self._version() is not None or ("runs" in tables and self._columns("runs") >= _RUN_COLUMNS_V1):
+            return
+        shown = ", ".join(sorted(tables)[:4]) + (", …" if len(tables) > 4 else "")
+        raise BadInputError(
+            "--db",
+            f"{self.path} is a SQLite database but not gpusizer's (its tables: {shown}); left untouched",
+            "a gpusizer runs file, or a new path",
+        )
 
     def _missing_columns(self) -> list[tuple[str, str, str]]:
-        return [
-            (table, col, decl)
-            for table, col, decl in _ADD_COLUMNS_V2 + _ADD_COLUMNS_V3
-            if col not in {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
-        ]
+        have = {t: self._columns(t) for t in {t for t, _, _ in _ADD_COLUMNS}}
+        return [(table, col, decl) for table, col, decl in _ADD_COLUMNS if col not in have[table]]
 
     def _migrate(self) -> None:
         """Add what is missing, decided by the columns present rather than by the version
@@ -178,6 +262,7 @@ class RunStore:
         write lock is taken before looking: when two processes open a new or old file at
         once (a bench writing, a reader watching it), one migrates and the other then finds
         nothing left to do."""
+        assert self.conn is not None
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             for table, col, decl in self._missing_columns():
@@ -192,34 +277,53 @@ class RunStore:
 
     def _version(self) -> int | None:
         """The file's schema version, read without writing anything; None for a new file."""
-        has_meta = self.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-        ).fetchone()
-        if not has_meta:
+        assert self.conn is not None
+        if "meta" not in self._tables():
             return None
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        return int(row[0]) if row else None
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            return int(row[0]) if row else None
+        except (sqlite3.DatabaseError, ValueError, TypeError):
+            return None  # a table named meta that is not ours
 
     def _close_quietly(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            self.conn.close()
+        if self.conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.close()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        assert self.conn is not None
+        return self.conn
 
     # --- writing, one commit per event -------------------------------------------------
 
     def start_run(
         self, *, started_at: str, url: str, model: str, api: str, load: str, settings: Mapping[str, Any]
     ) -> int:
-        with self.conn:
-            cur = self.conn.execute(
-                "INSERT INTO runs (started_at, url, model, api, load, settings, summary, status) "
-                "VALUES (?,?,?,?,?,?,NULL,'running')",
-                (started_at, url, model, api, load, json.dumps(dict(settings))),
+        """A new ``running`` run, owned by this process on this host."""
+        with self.db:
+            cur = self.db.execute(
+                "INSERT INTO runs (started_at, url, model, api, load, settings, summary, status, pid, host, "
+                "heartbeat_at) VALUES (?,?,?,?,?,?,NULL,'running',?,?,?)",
+                (
+                    started_at,
+                    url,
+                    model,
+                    api,
+                    load,
+                    json.dumps(dict(settings)),
+                    os.getpid(),
+                    socket.gethostname(),
+                    time.time(),
+                ),
             )
         return int(cur.lastrowid or 0)
 
     def add_request(self, run_id: int, r: RequestRecord) -> None:
-        with self.conn:
-            self.conn.execute(
+        """Commit one request, and renew the run's heartbeat with it."""
+        with self.db:
+            self.db.execute(
                 f"INSERT INTO requests (run_id, {_REQUEST_COLS}) VALUES ({_marks(_REQUEST_COLS)})",
                 (
                     run_id,
@@ -236,12 +340,20 @@ class RunStore:
                     r.sent_s,
                     r.server_prefill_s,
                     r.server_tpot_s,
+                    int(r.cancelled),
                 ),
             )
+            self.db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (time.time(), run_id))
+
+    def heartbeat(self, run_id: int) -> None:
+        """The run's process is alive (called between requests, so a slow point is not
+        mistaken for a dead one)."""
+        with self.db:
+            self.db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (time.time(), run_id))
 
     def add_metrics(self, run_id: int, m: MetricsSample) -> None:
-        with self.conn:
-            self.conn.execute(
+        with self.db:
+            self.db.execute(
                 f"INSERT INTO server_metrics (run_id, {_METRICS_COLS}) VALUES ({_marks(_METRICS_COLS)})",
                 (run_id, *astuple(m)),
             )
@@ -249,15 +361,34 @@ class RunStore:
     def finish_run(
         self, run_id: int, *, summary: Mapping[str, Any], status: RunStatus, finished_at: str
     ) -> None:
-        with self.conn:
-            self.conn.execute(
+        with self.db:
+            self.db.execute(
                 "UPDATE runs SET summary = ?, status = ?, finished_at = ? WHERE id = ?",
                 (json.dumps(dict(summary)), status, finished_at, run_id),
             )
 
+    def mark_final(
+        self, run_id: int, *, summary: Mapping[str, Any], status: RunStatus, finished_at: str
+    ) -> bool:
+        """Close a run another process left ``running``, unless it finished meanwhile; True
+        when this call closed it. Read-only: the state is kept in memory for this reader."""
+        if self.read_only:
+            self._overlay[run_id] = {
+                "summary": json.dumps(dict(summary)),
+                "status": status,
+                "finished_at": finished_at,
+            }
+            return True
+        with self.db:
+            cur = self.db.execute(
+                "UPDATE runs SET summary = ?, status = ?, finished_at = ? WHERE id = ? AND status = 'running'",
+                (json.dumps(dict(summary)), status, finished_at, run_id),
+            )
+        return cur.rowcount == 1
+
     def update_summary(self, run_id: int, summary: Mapping[str, Any]) -> None:
-        with self.conn:
-            self.conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (json.dumps(dict(summary)), run_id))
+        with self.db:
+            self.db.execute("UPDATE runs SET summary = ? WHERE id = ?", (json.dumps(dict(summary)), run_id))
 
     def add_run(
         self,
@@ -283,7 +414,7 @@ class RunStore:
     # --- reading ---------------------------------------------------------------------
 
     def requests(self, run_id: int) -> list[RequestRecord]:
-        rows = self.conn.execute(
+        rows = self.db.execute(
             f"SELECT {_REQUEST_COLS} FROM requests WHERE run_id = ? ORDER BY idx", (run_id,)
         ).fetchall()
         return [
@@ -301,12 +432,13 @@ class RunStore:
                 sent_s=r[10],
                 server_prefill_s=r[11],
                 server_tpot_s=r[12],
+                cancelled=bool(r[13]),
             )
             for r in rows
         ]
 
     def metrics(self, run_id: int) -> list[MetricsSample]:
-        rows = self.conn.execute(
+        rows = self.db.execute(
             f"SELECT {_METRICS_COLS} FROM server_metrics WHERE run_id = ? ORDER BY t_s",
             (run_id,),
         ).fetchall()
@@ -325,18 +457,90 @@ class RunStore:
         "summary",
     )
 
+    def _row(self, r: tuple[Any, ...]) -> dict[str, Any]:
+        run = dict(zip(self._RUN_COLS, r, strict=True))
+        return {**run, **self._overlay.get(run["id"], {})}
+
     def runs(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute(f"SELECT {', '.join(self._RUN_COLS)} FROM runs ORDER BY id").fetchall()
-        return [dict(zip(self._RUN_COLS, r, strict=True)) for r in rows]
+        rows = self.db.execute(f"SELECT {', '.join(self._RUN_COLS)} FROM runs ORDER BY id").fetchall()
+        return [self._row(r) for r in rows]
 
     def run(self, run_id: int) -> dict[str, Any] | None:
-        row = self.conn.execute(
+        row = self.db.execute(
             f"SELECT {', '.join(self._RUN_COLS)} FROM runs WHERE id = ?", (run_id,)
         ).fetchone()
-        return dict(zip(self._RUN_COLS, row, strict=True)) if row else None
+        return self._row(row) if row else None
+
+    def stale_runs(self, *, now: float | None = None, stale_after_s: float = STALE_AFTER_S) -> list[int]:
+        """The ``running`` runs nobody is running any more: their process is gone from this
+        host, or their heartbeat (for runs from before it existed: their last stored
+        activity) is older than ``stale_after_s``."""
+        now = time.time() if now is None else now
+        host = socket.gethostname()
+        rows = self.db.execute(
+            "SELECT id, pid, host, heartbeat_at, started_at FROM runs WHERE status = 'running'"
+        ).fetchall()
+        stale = []
+        for run_id, pid, run_host, beat, started_at in rows:
+            if run_id in self._overlay:
+                continue
+            if pid is not None and run_host == host and not pid_alive(int(pid)):
+                stale.append(run_id)
+                continue
+            last = beat if beat is not None else self._last_activity(run_id, started_at)
+            if last is not None and now - last > stale_after_s:
+                stale.append(run_id)
+        return stale
+
+    def _last_activity(self, run_id: int, started_at: str) -> float | None:
+        """Unix time of a run's last stored request or sample (runs without a heartbeat)."""
+        try:
+            start = datetime.fromisoformat(started_at).timestamp()
+        except (TypeError, ValueError):
+            return None
+        ends = self.db.execute(
+            "SELECT MAX(COALESCE(end_s, start_s)) FROM requests WHERE run_id = ?", (run_id,)
+        ).fetchone()[0]
+        sampled = self.db.execute(
+            "SELECT MAX(t_s) FROM server_metrics WHERE run_id = ?", (run_id,)
+        ).fetchone()[0]
+        return start + max(float(ends or 0.0), float(sampled or 0.0))
 
     def close(self) -> None:
-        self.conn.close()
+        self._close_quietly()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this host (a zombie, killed but not yet reaped by
+    its parent, counts as gone)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): the signal check is all there is
+
+
+def _why(path: str | Path, exc: sqlite3.DatabaseError) -> str:
+    """One line for a file SQLite would not open or write."""
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return f"{path} is not a gpusizer database ({text})"
+    if "readonly" in text or "read-only" in text:
+        return f"{path} cannot be written ({text}); check its and its folder's permissions"
+    if "unable to open" in text:
+        return f"cannot open {path} ({text}); check that it is a file you may read and write"
+    return f"{path}: {text}"
 
 
 def record_dict(r: RequestRecord) -> dict[str, Any]:

@@ -1,0 +1,103 @@
+"""Ctrl-C (SIGINT) and SIGTERM, handled alike while a bench runs.
+
+The first signal asks the run to stop: a load point in progress is woken at once (its event
+loop is bound with ``bind``), cancels the requests in flight, records them as ``cancelled``
+and returns; the caller then closes the run as ``interrupted`` and exits 128 + the signal's
+number. Outside a load point the caller either checks ``requested`` at its next step or, in
+a ``raising()`` section (blocking work with nothing to save, such as sizing prompts), gets a
+``KeyboardInterrupt`` straight away. The handler never raises inside a load point, so a
+signal can never land half-way through storing a request, and is never swallowed.
+
+A second signal does not wait for anything: ``on_second`` (the CLI's: close the run as
+``interrupted`` with a short lock wait, then end the process) is called from the handler.
+
+    ┌ signal ┐  first ─▶ requested = True ─▶ loop bound? ─ yes ─▶ wake the load point
+    └────────┘                                    └─ no ─▶ raising()? ─ yes ─▶ KeyboardInterrupt
+               second ─▶ on_second(signum): never returns
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+__all__ = ["SIGNALS", "Interrupt"]
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupt:
+    """One bench command's view of the stop signals."""
+
+    def __init__(self, on_second: Callable[[int], None] | None = None) -> None:
+        self.signum: int | None = None  # the first signal received
+        self.count = 0
+        self.on_second = on_second
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+        self._raising = False
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention: 128 + the signal (130 for Ctrl-C, 143 for SIGTERM)."""
+        return 128 + (self.signum or signal.SIGINT)
+
+    def handle(self, signum: int, frame: FrameType | None = None) -> None:
+        self.count += 1
+        if self.signum is None:
+            self.signum = signum
+        if self.count > 1 and self.on_second is not None:
+            self.on_second(signum)
+        if self._raising:
+            raise KeyboardInterrupt
+        if self._loop is not None and self._event is not None:
+            self._loop.call_soon_threadsafe(self._event.set)
+
+    @contextmanager
+    def installed(self) -> Iterator[Interrupt]:
+        """Handle SIGINT and SIGTERM here until the block ends, then restore the handlers
+        (signals can only be handled in the main thread; elsewhere nothing is installed)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        before: dict[signal.Signals, Any] = {sig: signal.getsignal(sig) for sig in SIGNALS}
+        for sig in SIGNALS:
+            signal.signal(sig, self.handle)
+        try:
+            yield self
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
+
+    @contextmanager
+    def raising(self) -> Iterator[None]:
+        """A block where a signal raises ``KeyboardInterrupt`` at once (blocking work that
+        stores nothing); one that came before the block raises on entry."""
+        if self.requested:
+            raise KeyboardInterrupt
+        self._raising = True
+        try:
+            yield
+        finally:
+            self._raising = False
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+        """The event a load point waits on; set already when a signal came first."""
+        self._event = asyncio.Event()
+        self._loop = loop
+        if self.requested:
+            self._event.set()
+        return self._event
+
+    def unbind(self) -> None:
+        self._loop = None
+        self._event = None
