@@ -324,6 +324,8 @@ def _quant(
     fmt = resolve_quant(key, formats)
     if engine == "llamacpp" and fmt.kind == "float" and fmt.key in ("bf16", "fp16"):
         fmt = resolve_quant("f16-gguf", formats)
+    elif engine != "llamacpp" and fmt.key == "f16-gguf":  # llama.cpp's type name F16 on a GPU engine
+        fmt = resolve_quant("fp16", formats)
     native = fmt.key == model.native_quant
     cfg = model.arch.quantization_config
     return apply_quant(fmt, quantization_config=cfg, native=native), tuple(notes)
@@ -371,7 +373,8 @@ def fit(
     gpu_spec, gpu_note = resolve_gpu_spec(
         gpu, memory_gib=gpu_memory_gib, bandwidth_gbps=gpu_bandwidth_gbps, gpu_file=gpu_file
     )
-    eng = engine or ("llamacpp" if resolved.gguf_type or gpu_spec.vendor == "apple" else "vllm")
+    gguf_only = quant is not None and _llamacpp_only(quant)  # --quant Q4_K_M names a GGUF type
+    eng = engine or ("llamacpp" if resolved.gguf_type or gguf_only or gpu_spec.vendor == "apple" else "vllm")
     if eng not in ENGINES:
         raise BadInputError("--engine", f"unknown engine {eng!r}", ", ".join(ENGINES))
     engine_name: Engine = eng
@@ -464,6 +467,14 @@ def fit(
         notes=(*resolved.notes, *qnotes, *long_note),
         suggestions=() if est.fits or not suggest else _suggest(dep),
     )
+
+
+def _llamacpp_only(quant: str) -> bool:
+    """Whether ``quant`` names a format only llama.cpp runs (a GGUF type such as Q4_K_M)."""
+    try:
+        return resolve_quant(quant, quant_catalogue()).engines == ("llamacpp",)
+    except NotInCatalogueError:
+        return False
 
 
 def _check_quant_on_gpu(q: AppliedQuant, gpu: GpuSpec, engine: Engine) -> tuple[str, ...]:
