@@ -236,6 +236,11 @@ class EfficiencyFactor(_Strict):
     step_overhead_s: Sourced
     prefill_overhead_s: Sourced | None = None  # extra fixed cost of a step that prefills
     kv_bandwidth_fraction: Sourced | None = None  # KV reads by attention; absent: as bandwidth_fraction
+    layer_overhead_s: Sourced | None = None  # fixed cost per layer per step; absent: 0
+    moe_layer_overhead_s: Sourced | None = None  # extra fixed cost per MoE layer per step; absent: 0
+    sequence_layer_overhead_s: Sourced | None = None  # cost per sequence per layer; absent: 0
+    sequence_overhead_s: Sourced | None = None  # cost per sequence per step; absent: 0
+    prefill_layer_overhead_s: Sourced | None = None  # per layer of a prefilling step; absent: 0
     uncertainty: float | None = Field(default=None, ge=0, description="median |error| of the fit (fraction)")
 
 

@@ -57,6 +57,15 @@ def efficiency_for(
                     step_overhead_s=f.step_overhead_s.value,
                     prefill_overhead_s=f.prefill_overhead_s.value if f.prefill_overhead_s else 0.0,
                     kv_bandwidth_fraction=f.kv_bandwidth_fraction.value if f.kv_bandwidth_fraction else None,
+                    layer_overhead_s=f.layer_overhead_s.value if f.layer_overhead_s else 0.0,
+                    moe_layer_overhead_s=f.moe_layer_overhead_s.value if f.moe_layer_overhead_s else 0.0,
+                    sequence_layer_overhead_s=f.sequence_layer_overhead_s.value
+                    if f.sequence_layer_overhead_s
+                    else 0.0,
+                    sequence_overhead_s=f.sequence_overhead_s.value if f.sequence_overhead_s else 0.0,
+                    prefill_layer_overhead_s=f.prefill_layer_overhead_s.value
+                    if f.prefill_layer_overhead_s
+                    else 0.0,
                     uncertainty=f.uncertainty,
                     link=link,
                 )

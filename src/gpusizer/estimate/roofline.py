@@ -13,8 +13,19 @@ For a batch — some sequences prefilling chunks, some decoding one token each �
 
 ``time = max(compute / (peak · η_compute), weights / (bandwidth · η_bw) + KV / (bandwidth · η_kv))
 + comm + overhead`` with the η factors named in data/efficiency.yaml: streaming weights reaches
-a higher share of peak bandwidth than paged attention reading many sequences' KV blocks. Pipeline stages run one after another
-for a single step. Pure: plain values in, plain values out.
+a higher share of peak bandwidth than paged attention reading many sequences' KV blocks.
+
+``overhead`` is what a step costs however little it computes: a per-step floor (scheduler,
+sampling, graph launch), a per-layer floor (each layer's chain of small kernels and their
+launch gaps — at batch 1 a 61-layer DeepSeek step on 8×B200 takes ~9 ms where its weights
+stream in under 1 ms), an extra per-MoE-layer floor (routing, token permutation, grouped
+GEMMs at small M) and a cost per sequence per layer (the attention kernels' and MoE
+dispatch's per-request work that does not shrink with a short context) and per sequence per
+step (the server process's scheduling, detokenising and streaming of each token). A step
+that prefills also pays a per-prompt-chunk cost and a per-layer cost: engines capture
+decode steps in CUDA graphs but run prefill eagerly, kernel launch by kernel launch. All three are fitted per engine × GPU vendor on published serving runs
+(calibrate/, benchmarks/cv_serving.py). Pipeline stages run one after another for a single
+step. Pure: plain values in, plain values out.
 """
 
 from __future__ import annotations
@@ -63,8 +74,13 @@ class Efficiency:
     bandwidth_fraction: float  # weights streamed per step (large GEMV/GEMM reads)
     compute_fraction: float
     step_overhead_s: float
-    prefill_overhead_s: float = 0.0
+    prefill_overhead_s: float = 0.0  # per prompt chunk in the step (request set-up, chunk metadata)
     kv_bandwidth_fraction: float | None = None  # KV-cache reads by the attention kernels; None: as weights
+    layer_overhead_s: float = 0.0  # fixed cost per transformer layer per step (kernel floors)
+    moe_layer_overhead_s: float = 0.0  # extra fixed cost per MoE layer per step (routing, grouped GEMM)
+    sequence_layer_overhead_s: float = 0.0  # cost per sequence per layer (attention metadata, per-request kernel work)
+    sequence_overhead_s: float = 0.0  # cost per sequence per step (the server's scheduling, detokenising, streaming)
+    prefill_layer_overhead_s: float = 0.0  # per layer of a step that prefills (eager kernels, no CUDA graph)
     uncertainty: float | None = None  # median |relative error| of the fit behind these factors
     link: LinkSpec | None = None  # None: a single GPU, no collectives
     node_link: LinkSpec | None = None  # between nodes (PP hand-offs past gpus_per_node)
@@ -163,6 +179,10 @@ class StepModel:
     num_layers: int
     attention_dp: bool = False
 
+    @property
+    def moe_layer_total(self) -> int:
+        return sum(st.moe_layers for st in self.stages)
+
     def _expert_frac(self, tokens: int) -> float:
         return _expert_fraction(self.experts, self.topk, tokens) if self.experts else 0.0
 
@@ -217,7 +237,14 @@ class StepModel:
             for boundary in range(1, self.pp):
                 hop = eff.node_link if boundary % self.stages_per_node == 0 and eff.node_link else link
                 comm += hop.latency_s + tokens * self.hidden * ACT_BYTES / hop.bandwidth_bps
-        overhead = eff.step_overhead_s + (eff.prefill_overhead_s if prefills else 0.0)
+        overhead = (
+            eff.step_overhead_s
+            + eff.prefill_overhead_s * prefills
+            + (self.num_layers * eff.prefill_layer_overhead_s if prefills else 0.0)
+            + self.num_layers * eff.layer_overhead_s
+            + self.moe_layer_total * eff.moe_layer_overhead_s
+            + rows * (self.num_layers * eff.sequence_layer_overhead_s + eff.sequence_overhead_s)
+        )
         return compute, memory, comm, overhead, flops_t, w_t, kv_t
 
     def seconds(
@@ -246,10 +273,18 @@ class StepModel:
         total_bytes = wbytes + kvbytes
         intensity = flops / total_bytes if total_bytes else 0.0
         if bound == "memory":
-            share = wbytes / total_bytes if total_bytes else 0
+            frac = self._expert_frac(tokens)
+            expert = sum(st.expert_bytes for st in self.stages) * frac
+            dense = wbytes - expert
+            split = (
+                f"{expert / total_bytes:.0%} routed experts ({frac:.0%} of them touched), "
+                f"{dense / total_bytes:.0%} dense weights"
+                if self.experts and total_bytes
+                else f"{wbytes / total_bytes if total_bytes else 0:.0%} weights"
+            )
             reason = (
-                f"memory-bound: {total_bytes / 1e9:.2f} GB read per step ({share:.0%} weights, "
-                f"{1 - share:.0%} KV); {intensity:.0f} FLOP/B < ridge {ridge:.0f}"
+                f"memory-bound: {total_bytes / 1e9:.2f} GB read per step ({split}, "
+                f"{kvbytes / total_bytes if total_bytes else 0:.0%} KV); {intensity:.0f} FLOP/B < ridge {ridge:.0f}"
             )
         elif bound == "compute":
             reason = (
@@ -257,9 +292,21 @@ class StepModel:
                 f"({intensity:.0f} FLOP/B > ridge {ridge:.0f})"
             )
         elif bound == "communication":
-            reason = f"interconnect-bound: {2 * self.num_layers} all-reduces per step over TP {self.tp}"
+            kind = "all-to-alls (expert parallel)" if self.ep else "all-reduces"
+            reason = f"interconnect-bound: {kind} over TP {self.tp}, {comm_s * 1e3:.2f} ms per step"
         else:
-            reason = "launch/scheduling overhead dominates this tiny step"
+            fixed = {
+                "per-layer kernel floors": self.num_layers * eff.layer_overhead_s
+                + self.moe_layer_total * eff.moe_layer_overhead_s,
+                "per-sequence work": rows
+                * (self.num_layers * eff.sequence_layer_overhead_s + eff.sequence_overhead_s),
+                "the per-step floor": eff.step_overhead_s,
+            }
+            top = max(fixed, key=lambda k: fixed[k])
+            reason = (
+                f"overhead-bound: {overhead_s * 1e3:.2f} ms of fixed costs per step, most of it "
+                f"{top} ({fixed[top] * 1e3:.2f} ms), more than the {max(compute_s, memory_s) * 1e3:.2f} ms of work"
+            )
         return StepTime(
             compute_s=compute_s,
             memory_s=memory_s,

@@ -13,7 +13,7 @@ from gpusizer.simulate.engine import EngineLimits, SimTrace, run_engine
 from gpusizer.simulate.stats import SimStats, summarize
 from gpusizer.simulate.workload import Requests, Workload, sample_requests
 
-__all__ = ["PREFIX_CACHING_DEFAULT", "simulate_deployment"]
+__all__ = ["PREFIX_CACHING_DEFAULT", "SGLANG_RESERVE", "engine_limits", "simulate_deployment"]
 
 # Whether each engine reuses cached prompt prefixes across requests out of the box: vLLM V1
 # (automatic prefix caching, default on), SGLang (radix cache, default on). TensorRT-LLM's
@@ -33,6 +33,31 @@ SGLANG_RESERVE = {
 }
 
 
+def engine_limits(dep: Deployment, memory: MemoryEstimate, *, prefix_caching: bool | None = None) -> EngineLimits:
+    """The scheduler limits ``dep`` runs with: token budget, sequence cap, KV pool in blocks,
+    prefix caching (the engine's default unless given) and, on SGLang, its admission reserve."""
+    st = memory.settings
+    block = max(1, st.block_size)
+    reserve = SGLANG_RESERVE if dep.engine == "sglang" else {}
+    limits = EngineLimits(
+        max_num_batched_tokens=st.max_num_batched_tokens,
+        max_num_seqs=st.max_num_seqs,
+        block_size=block,
+        kv_blocks=max(0, memory.kv_cache_tokens // block),
+        prefix_caching=PREFIX_CACHING_DEFAULT.get(dep.engine, False)
+        if prefix_caching is None
+        else prefix_caching,
+        reserve_init=reserve.get("reserve_init", 0.0),
+        reserve_min=reserve.get("reserve_min", 0.0),
+        reserve_decay_steps=int(reserve.get("reserve_decay_steps", 600)),
+        reserve_clip=int(reserve.get("reserve_clip", 4096)),
+        mixed_prefill=dep.engine != "sglang",
+    )
+    if limits.kv_blocks == 0:
+        raise BadInputError("--gpu", "the deployment has no KV cache room (see `gpusizer fit`)")
+    return limits
+
+
 def simulate_deployment(
     dep: Deployment,
     memory: MemoryEstimate,
@@ -45,19 +70,7 @@ def simulate_deployment(
     slo_tpot_s: float | None = None,
     prefix_caching: bool | None = None,
 ) -> tuple[SimStats, SimTrace]:
-    st = memory.settings
-    block = max(1, st.block_size)
-    limits = EngineLimits(
-        max_num_batched_tokens=st.max_num_batched_tokens,
-        max_num_seqs=st.max_num_seqs,
-        block_size=block,
-        kv_blocks=max(0, memory.kv_cache_tokens // block),
-        prefix_caching=PREFIX_CACHING_DEFAULT.get(dep.engine, False)
-        if prefix_caching is None
-        else prefix_caching,
-    )
-    if limits.kv_blocks == 0:
-        raise BadInputError("--gpu", "the deployment has no KV cache room (see `gpusizer fit`)")
+    limits = engine_limits(dep, memory, prefix_caching=prefix_caching)
     reqs = (
         trace_requests
         if trace_requests is not None

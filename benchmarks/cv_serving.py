@@ -1,0 +1,115 @@
+"""Out-of-sample accuracy of the serving step-time model on published runs.
+
+Reads tests/golden/serving_cases.jsonl (313 published bench_serving / vllm bench serve runs,
+each with its source), simulates every case gpusizer can model once, then:
+
+1. fits the efficiency factors on every case (the rows data/efficiency.yaml ships) and
+   prints them as YAML with their provenance (``--yaml``);
+2. cross-validates: leave one published page out (LOSO), and leave one model family out
+   (LOFO) — each case is predicted by factors fitted without its page / its family — and
+   prints median |error|, p90 |error| and median bias of median TPOT, median TTFT and output
+   tokens/s, overall and by slice.
+
+    python benchmarks/cv_serving.py            # both CVs (~5 min on 2 cores)
+    python benchmarks/cv_serving.py --quick    # LOFO only
+    python benchmarks/cv_serving.py --yaml     # also the full-data fit as efficiency.yaml rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from gpusizer.calibrate.fit import CaseData, Scored, fit_rows, predict
+from gpusizer.calibrate.replay import FACTOR_NAMES
+from gpusizer.calibrate.serving_cv import METRICS, cv_tables, record_all
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = ROOT / "tests" / "golden" / "serving_cases.jsonl"
+
+
+def _fold(args: tuple[list[CaseData], str, str]) -> list[Scored]:
+    data, attr, held = args
+    train = [c for c in data if getattr(c, attr) != held]
+    rows = fit_rows(train)
+    return [predict(rows, c) for c in data if getattr(c, attr) == held]
+
+
+def cross_validate_parallel(data: list[CaseData], attr: str, workers: int) -> list[Scored]:
+    groups = sorted({getattr(c, attr) for c in data})
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        parts = pool.map(_fold, [(data, attr, g) for g in groups])
+        return [s for part in parts for s in part]
+
+
+def print_tables(title: str, scored: list[Scored]) -> None:
+    print(f"\n{title}")
+    head = "".join(f"{m.upper():>26}" for m in METRICS)
+    print(f"{'slice':32}{'n':>5}{head}")
+    print(f"{'':37}" + "".join(f"{'med|e|  p90|e|   bias':>26}" for _ in METRICS))
+    for name, table in cv_tables(scored):
+        n = max(int(t["n"]) for t in table.values() if t)
+        cells = []
+        for m in METRICS:
+            t = table[m]
+            cells.append(
+                f"{t['median_abs']:>9.0%} {t['p90_abs']:>7.0%} {t['bias']:>+7.0%}" if t else f"{'—':>26}"
+            )
+        print(f"{name:32}{n:>5}" + "".join(f"{c:>26}" for c in cells))
+
+
+UNITS = {n: ("fraction" if n.endswith("fraction") else "s") for n in FACTOR_NAMES}
+SERVING_ENGINES = ("vllm", "sglang", "tensorrt-llm")
+
+
+def print_yaml(data: list[CaseData]) -> None:
+    """The full-data fit as data/efficiency.yaml rows: one per fitted engine × vendor, and
+    the pooled fit for each serving engine on any other vendor."""
+    rows = fit_rows(data)
+    print("\n# full-data fit: paste into src/gpusizer/data/efficiency.yaml")
+    for r in rows:
+        targets = [r.group] if r.group else [(e, "any") for e in SERVING_ENGINES]
+        for engine, vendor in targets:
+            what = (
+                f"{r.cases} published {engine} runs on {vendor.upper()} GPUs"
+                if r.group
+                else f"all {r.cases} published runs pooled (engines × vendors without a fit of their own)"
+            )
+            print(f"  - engine: {engine}\n    vendor: {vendor}\n    gpu_class: any")
+            for name in FACTOR_NAMES:
+                src = f"benchmarks/cv_serving.py: fit on {what} in tests/golden/serving_cases.jsonl"
+                print(f'    {name}: {{value: {getattr(r.factors, name):.4g}, unit: {UNITS[name]}, source: "{src}"}}')
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="leave-one-family-out only")
+    ap.add_argument("--yaml", action="store_true", help="print the full-data fit")
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    data, skipped = record_all(CASES)
+    print(f"{len(data)} cases simulated, {len(skipped)} not modelled ({time.perf_counter() - t0:.0f} s)")
+    reasons: dict[str, int] = {}
+    for s in skipped:
+        key = s.reason.split(":")[0] if s.reason.startswith("gpusizer") else s.reason
+        reasons[key] = reasons.get(key, 0) + 1
+    for why, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        print(f"  not modelled: {n:3d}  {why}")
+    if args.yaml:
+        print_yaml(data)
+    t = time.perf_counter()
+    lofo = cross_validate_parallel(data, "family", args.workers)
+    print_tables(f"Leave one model family out ({time.perf_counter() - t:.0f} s)", lofo)
+    if not args.quick:
+        t = time.perf_counter()
+        loso = cross_validate_parallel(data, "source", args.workers)
+        print_tables(f"Leave one published page out ({time.perf_counter() - t:.0f} s)", loso)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

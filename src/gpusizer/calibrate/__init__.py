@@ -1,0 +1,1 @@
+"""Fitting and validating gpusizer's factors on published measurements (shell layer)."""

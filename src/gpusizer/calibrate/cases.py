@@ -1,0 +1,215 @@
+"""Published online-serving runs (``serving_cases.jsonl``) as gpusizer inputs.
+
+Each row of the calibration file is one ``bench_serving`` / ``vllm bench serve`` result: a
+model, an engine, a GPU box and its parallel layout, a load (a concurrency cap, or every
+request sent at once) and the measured TTFT, TPOT and output tokens/s. ``serving_case``
+reads a row into a :class:`ServingCase`: the ``fit`` arguments of the deployment, the load
+to simulate, the measured figures and the keys the cross-validation groups by (the page the
+numbers were published on, the model family). A row gpusizer cannot model yet is returned
+as a :class:`Skipped` with the reason, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["Measured", "ServingCase", "Skipped", "load_rows", "serving_case"]
+
+# Checkpoints published under another name than the catalogue's entry for the same weights.
+MODEL_ALIASES = {
+    "Qwen/Qwen3-235B-A22B-Instruct-2507": "Qwen/Qwen3-235B-A22B",
+    "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8": "Qwen/Qwen3-235B-A22B-FP8",
+    "Qwen/Qwen3-32B-FP8": "Qwen/Qwen3-32B",
+    "Qwen/Qwen3-32B-AWQ": "Qwen/Qwen3-32B",
+    "Qwen/Qwen3-8B-FP8": "Qwen/Qwen3-8B",
+    "zai-org/GLM-4.5-Air-FP8": "zai-org/GLM-4.5-Air",
+    "zai-org/GLM-4.6-FP8": "zai-org/GLM-4.6",
+    # DeepSeek-Math-V2 is a DeepSeek-V3.2-Exp-Base derivative (the row's own note)
+    "deepseek-ai/DeepSeek-Math-V2": "deepseek-ai/DeepSeek-V3.2-Exp",
+    "meta-llama/Llama-3.1-70B": "meta-llama/Llama-3.1-70B-Instruct",
+}
+
+# gpu_key of the calibration file → catalogue GPU name. "a100" (memory not stated on the
+# SGLang cookbook page) is taken as the 80 GB SXM part, the one an 8-GPU HGX A100 carries.
+GPUS = {
+    "h100-sxm-80gb": "H100 SXM",
+    "a100-sxm-80gb": "A100 SXM 80GB",
+    "a100": "A100 SXM 80GB",
+    "h200-141gb": "H200",
+    "b200": "B200",
+    "h800-80gb": "H800",
+    "mi300x": "MI300X",
+    "mi350x": "MI350X",
+}
+
+
+def _quant(precision: str, model_id: str) -> tuple[str | None, str | None]:
+    """(weight format key or None for the checkpoint's own, reason to skip)."""
+    p = precision.lower()
+    if p.startswith("nvfp4"):
+        return None, "NVFP4 experts with FP8 attention: the mix is not in the format catalogue"
+    if p.startswith("bf16"):
+        return "bf16", None
+    if p.startswith("fp8"):
+        return "fp8-block", None
+    if p.startswith("mxfp4"):
+        return None, None  # gpt-oss ships MXFP4 experts: the checkpoint's own format
+    if p.startswith("int4 (awq"):
+        return "awq", None
+    if p.startswith("native"):
+        return None, None
+    return None, f"weight precision {precision!r} not mapped"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Measured:
+    tpot_ms: float | None
+    ttft_ms: float | None
+    output_tps: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingCase:
+    """One published run as gpusizer inputs. ``users`` None: every request sent at once."""
+
+    case_id: str
+    source: str  # the published page (LOSO group)
+    publisher: str  # source_group: gpustack-performance-lab, sgl-cookbook, …
+    family: str  # model_family (LOFO group)
+    engine: str
+    vendor: str
+    deepseek: bool
+    fit_kwargs: dict[str, Any] = field(default_factory=dict)
+    users: int | None
+    requests: int
+    input_len: int
+    output_len: int
+    dataset: Literal["random", "sharegpt", "fixed"]
+    measured: Measured
+    source_url: str
+
+    @property
+    def band(self) -> str:
+        """Concurrency band of the issue's bias check."""
+        c = self.users
+        if c is None or c >= 128:
+            return "≥128"
+        return "1–8" if c <= 8 else "16–64" if c <= 64 else "65–127"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Skipped:
+    case_id: str
+    reason: str
+
+
+def load_rows(path: str | Path) -> list[dict[str, Any]]:
+    text = Path(path).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _launch(notes: str) -> str:
+    """The server command a row's notes quote (``Launch: …``), or ''."""
+    m = re.search(r"Launch: (.*)$", notes)
+    return m.group(1) if m else ""
+
+
+def _page(url: str) -> str:
+    """The page a row was read from, without the pinned commit: ``repo:path``."""
+    m = re.match(r"https://github\.com/([^/]+/[^/]+)/blob/[0-9a-f]+/(.+)$", url)
+    return f"{m.group(1)}:{m.group(2)}" if m else url
+
+
+def serving_case(row: dict[str, Any], known_models: set[str]) -> ServingCase | Skipped:
+    """Read one calibration row; ``known_models`` are the catalogue's model ids."""
+    cid = str(row["case_id"])
+    if row.get("speculative_decoding"):
+        return Skipped(case_id=cid, reason="speculative decoding (MTP/EAGLE) is not modelled yet")
+    engine = {"sglang": "sglang", "vllm": "vllm", "tensorrt-llm": "tensorrt-llm"}.get(str(row["engine"]))
+    if engine is None:
+        return Skipped(case_id=cid, reason=f"engine {row['engine']!r}")
+    model = MODEL_ALIASES.get(row["model_id"], row["model_id"])
+    if model not in known_models:
+        return Skipped(case_id=cid, reason=f"{row['model_id']} not in the model catalogue")
+    gpu = GPUS.get(str(row.get("gpu_key")))
+    if gpu is None:
+        return Skipped(case_id=cid, reason=f"GPU {row.get('gpu_key')!r} not mapped")
+    quant, why = _quant(str(row.get("weight_precision") or ""), model)
+    if why:
+        return Skipped(case_id=cid, reason=why)
+    if "-FP8" in row["model_id"] and quant is None:
+        quant = "fp8-block"
+    tp = int(row.get("tensor_parallel") or 1)
+    notes = str(row.get("parallel_notes") or "").lower()
+    dp_attention = "dp attention" in notes or "dp-attention" in notes or "attention_dp" in notes
+    ep = bool(row.get("expert_parallel") and int(row["expert_parallel"]) > 1) or "expert-parallel" in notes
+    pp = int(row.get("pipeline_parallel") or 1)
+    # gpu_count is the box; a single server launched at -tp N (-pp M) uses N × M of its GPUs
+    # (the GPUStack pages run one instance on part of an 8-GPU node)
+    gpus = tp * pp
+    launch = _launch(str(row.get("notes") or ""))
+    if re.search(r"(^|\s)(--dp|--dp-size|--data-parallel-size)\b", launch) and not dp_attention:
+        return Skipped(case_id=cid, reason="data-parallel replicas without DP attention not mapped")
+    scenario = row["scenario"]
+    users = int(row["concurrency"]) if scenario == "online_serving" and row.get("concurrency") else None
+    if scenario == "online_serving" and users is None:
+        return Skipped(case_id=cid, reason="online run without a concurrency cap")
+    if not row.get("input_tokens") or not row.get("output_tokens"):
+        return Skipped(case_id=cid, reason="no mean input/output length")
+    measured = Measured(
+        tpot_ms=row.get("tpot_ms_median") or row.get("tpot_ms_mean"),
+        ttft_ms=row.get("ttft_ms_median") or row.get("ttft_ms_mean"),
+        output_tps=row.get("output_tps"),
+    )
+    if measured.tpot_ms is None and measured.output_tps is None:
+        return Skipped(case_id=cid, reason="neither TPOT nor output tokens/s measured")
+    inp, out = int(row["input_tokens"]), int(row["output_tokens"])
+    kwargs: dict[str, Any] = {
+        "gpus": gpus,
+        "tp": tp,
+        "pp": pp,
+        "engine": engine,
+        "ep": ep,
+        "dp_attention": dp_attention and tp > 1,
+        "gpus_per_node": max(1, gpus // int(row.get("nodes") or 1)),
+        "suggest": False,
+    }
+    if quant:
+        kwargs["quant"] = quant
+    m = re.search(r"--max[-_]num[-_]batched[-_]tokens[ =](\d+)", launch)
+    if m:
+        kwargs["max_num_batched_tokens"] = int(m.group(1))
+    m = re.search(r"--chunked-prefill-size[ =](\d+)", launch)
+    if m and engine == "sglang":
+        kwargs["max_num_batched_tokens"] = int(m.group(1))
+    if re.search(r"--kv[-_]cache[-_]dtype[ =]fp8", launch):
+        kwargs["kv_dtype"] = "fp8"
+    if row.get("engine_version") and engine == "vllm":
+        kwargs["engine_version"] = str(row["engine_version"])
+    kwargs["model"] = model
+    kwargs["gpu"] = gpu
+    ds = str(row.get("dataset") or "").lower()
+    dataset: Literal["random", "sharegpt", "fixed"] = (
+        "fixed" if "fixed length" in ds else "sharegpt" if "sharegpt" in ds else "random"
+    )
+    return ServingCase(
+        case_id=cid,
+        source=_page(str(row["source_url"])),
+        publisher=str(row["source_group"]),
+        family=str(row["model_family"]),
+        engine=engine,
+        vendor="amd" if str(gpu).startswith("MI") else "nvidia",
+        deepseek=bool(row.get("is_deepseek")),
+        fit_kwargs=kwargs,
+        users=users,
+        requests=int(row.get("num_requests") or 1000),
+        input_len=inp,
+        output_len=out,
+        dataset=dataset,
+        measured=measured,
+        source_url=str(row["source_url"]),
+    )

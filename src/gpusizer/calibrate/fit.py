@@ -1,0 +1,207 @@
+"""Fit the step-time factors on recorded serving cases, and score them out of sample.
+
+The factors of one efficiency row (engine × GPU vendor) are fitted by robust least squares
+on the log errors of median TPOT, median TTFT and output tokens/s over the row's training
+cases, each case re-timed by :func:`replay.retime` (no re-simulation). Thin groups are held
+to a pooled fit over every training case by a weak prior, so a group with two cases cannot
+run away, and a group with none in a fold falls back to the pooled row — which is what a
+user on an engine × vendor the fit never saw would get.
+
+Cross-validation (:func:`cross_validate`) fits on all cases but one group (a published page,
+or a model family) and predicts the held-out cases; every case is predicted exactly once,
+by factors that never saw its group. Pure: numbers in, numbers out (SciPy's optimiser).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from gpusizer.calibrate.replay import FACTOR_NAMES, Factors, Prediction, Recording, retime
+
+__all__ = [
+    "BOUNDS",
+    "CaseData",
+    "FittedRow",
+    "Scored",
+    "cross_validate",
+    "fit_rows",
+    "predict",
+    "summarize_errors",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+# Search bounds of each factor: fractions of peak in (lo, hi), fixed costs in seconds.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "bandwidth_fraction": (0.15, 0.95),
+    "kv_bandwidth_fraction": (0.10, 0.95),
+    "compute_fraction": (0.10, 0.90),
+    "step_overhead_s": (1e-5, 0.05),
+    "prefill_overhead_s": (1e-5, 0.2),
+    "layer_overhead_s": (1e-7, 1e-3),
+    "moe_layer_overhead_s": (1e-7, 2e-3),
+    "sequence_layer_overhead_s": (1e-9, 2e-5),
+    "sequence_overhead_s": (1e-8, 1e-3),
+    "prefill_layer_overhead_s": (1e-7, 2e-3),
+}
+START = Factors(
+    bandwidth_fraction=0.7,
+    kv_bandwidth_fraction=0.5,
+    compute_fraction=0.5,
+    step_overhead_s=1e-3,
+    prefill_overhead_s=5e-3,
+    layer_overhead_s=2e-5,
+    moe_layer_overhead_s=2e-5,
+    sequence_layer_overhead_s=5e-7,
+    sequence_overhead_s=2e-5,
+    prefill_layer_overhead_s=1e-4,
+)
+TTFT_WEIGHT = 0.5  # TTFT of a burst is mostly queueing: it counts, but less than the speed terms
+PRIOR_WEIGHT = 0.3  # pull of a group's factors towards the pooled fit (per factor, in logit/log units)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseData:
+    """A recorded case with what it is scored on and grouped by."""
+
+    case_id: str
+    group: tuple[str, str]  # (engine, vendor): the efficiency row it uses
+    source: str
+    family: str
+    band: str
+    deepseek: bool
+    online: bool
+    recording: Recording
+    tpot_ms: float | None
+    ttft_ms: float | None
+    output_tps: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FittedRow:
+    group: tuple[str, str] | None  # None: the pooled fallback row
+    factors: Factors
+    cases: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scored:
+    case: CaseData
+    prediction: Prediction
+    row: tuple[str, str] | None
+
+    def error(self, metric: str) -> float | None:
+        """(predicted − measured) / measured, or None where not measured."""
+        measured = {"tpot": self.case.tpot_ms, "ttft": self.case.ttft_ms, "otps": self.case.output_tps}[metric]
+        pred = {
+            "tpot": self.prediction.tpot_s * 1e3,
+            "ttft": self.prediction.ttft_s * 1e3,
+            "otps": self.prediction.output_tokens_per_s,
+        }[metric]
+        if not measured or not math.isfinite(pred):
+            return None
+        return pred / measured - 1
+
+
+def _to_x(f: Factors) -> FloatArray:
+    out = []
+    for name, v in zip(FACTOR_NAMES, f.as_tuple(), strict=True):
+        lo, hi = BOUNDS[name]
+        v = min(max(v, lo * 1.0001), hi * 0.9999)
+        out.append(math.log((v - lo) / (hi - v)))  # logit inside the bounds
+    return np.asarray(out)
+
+
+def _from_x(x: FloatArray) -> Factors:
+    vals = []
+    for name, xi in zip(FACTOR_NAMES, x, strict=True):
+        lo, hi = BOUNDS[name]
+        vals.append(lo + (hi - lo) / (1 + math.exp(-float(np.clip(xi, -30, 30)))))
+    return Factors.of(vals)
+
+
+def _residuals(cases: Sequence[CaseData], f: Factors) -> list[float]:
+    res: list[float] = []
+    for c in cases:
+        p = retime(c.recording, f)
+        for measured, pred, w in (
+            (c.tpot_ms, p.tpot_s * 1e3, 1.0),
+            (c.output_tps, p.output_tokens_per_s, 1.0),
+            (c.ttft_ms, p.ttft_s * 1e3, TTFT_WEIGHT),
+        ):
+            if measured and math.isfinite(pred) and pred > 0:
+                res.append(w * math.log(pred / measured))
+    return res
+
+
+def _fit_one(cases: Sequence[CaseData], start: Factors, prior: Factors | None) -> Factors:
+    from scipy.optimize import least_squares
+
+    x0 = _to_x(start)
+    xp = _to_x(prior) if prior is not None else None
+
+    def fun(x: FloatArray) -> FloatArray:
+        r = _residuals(cases, _from_x(x))
+        if xp is not None:
+            r.extend(PRIOR_WEIGHT * (x - xp))
+        return np.asarray(r)
+
+    sol = least_squares(fun, x0, loss="soft_l1", f_scale=0.3, max_nfev=60, diff_step=1e-3)
+    return _from_x(sol.x)
+
+
+def fit_rows(cases: Sequence[CaseData], min_cases: int = 3) -> list[FittedRow]:
+    """A pooled row over every case, then one row per (engine, vendor) with ≥ ``min_cases``."""
+    pooled = _fit_one(cases, START, None)
+    rows = [FittedRow(group=None, factors=pooled, cases=len(cases))]
+    groups: dict[tuple[str, str], list[CaseData]] = {}
+    for c in cases:
+        groups.setdefault(c.group, []).append(c)
+    for g, items in sorted(groups.items()):
+        if len(items) >= min_cases:
+            rows.append(FittedRow(group=g, factors=_fit_one(items, pooled, pooled), cases=len(items)))
+    return rows
+
+
+def predict(rows: Sequence[FittedRow], case: CaseData) -> Scored:
+    by = {r.group: r for r in rows}
+    row = by.get(case.group) or by[None]
+    return Scored(case=case, prediction=retime(case.recording, row.factors), row=row.group)
+
+
+def cross_validate(
+    cases: Sequence[CaseData],
+    key: Callable[[CaseData], str],
+    progress: Callable[[str], None] | None = None,
+) -> list[Scored]:
+    """Leave one ``key`` group out at a time; every case predicted by a fit without its group."""
+    out: list[Scored] = []
+    for held in sorted({key(c) for c in cases}):
+        train = [c for c in cases if key(c) != held]
+        test = [c for c in cases if key(c) == held]
+        if progress:
+            progress(held)
+        rows = fit_rows(train)
+        out.extend(predict(rows, c) for c in test)
+    return out
+
+
+def summarize_errors(scored: Iterable[Scored], metric: str) -> dict[str, float] | None:
+    """n, median |error|, p90 |error| and median signed error (bias) of ``metric``."""
+    errs = [e for s in scored if (e := s.error(metric)) is not None]
+    if not errs:
+        return None
+    absd = sorted(abs(e) for e in errs)
+    p90 = absd[min(len(absd) - 1, math.ceil(0.9 * len(absd)) - 1)]
+    return {
+        "n": float(len(errs)),
+        "median_abs": statistics.median(absd),
+        "p90_abs": p90,
+        "bias": statistics.median(errs),
+    }

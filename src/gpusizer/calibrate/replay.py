@@ -1,0 +1,234 @@
+"""Simulate a published run once, then re-time it under any efficiency factors.
+
+Fitting factors by re-simulating every run for every trial value would take hours. It is
+not needed: in the loads the calibration rows use — a closed loop with no think time, or
+every request sent at t = 0 — the scheduler's decisions depend only on which step
+finished, never on how long a step took. So the sequence of batches is fixed by the
+engine limits, and only the step durations change with the factors. :func:`record` runs
+the simulator once and keeps, per step, the roofline's factor-free terms (seconds of
+compute at peak FLOP/s, of weight and KV reads at peak bandwidth, of communication, whether
+it prefilled); :func:`retime` turns them into step times for a factor vector in a few
+vectorised operations and reads TTFT, TPOT and output tokens/s off the re-timed steps. A
+test holds the re-timed figures to the simulator's own at the recorded factors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from gpusizer.estimate.roofline import Efficiency, StepModel, build_step_model
+
+__all__ = ["FACTOR_NAMES", "Factors", "Prediction", "Recording", "record_engine", "retime"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+FACTOR_NAMES = (
+    "bandwidth_fraction",
+    "kv_bandwidth_fraction",
+    "compute_fraction",
+    "step_overhead_s",
+    "prefill_overhead_s",
+    "layer_overhead_s",
+    "moe_layer_overhead_s",
+    "sequence_layer_overhead_s",
+    "sequence_overhead_s",
+    "prefill_layer_overhead_s",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Factors:
+    """The fitted terms of one efficiency row (estimate/roofline.Efficiency's fields)."""
+
+    bandwidth_fraction: float
+    kv_bandwidth_fraction: float
+    compute_fraction: float
+    step_overhead_s: float
+    prefill_overhead_s: float
+    layer_overhead_s: float
+    moe_layer_overhead_s: float
+    sequence_layer_overhead_s: float
+    sequence_overhead_s: float
+    prefill_layer_overhead_s: float
+
+    def as_tuple(self) -> tuple[float, ...]:
+        return tuple(float(getattr(self, n)) for n in FACTOR_NAMES)
+
+    @classmethod
+    def of(cls, values: Any) -> Factors:
+        return cls(**{n: float(v) for n, v in zip(FACTOR_NAMES, values, strict=True)})
+
+    @classmethod
+    def from_efficiency(cls, eff: Efficiency) -> Factors:
+        return cls(
+            bandwidth_fraction=eff.bandwidth_fraction,
+            kv_bandwidth_fraction=eff.kv_bandwidth_fraction or eff.bandwidth_fraction,
+            compute_fraction=eff.compute_fraction,
+            step_overhead_s=eff.step_overhead_s,
+            prefill_overhead_s=eff.prefill_overhead_s,
+            layer_overhead_s=eff.layer_overhead_s,
+            moe_layer_overhead_s=eff.moe_layer_overhead_s,
+            sequence_layer_overhead_s=eff.sequence_layer_overhead_s,
+            sequence_overhead_s=eff.sequence_overhead_s,
+            prefill_layer_overhead_s=eff.prefill_layer_overhead_s,
+        )
+
+    def apply(self, eff: Efficiency) -> Efficiency:
+        return replace(eff, **{n: getattr(self, n) for n in FACTOR_NAMES})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recording:
+    """Per-step factor-free terms of one simulated run, and where each request's events fell.
+
+    ``*_step`` arrays index the step at whose end the event happened (-1: before the first
+    step, i.e. at t = 0)."""
+
+    terms: FloatArray  # per step: compute, weight, KV, comm seconds at unit factors, sequences
+    compute_s: FloatArray  # FLOPs / peak FLOP/s
+    weight_s: FloatArray  # weight bytes / peak bandwidth
+    kv_s: FloatArray  # KV bytes / peak bandwidth
+    comm_s: FloatArray
+    rows: FloatArray  # sequences in the step (decodes + prefill chunks)
+    prefills: FloatArray  # prompt chunks in the step
+    layers: int
+    moe_layers: int
+    arrival_step: IntArray
+    first_step: IntArray
+    finish_step: IntArray
+    output_tokens: IntArray
+    completed: npt.NDArray[np.bool_] = field(repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prediction:
+    tpot_s: float  # median over requests, as bench_serving's "Median TPOT"
+    ttft_s: float  # median
+    output_tokens_per_s: float
+    bound: str  # the term that dominates the median decode step
+
+
+class _RecordingModel(StepModel):
+    """A StepModel that evaluates the roofline at unit factors, keeps the terms and returns
+    the step time under the real factors ``real``."""
+
+    def __init__(self, base: StepModel, real: Efficiency) -> None:
+        unit = replace(
+            real,
+            bandwidth_fraction=1.0,
+            kv_bandwidth_fraction=1.0,
+            compute_fraction=1.0,
+            step_overhead_s=0.0,
+            prefill_overhead_s=0.0,
+            layer_overhead_s=0.0,
+            moe_layer_overhead_s=0.0,
+            sequence_layer_overhead_s=0.0,
+            sequence_overhead_s=0.0,
+            prefill_layer_overhead_s=0.0,
+        )
+        fields = {k: getattr(base, k) for k in base.__dataclass_fields__}
+        fields["eff"] = unit
+        super().__init__(**fields)
+        object.__setattr__(self, "_real", Factors.from_efficiency(real))
+        object.__setattr__(self, "_rows", [])
+
+    def seconds(
+        self, tokens: int, rows: int, decode_ctx: float, prefill_kv: float, prefill_work: float, prefills: int
+    ) -> float:
+        c, _m, comm, _o, _f, w, kv = self.parts(tokens, rows, decode_ctx, prefill_kv, prefill_work, prefills)
+        bw = self.bandwidth_bps
+        row = (c, w / bw, kv / bw, comm, float(rows), float(prefills))
+        self._rows.append(row)  # type: ignore[attr-defined]
+        return float(_step_times(np.array([row[:5]]), np.array([row[5]]), self, self._real)[0])  # type: ignore[attr-defined]
+
+
+def _step_times(terms: FloatArray, prefills: FloatArray, model: Any, f: Factors) -> FloatArray:
+    """Step durations from the factor-free terms (columns: compute, weights, KV, comm, rows)."""
+    c, w, kv, comm, rows = terms[:, 0], terms[:, 1], terms[:, 2], terms[:, 3], terms[:, 4]
+    busy = np.maximum(c / f.compute_fraction, w / f.bandwidth_fraction + kv / f.kv_bandwidth_fraction)
+    fixed = (
+        f.step_overhead_s
+        + model.num_layers * f.layer_overhead_s
+        + model.moe_layer_total * f.moe_layer_overhead_s
+    )
+    out: FloatArray = (
+        busy + comm + fixed + rows * (model.num_layers * f.sequence_layer_overhead_s + f.sequence_overhead_s) + prefills * f.prefill_overhead_s
+        + np.where(prefills > 0, model.num_layers * f.prefill_layer_overhead_s, 0.0)
+    )
+    return out
+
+
+def record_engine(dep: Any, eff: Efficiency, run: Any) -> tuple[Recording, Any]:
+    """Run ``run(step_model)`` (a closure over ``simulate.engine.run_engine``) with a recording
+    step model; returns the recording and the simulator's own trace."""
+    model = _RecordingModel(build_step_model(dep, eff), eff)
+    trace = run(model)
+    rows = model._rows  # type: ignore[attr-defined]
+    terms = np.array([r[:5] for r in rows], dtype=np.float64).reshape(-1, 5)
+    pre = np.array([r[5] for r in rows], dtype=np.float64)
+    ends = trace.step_end_s
+
+    def step_of(times: FloatArray) -> IntArray:
+        idx = np.searchsorted(ends, np.nan_to_num(times, nan=np.inf), side="left")
+        idx = np.where(times <= 0.0, -1, idx)
+        return np.asarray(np.minimum(idx, len(ends) - 1), dtype=np.int64)
+
+    done = ~np.isnan(trace.finish_s)
+    rec = Recording(
+        terms=terms,
+        compute_s=terms[:, 0].copy(),
+        weight_s=terms[:, 1].copy(),
+        kv_s=terms[:, 2].copy(),
+        comm_s=terms[:, 3].copy(),
+        rows=terms[:, 4].copy(),
+        prefills=pre,
+        layers=model.num_layers,
+        moe_layers=model.moe_layer_total,
+        arrival_step=step_of(trace.arrival_s),
+        first_step=step_of(trace.first_token_s),
+        finish_step=step_of(trace.finish_s),
+        output_tokens=trace.output_tokens.astype(np.int64),
+        completed=done,
+    )
+    return rec, trace
+
+
+class _Shape:
+    def __init__(self, layers: int, moe: int) -> None:
+        self.num_layers = layers
+        self.moe_layer_total = moe
+
+
+def retime(rec: Recording, f: Factors) -> Prediction:
+    """TTFT, TPOT and output tokens/s of the recorded run under factors ``f``."""
+    dt = _step_times(rec.terms, rec.prefills, _Shape(rec.layers, rec.moe_layers), f)
+    ends = np.concatenate([[0.0], np.cumsum(dt)])  # ends[i + 1]: end of step i; ends[0]: t = 0
+    ok = rec.completed
+    arrival = ends[rec.arrival_step[ok] + 1]
+    first = ends[rec.first_step[ok] + 1]
+    finish = ends[rec.finish_step[ok] + 1]
+    outs = rec.output_tokens[ok]
+    multi = outs > 1
+    tpot = (finish[multi] - first[multi]) / (outs[multi] - 1)
+    span = max(float(finish.max() - arrival.min()), 1e-12) if ok.any() else 1e-12
+    fixed = f.step_overhead_s + rec.layers * f.layer_overhead_s + rec.moe_layers * f.moe_layer_overhead_s
+    parts = {
+        "compute": float(np.median(rec.compute_s / f.compute_fraction)),
+        "weight reads": float(np.median(rec.weight_s / f.bandwidth_fraction)),
+        "KV reads": float(np.median(rec.kv_s / f.kv_bandwidth_fraction)),
+        "communication": float(np.median(rec.comm_s)),
+        "per-sequence cost": float(np.median(rec.rows))
+        * (rec.layers * f.sequence_layer_overhead_s + f.sequence_overhead_s),
+        "fixed per-step/per-layer cost": fixed,
+    }
+    return Prediction(
+        tpot_s=float(np.median(tpot)) if tpot.size else float("nan"),
+        ttft_s=float(np.median(first - arrival)) if ok.any() else float("nan"),
+        output_tokens_per_s=float(outs.sum()) / span,
+        bound=max(parts, key=lambda k: parts[k]),
+    )

@@ -1,0 +1,86 @@
+"""Record every published serving case and score factors out of sample.
+
+``record_all`` reads the calibration rows, maps them (``cases.serving_case``) and simulates
+each once (``simulate_case.run_case``); ``cv_tables`` turns cross-validated predictions into
+the figures the README reports: median and p90 |error| and median bias of TPOT, TTFT and
+output tokens/s, overall and by engine, GPU vendor, concurrency band, DeepSeek or not,
+online (a concurrency cap) or burst (every request at once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from gpusizer.calibrate.cases import Skipped, load_rows, serving_case
+from gpusizer.calibrate.fit import CaseData, Scored, summarize_errors
+from gpusizer.calibrate.simulate_case import run_case
+from gpusizer.catalog.load import model_catalogue
+from gpusizer.errors import GpusizerError
+
+__all__ = ["METRICS", "cv_tables", "record_all"]
+
+METRICS = ("tpot", "ttft", "otps")
+
+
+def record_all(
+    path: str | Path, progress: Callable[[str], None] | None = None
+) -> tuple[list[CaseData], list[Skipped]]:
+    known = {e.id for e in model_catalogue()}
+    data: list[CaseData] = []
+    skipped: list[Skipped] = []
+    for row in load_rows(path):
+        case = serving_case(row, known)
+        if isinstance(case, Skipped):
+            skipped.append(case)
+            continue
+        try:
+            run = run_case(case)
+        except GpusizerError as exc:
+            skipped.append(Skipped(case_id=case.case_id, reason=f"gpusizer refused it: {exc}"))
+            continue
+        if progress:
+            progress(case.case_id)
+        m = case.measured
+        data.append(
+            CaseData(
+                case_id=case.case_id,
+                group=(case.engine, case.vendor),
+                source=case.source,
+                family=case.family,
+                band=case.band,
+                deepseek=case.deepseek,
+                online=case.users is not None,
+                recording=run.recording,
+                tpot_ms=m.tpot_ms,
+                ttft_ms=m.ttft_ms,
+                output_tps=m.output_tps,
+            )
+        )
+    return data, skipped
+
+
+def cv_tables(scored: Sequence[Scored]) -> list[tuple[str, dict[str, dict[str, float] | None]]]:
+    """(slice name, {metric: summary}) for the slices the README reports."""
+    slices: list[tuple[str, Callable[[Scored], bool]]] = [
+        ("all", lambda s: True),
+        ("online (concurrency cap)", lambda s: s.case.online),
+        ("burst (all requests at once)", lambda s: not s.case.online),
+        ("DeepSeek", lambda s: s.case.deepseek),
+        ("DeepSeek online", lambda s: s.case.deepseek and s.case.online),
+    ]
+    def where(attr: Callable[[Scored], str], value: str) -> Callable[[Scored], bool]:
+        return lambda s: attr(s) == value
+
+    for band in ("1–8", "16–64", "65–127", "≥128"):
+        slices.append((f"concurrency {band}", where(lambda s: s.case.band, band)))
+    for engine in sorted({s.case.group[0] for s in scored}):
+        slices.append((f"engine {engine}", where(lambda s: s.case.group[0], engine)))
+    for vendor in sorted({s.case.group[1] for s in scored}):
+        slices.append((f"vendor {vendor}", where(lambda s: s.case.group[1], vendor)))
+    out = []
+    for name, keep in slices:
+        chosen = [s for s in scored if keep(s)]
+        if chosen:
+            out.append((name, {m: summarize_errors(chosen, m) for m in METRICS}))
+    return out

@@ -1,0 +1,111 @@
+"""Published online-serving runs (tests/golden/serving_cases.jsonl, copied from
+shared/calibration with each row's source and evidence) against gpusizer's simulator.
+
+The out-of-sample figures (leave one published page / one model family out) come from
+benchmarks/cv_serving.py, which CI runs with ``--check``; here: the re-timing the fit relies
+on equals the simulator, the shipped factors reproduce the DeepSeek runs the README quotes,
+and TPOT never falls as concurrency rises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gpusizer.api import efficiency_of, fit
+from gpusizer.calibrate.cases import ServingCase, Skipped, load_rows, serving_case
+from gpusizer.calibrate.replay import Factors, retime
+from gpusizer.calibrate.simulate_case import run_case
+from gpusizer.catalog.load import model_catalogue
+from gpusizer.estimate.roofline import build_step_model
+
+HERE = Path(__file__).parent
+ROWS = {r["case_id"]: r for r in load_rows(HERE / "serving_cases.jsonl")}
+KNOWN = {e.id for e in model_catalogue()}
+
+
+def case(cid: str) -> ServingCase:
+    c = serving_case(ROWS[cid], KNOWN)
+    assert not isinstance(c, Skipped), c
+    return c
+
+
+@pytest.mark.parametrize(
+    "cid",
+    [
+        "sglcookbook-dsr1-0528-b200-tp8-chat-c16",  # closed loop, SGLang (prefill-only steps)
+        "gpustack-qwen3-32b-h100-vllm-tp1-L89",  # 1000 requests at once, vLLM mixed steps
+        "gpustack-qwen3-8b-h100-latency-trtllm-tp1-L153",
+    ],
+)
+def test_retiming_reproduces_the_simulator(cid: str) -> None:
+    run = run_case(case(cid))
+    p = retime(run.recording, Factors.from_efficiency(run.efficiency))
+    tr = run.trace
+    done = ~np.isnan(tr.finish_s)
+    outs = tr.output_tokens[done]
+    multi = outs > 1
+    tpot = (tr.finish_s[done][multi] - tr.first_token_s[done][multi]) / (outs[multi] - 1)
+    ttft = tr.first_token_s[done] - tr.arrival_s[done]
+    span = tr.finish_s[done].max() - tr.arrival_s[done].min()
+    assert p.tpot_s == pytest.approx(float(np.median(tpot)), rel=1e-9)
+    assert p.ttft_s == pytest.approx(float(np.median(ttft)), rel=1e-9)
+    assert p.output_tokens_per_s == pytest.approx(float(outs.sum()) / span, rel=1e-9)
+
+
+# DeepSeek runs at a concurrency cap (sgl-cookbook, SGLang 0.5.x): the README's Accuracy
+# section quotes the cross-validated error; the shipped (full-data) factors must hold these
+# published TPOTs within 30 % and output tokens/s within 35 %.
+DEEPSEEK_ONLINE = [
+    "sglcookbook-dsr1-0528-b200-tp8-chat-c1",
+    "sglcookbook-dsr1-0528-b200-tp8-chat-c16",
+    "sglcookbook-dsr1-0528-b200-tp8-reasoning-c64",
+    "sglcookbook-dsr1-0528-b200-tp8-chat-c100",
+    "sglcookbook-dsv31-mi300x-tp8-chat-c1",
+    "sglcookbook-dsv31-mi300x-tp8-chat-c16",
+    "sglcookbook-dsv31-mi300x-tp8-chat-c100",
+]
+
+
+@pytest.mark.parametrize("cid", DEEPSEEK_ONLINE)
+def test_deepseek_online_runs_within_band(cid: str) -> None:
+    c = case(cid)
+    run = run_case(c)
+    p = retime(run.recording, Factors.from_efficiency(run.efficiency))
+    m = c.measured
+    assert m.tpot_ms and m.output_tps
+    assert abs(p.tpot_s * 1e3 / m.tpot_ms - 1) <= 0.30, (p.tpot_s * 1e3, m.tpot_ms, ROWS[cid]["source_url"])
+    assert abs(p.output_tokens_per_s / m.output_tps - 1) <= 0.35, (p.output_tokens_per_s, m.output_tps)
+
+
+DEPLOYMENTS = [
+    ("deepseek-ai/DeepSeek-R1", "H200", 8, "sglang"),
+    ("deepseek-ai/DeepSeek-R1", "MI300X", 8, "sglang"),
+    ("Qwen/Qwen3-235B-A22B", "B200", 8, "vllm"),
+    ("openai/gpt-oss-120b", "H100 SXM", 1, "vllm"),
+    ("Qwen/Qwen3-8B", "A100 SXM 80GB", 1, "tensorrt-llm"),
+]
+
+
+@pytest.mark.parametrize(("model", "gpu", "n", "engine"), DEPLOYMENTS)
+@settings(max_examples=40, deadline=None)
+@given(
+    batch=st.integers(1, 512), more=st.integers(1, 512), ctx=st.integers(16, 32_000), prefill=st.booleans()
+)
+def test_more_concurrency_never_lowers_tpot(
+    model: str, gpu: str, n: int, engine: str, batch: int, more: int, ctx: int, prefill: bool
+) -> None:
+    """Without speculative decoding a step with more sequences is never faster, so the time
+    per output token never falls as concurrency rises."""
+    res = fit(model, gpu, gpus=n, engine=engine, max_model_len=32_768, suggest=False)
+    eff, _, _ = efficiency_of(res.deployment)
+    sm = build_step_model(res.deployment, eff)
+    pre = (512, 512.0 * 512, 512 * 256.0, 1) if prefill else (0, 0.0, 0.0, 0)
+
+    def step(b: int) -> float:
+        return sm.seconds(b + pre[0], b + pre[3], float(b * ctx), pre[1], pre[2], pre[3])
+
+    assert step(batch + more) >= step(batch)
