@@ -14,11 +14,17 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from gpusizer.catalog.specs import (
+    Checkpoint,
+    CheckpointFile,
+    CloudFile,
+    CloudInstance,
     CloudPrice,
     EfficiencyFactor,
     EfficiencyFile,
+    EngineCommand,
     EngineDefaults,
     EngineFile,
+    EngineOptionsFile,
     GpuFile,
     GpuSpec,
     InterconnectFile,
@@ -29,19 +35,24 @@ from gpusizer.catalog.specs import (
     PriceFile,
     QuantFile,
     QuantFormat,
+    SystemFile,
 )
 from gpusizer.errors import GpusizerError
 
 __all__ = [
+    "checkpoints",
+    "cloud_instances",
     "cloud_prices",
     "efficiency_factors",
     "engine_number",
+    "engine_options",
     "gpu_catalogue",
     "interconnects",
     "kv_dtype_table",
     "model_catalogue",
     "model_config",
     "quant_catalogue",
+    "system_file",
 ]
 
 
@@ -155,3 +166,32 @@ def efficiency_factors() -> tuple[EfficiencyFactor, ...]:
 def cloud_prices() -> dict[str, CloudPrice]:
     """Dated cloud $/GPU-hour quotes by GPU key (data/prices.yaml)."""
     return dict(_validate(PriceFile, "prices.yaml").prices)
+
+
+@lru_cache(maxsize=1)
+def system_file() -> SystemFile:
+    """Buildable boxes, PCIe rates and extra links (data/systems.yaml)."""
+    f = _validate(SystemFile, "systems.yaml")
+    keys = [s.key for s in f.systems]
+    dup = {k for k in keys if keys.count(k) > 1}
+    if dup:
+        raise GpusizerError(f"catalogue: duplicate system keys {sorted(dup)}")
+    return f
+
+
+@lru_cache(maxsize=1)
+def cloud_instances() -> tuple[CloudInstance, ...]:
+    """Rentable instance types with their GPUs and dated $/hour (data/cloud.yaml)."""
+    return _validate(CloudFile, "cloud.yaml").instances
+
+
+@lru_cache(maxsize=1)
+def checkpoints() -> tuple[Checkpoint, ...]:
+    """Published quantized checkpoints of catalogue models (data/checkpoints.yaml)."""
+    return _validate(CheckpointFile, "checkpoints.yaml").checkpoints
+
+
+@lru_cache(maxsize=1)
+def engine_options() -> dict[str, EngineCommand]:
+    """Each engine's documented command-line options (data/engine_options.yaml)."""
+    return dict(_validate(EngineOptionsFile, "engine_options.yaml").engines)

@@ -11,11 +11,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "Checkpoint",
+    "CheckpointFile",
+    "CloudFile",
+    "CloudInstance",
     "CloudPrice",
     "EfficiencyFactor",
     "EfficiencyFile",
+    "EngineCommand",
     "EngineDefaults",
     "EngineFile",
+    "EngineOptionsFile",
     "FlopsTable",
     "GpuFile",
     "GpuSpec",
@@ -24,11 +30,15 @@ __all__ = [
     "LinkSpec",
     "ModelEntry",
     "ModelFile",
+    "PcieRates",
     "PriceFile",
     "PublishedCounts",
     "QuantFile",
     "QuantFormat",
     "Sourced",
+    "SystemFile",
+    "SystemKind",
+    "SystemSpec",
 ]
 
 
@@ -231,6 +241,9 @@ class EfficiencyFactor(_Strict):
     engine: str
     vendor: str
     gpu_class: str = "any"
+    # weight formats (quant keys) the row is for; absent: any. A row naming the deployment's
+    # format wins over one that does not (llama.cpp's K-quants dequantise at their own cost).
+    weight_formats: tuple[str, ...] | None = None
     bandwidth_fraction: Sourced
     compute_fraction: Sourced
     step_overhead_s: Sourced
@@ -259,3 +272,118 @@ class CloudPrice(_Strict):
 class PriceFile(_Strict):
     as_of: str
     prices: dict[str, CloudPrice]
+
+
+# ------------------------------------------------------------------ systems (plan: boxes)
+SystemKind = Literal["desktop", "workstation", "pcie-server", "hgx", "oam-platform", "mac"]
+
+
+class SystemSpec(_Strict):
+    """A buildable box that GPUs go into (data/systems.yaml). ``price_usd`` is the host
+    without its GPUs (for a Mac: the whole configuration, since the chip is the GPU).
+    ``slots`` is each GPU slot's link when every slot is populated (``pcie5-x8`` …), in
+    fill order; ``gpu_count`` fixes the GPU count of platforms sold only fully populated
+    (HGX, MI300X OAM: 8). A platform names its GPUs in ``takes_gpus``; such module GPUs go in
+    no other box. Other boxes take GPUs by ``takes_classes`` and ``takes_vendors``."""
+
+    key: str
+    name: str
+    kind: SystemKind
+    examples: str = Field(description="real products of this class")
+    price_usd: float = Field(gt=0)
+    price_basis: str
+    date: str
+    slots: tuple[str, ...] = Field(min_length=1)
+    gpu_count: int | None = Field(default=None, gt=0)
+    p2p: bool = Field(description="PCIe peer-to-peer between the slots (False: staged through host memory)")
+    power_budget_w: float = Field(gt=0, description="PSU capacity for GPUs + host, W")
+    host_power_w: float = Field(ge=0, description="host draw under load without GPUs, W")
+    max_card_tdp_w: float | None = None
+    takes_gpus: tuple[str, ...] = ()
+    takes_classes: tuple[str, ...] = ()
+    takes_vendors: tuple[str, ...] = ()
+    unified_memory_bytes: int | None = Field(
+        default=None, gt=0, description="Mac: this configuration's memory"
+    )
+    network: str | None = Field(default=None, description="scale-out link for engines spanning boxes")
+    network_usd_per_box: float | None = None
+    source: str
+    unverified: tuple[str, ...] = ()
+    note: str | None = None
+
+
+class PcieRates(_Strict):
+    """PCIe per-lane rates and the all-reduce efficiency with and without peer-to-peer."""
+
+    per_lane_bps: dict[int, float]
+    p2p_busbw_fraction: dict[int, float]
+    p2p_latency_s: dict[int, float]
+    staged_busbw_factor: float = Field(gt=0, le=1, description="no P2P: × the P2P bus bandwidth")
+    staged_latency_factor: float = Field(ge=1, description="no P2P: × the P2P latency")
+    no_p2p_gpus: dict[str, str] = Field(description="vendor/class → why its cards have no PCIe P2P")
+    source: str
+
+
+class SystemFile(_Strict):
+    as_of: str
+    pcie: PcieRates
+    links: dict[str, LinkSpec] = {}
+    systems: tuple[SystemSpec, ...]
+
+
+# ------------------------------------------------------------------ cloud instances
+class CloudInstance(_Strict):
+    """A rentable instance type with its GPUs and on-demand list price."""
+
+    key: str
+    provider: str
+    name: str
+    gpu: str
+    gpus: int = Field(gt=0)
+    usd_per_hour: float = Field(gt=0, description="this instance (all its GPUs), on demand")
+    per_gpu_counts: tuple[int, ...] = Field(
+        default=(), description="pods rentable with these GPU counts at usd_per_hour / gpus per GPU"
+    )
+    date: str
+    source: str
+    unverified: tuple[str, ...] = ()
+    note: str | None = None
+
+
+class CloudFile(_Strict):
+    as_of: str
+    instances: tuple[CloudInstance, ...]
+
+
+# ------------------------------------------------------------------ quantized checkpoints
+class Checkpoint(_Strict):
+    """A published quantized checkpoint of a catalogue model (a Hugging Face repo id, or an
+    Ollama tag), and how its existence was checked."""
+
+    model: str = Field(description="catalogue model id it quantizes")
+    format: str = Field(description="quant.yaml key: awq, gptq, fp8, q4_k_m …")
+    repo: str
+    file: str | None = None  # GGUF: the file (or the quant tag for `-hf repo:TAG`)
+    ollama: str | None = None  # Ollama library tag
+    checked: str
+
+
+class CheckpointFile(_Strict):
+    as_of: str
+    checkpoints: tuple[Checkpoint, ...]
+
+
+# ------------------------------------------------------------------ engine command lines
+class EngineCommand(_Strict):
+    """The documented options of one engine's serving command (a test parses every printed
+    command against these)."""
+
+    command: str
+    version: str
+    source: str
+    options: tuple[str, ...]
+    env: tuple[str, ...] = ()
+
+
+class EngineOptionsFile(_Strict):
+    engines: dict[str, EngineCommand]

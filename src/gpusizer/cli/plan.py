@@ -56,7 +56,37 @@ def plan_command(
             "cards, vLLM+llama.cpp on consumer cards); Apple GPUs always use llama.cpp"
         ),
     ] = "vllm",
-    kv_dtype: Annotated[str, typer.Option()] = "auto",
+    kv_dtype: Annotated[
+        str,
+        typer.Option(
+            help="KV-cache dtype. 'search' (default) tries the engine default and the 8-bit cache where "
+            "the card and engine run it (FP8 on Ada/Hopper/Blackwell/MI300 under vLLM, SGLang, "
+            "TensorRT-LLM; q8_0 on llama.cpp) and shows its quality note; or pin one: auto, fp8, q8_0"
+        ),
+    ] = "search",
+    headroom: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.9,
+            help="Share kept free: the KV pool must hold (1 + h) × the users and the simulated "
+            "percentile must be under (1 − h) × the TTFT/TPOT targets",
+        ),
+    ] = 0.10,
+    percentile: Annotated[
+        int, typer.Option(help="Latency percentile the targets apply to: 50, 90, 95 or 99")
+    ] = 95,
+    system: Annotated[
+        str | None,
+        typer.Option(
+            "--system",
+            help="Only these boxes, comma-separated: kinds (desktop, workstation, pcie-server, hgx, "
+            "oam-platform, mac) or system keys from data/systems.yaml",
+        ),
+    ] = None,
+    max_simulations: Annotated[
+        int, typer.Option(min=1, max=1000, help="Simulations the verification may run")
+    ] = 60,
     max_cost_per_hour: Annotated[
         float | None, typer.Option(help="Budget, USD per hour for the deployment")
     ] = None,
@@ -67,7 +97,10 @@ def plan_command(
     years: Annotated[float, typer.Option(help="Owned hardware: amortisation years")] = 3.0,
     kwh_price: Annotated[float, typer.Option(help="Owned hardware: USD per kWh")] = 0.15,
     rank_by: Annotated[
-        str, typer.Option(help="owned (list price + power) | cloud (dated $/GPU-hour table)")
+        str,
+        typer.Option(
+            help="owned (boxes + GPUs + network over --years + power) | cloud (dated instance prices)"
+        ),
     ] = "owned",
     as_json: Annotated[bool, typer.Option("--json")] = False,
     report: ReportOpt = None,
@@ -76,7 +109,15 @@ def plan_command(
     ] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the plan as Markdown")] = False,
 ) -> None:
-    """Search GPU × count × layout × quantization; keep what fits and meets the SLOs; rank by cost."""
+    """Right-size the hardware: a plan is N boxes of one kind (desktop, workstation, PCIe server,
+    HGX/MI300X platform, Mac) with their GPUs, or N cloud instances.
+
+    Searches GPU × box × GPUs per engine × replicas × weight format × KV dtype; keeps what fits
+    with --headroom and meets the targets analytically; then simulates candidates in cost order
+    until every pick shown (cheapest, fastest, best $/token) has met the targets at
+    --percentile with --headroom. Costs: box + GPUs + network + power (owned) or instance-hours
+    (cloud); $/M tokens from the simulated throughput. Prints launch commands for the pick's
+    engine and platform (CUDA, ROCm, Apple; docker, compose, Kubernetes, LeaderWorkerSet)."""
     if rank_by not in ("owned", "cloud"):
         raise BadInputError("--rank-by", f"unknown basis {rank_by!r}", "owned, cloud")
     if precision not in ("default", "high"):
@@ -100,7 +141,11 @@ def plan_command(
         quants=_list(quant),
         precision="high" if precision == "high" else "default",
         engine=_list(engine) or ["vllm"],
-        kv_dtype=kv_dtype,
+        kv_dtype=None if kv_dtype == "search" else kv_dtype,
+        headroom=headroom,
+        percentile=percentile,
+        systems=_list(system),
+        max_simulations=max_simulations,
         max_cost_per_hour=max_cost_per_hour,
         max_capex=capex,
         efficiency_file=profile,

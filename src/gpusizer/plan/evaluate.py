@@ -1,20 +1,32 @@
-"""Evaluate one candidate deployment: does it fit (memory), does it meet the SLOs
-(analytic step times at the planned concurrency), what does it cost — owned and, where the
-dated price table has the GPU, rented. A rejection is a value that says which stage failed
-and why. ``replicas`` independent engines (data parallel behind a router) each serve their
-share of the users: the guide's "split the batch load over two GPUs"."""
+"""Evaluate one candidate deployment: does it fit (memory, with headroom), does it meet the
+SLOs with headroom (analytic step times at the planned concurrency: the best case, checked
+again by simulation in ``verify``), what does it cost — owned as N boxes of one system kind
+(boxes + GPUs + network + power) and, where an instance type has the GPU, rented. A rejection
+is a value that says which stage failed and why. ``replicas`` independent engines (data
+parallel behind a router) each serve their share of the users: the guide's "split the batch
+load over two GPUs"."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from gpusizer.domain.scenario import Deployment
 from gpusizer.estimate.memory import MemoryEstimate, estimate_memory
 from gpusizer.estimate.perf import PerfRow, perf_rows
 from gpusizer.estimate.roofline import Efficiency
+from gpusizer.plan.systems import CloudChoice, Placement
 
-__all__ = ["Accepted", "CostModel", "Rejected", "Slo", "evaluate", "hourly_costs", "latency_curve"]
+__all__ = [
+    "Accepted",
+    "CostModel",
+    "Rejected",
+    "Slo",
+    "evaluate",
+    "hourly_costs",
+    "latency_curve",
+    "placed_costs",
+]
 
 HOURS_PER_YEAR = 8766  # 365.25 days
 
@@ -27,12 +39,13 @@ class Slo:
 
 @dataclass(frozen=True, kw_only=True)
 class CostModel:
-    """Owned hardware: list price spread over ``years`` plus power at ``kwh_price``. Cloud:
-    the dated $/GPU-hour quotes. ``rank_by`` picks the basis the ranking uses."""
+    """Owned hardware: boxes + GPUs + network at list price spread over ``years``, plus power
+    at ``kwh_price``. Cloud: the dated instance-hour prices. ``rank_by`` picks the basis the
+    ranking uses."""
 
     years: float = 3.0
     kwh_price: float = 0.15  # USD per kWh
-    cloud_usd_per_gpu_hour: dict[str, float] | None = None
+    cloud_usd_per_gpu_hour: dict[str, float] | None = None  # legacy per-GPU quotes (prices.yaml)
     rank_by: Literal["owned", "cloud"] = "owned"
 
 
@@ -46,12 +59,21 @@ class Accepted:
     owned_usd_per_hour: float | None
     cloud_usd_per_hour: float | None
     cost_basis: str
-    usd_per_million_output_tokens: float
+    usd_per_million_output_tokens: float  # analytic until verified; then from the simulation
     headroom_users: float  # max concurrency / planned users per replica
+    placement: Placement | None = None  # owned: which boxes
+    cloud: CloudChoice | None = None  # rented: which instances
+    eff: Efficiency | None = None  # the factors and links the speed came from
+    label: str = ""
+    sim: Any = None  # SimStats of the verifying simulation (one replica's users); None: not simulated
 
     @property
     def gpus(self) -> int:
         return self.dep.layout.gpus * self.replicas
+
+    @property
+    def capex_usd(self) -> float | None:
+        return self.placement.capex_usd if self.placement is not None else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +107,33 @@ def hourly_costs(
     return owned, cloud, " · ".join(how)
 
 
+def placed_costs(
+    dep: Deployment,
+    cost: CostModel,
+    placement: Placement | None,
+    cloud: CloudChoice | None,
+    replicas: int = 1,
+) -> tuple[float | None, float | None, str]:
+    """(owned $/h, cloud $/h, a line saying how) for ``placement`` (owned boxes) and
+    ``cloud`` (rented instances). Owned needs a list price for the GPU unless the box is the
+    GPU (a Mac)."""
+    owned = None
+    how = []
+    p = placement
+    if p is not None and (dep.gpu.list_price_usd is not None or p.system.kind == "mac"):
+        owned = p.capex_usd / (cost.years * HOURS_PER_YEAR) + p.power_w / 1000 * cost.kwh_price
+        parts = [f"${p.system.price_usd:,.0f} × {p.boxes} {'Mac' if p.system.kind == 'mac' else 'box'}"]
+        if p.system.kind != "mac":
+            parts.append(f"${dep.gpu.list_price_usd or 0:,.0f} × {dep.layout.gpus * replicas} GPU")
+        if p.network is not None:
+            parts.append(f"{p.network_name} ${p.system.network_usd_per_box or 0:,.0f} × {p.boxes}")
+        how.append(f"owned: {' + '.join(parts)} over {cost.years:g} y + {p.power_w:,.0f} W")
+    cloud_h = cloud.usd_per_hour if cloud is not None else None
+    if cloud is not None:
+        how.append(f"cloud: {cloud.label} ${cloud.usd_per_hour:,.2f}/h ({cloud.instance.date})")
+    return owned, cloud_h, " · ".join(how)
+
+
 def latency_curve(
     a: Accepted, eff: Efficiency, *, input_len: int, output_len: int
 ) -> list[tuple[int, float, float]]:
@@ -110,30 +159,46 @@ def evaluate(
     max_capex: float | None = None,
     replicas: int = 1,
     memory: MemoryEstimate | None = None,
+    placement: Placement | None = None,
+    cloud: CloudChoice | None = None,
+    headroom: float = 0.0,
 ) -> Accepted | Rejected:
-    """``memory``: the estimate already made for ``dep`` (computed here when not given)."""
+    """``memory``: the estimate already made for ``dep`` (computed here when not given).
+    ``headroom``: the share kept free — the KV pool must hold (1 + headroom) × the users, and
+    the analytic TTFT/TPOT must be under (1 − headroom) × the targets."""
     mem = memory if memory is not None else estimate_memory(dep)
     if not mem.fits:
         return Rejected(dep=dep, label=label, stage="memory", reason="does not fit", detail=mem.problems[0])
-    owned, cloud, how = hourly_costs(dep, cost, replicas)
-    usd_h = owned if cost.rank_by == "owned" else cloud
+    if mem.max_concurrency < (1 + headroom) * dep.users:
+        return Rejected(
+            dep=dep,
+            label=label,
+            stage="memory",
+            reason=f"KV pool without {headroom:.0%} headroom",
+            detail=f"holds {mem.max_concurrency:.1f} users at full context, needs {(1 + headroom) * dep.users:.1f}",
+        )
+    if placement is None and cloud is None:
+        owned, cloud_h, how = hourly_costs(dep, cost, replicas)
+    else:
+        owned, cloud_h, how = placed_costs(dep, cost, placement, cloud, replicas)
+    usd_h = owned if cost.rank_by == "owned" else cloud_h
     if usd_h is None:
         return Rejected(
             dep=dep, label=label, stage="cost", reason=f"no {cost.rank_by} price in the catalogue"
         )
     if max_capex is not None:
-        n = dep.layout.gpus * replicas
-        if dep.gpu.list_price_usd is None:
+        capex = placement.capex_usd if placement is not None else None
+        if capex is None or (dep.gpu.list_price_usd is None and placement.system.kind != "mac"):  # type: ignore[union-attr]
             return Rejected(
                 dep=dep, label=label, stage="budget", reason="no list price to check against --capex"
             )
-        if dep.gpu.list_price_usd * n > max_capex:
+        if capex > max_capex:
             return Rejected(
                 dep=dep,
                 label=label,
                 stage="budget",
                 reason="over the hardware (capex) budget",
-                detail=f"${dep.gpu.list_price_usd:,.0f} × {n} = ${dep.gpu.list_price_usd * n:,.0f} > ${max_capex:,.0f}",
+                detail=f"${capex:,.0f} (boxes + GPUs) > ${max_capex:,.0f}",
             )
     if max_cost_per_hour is not None and usd_h > max_cost_per_hour:
         return Rejected(
@@ -147,21 +212,22 @@ def evaluate(
     row = perf_rows(dep, eff, input_len=input_len, output_len=output_len, batches=(dep.users,), chunk=chunk)[
         0
     ]
-    if slo.ttft_s is not None and row.ttft_s > slo.ttft_s:
+    keep = 1 - headroom
+    if slo.ttft_s is not None and row.ttft_s > slo.ttft_s * keep:
         return Rejected(
             dep=dep,
             label=label,
             stage="slo",
             reason="TTFT over target",
-            detail=f"TTFT {row.ttft_s * 1e3:,.0f} ms > {slo.ttft_s * 1e3:,.0f} ms",
+            detail=f"TTFT {row.ttft_s * 1e3:,.0f} ms > {slo.ttft_s * keep * 1e3:,.0f} ms",
         )
-    if slo.tpot_s is not None and row.tpot_s > slo.tpot_s:
+    if slo.tpot_s is not None and row.tpot_s > slo.tpot_s * keep:
         return Rejected(
             dep=dep,
             label=label,
             stage="slo",
             reason=f"TPOT over target ({row.bound}-bound)",
-            detail=f"TPOT {row.tpot_s * 1e3:,.1f} ms > {slo.tpot_s * 1e3:,.1f} ms",
+            detail=f"TPOT {row.tpot_s * 1e3:,.1f} ms > {slo.tpot_s * keep * 1e3:,.1f} ms",
         )
     tokens_per_hour = row.output_tokens_per_s * replicas * 3600
     return Accepted(
@@ -171,8 +237,12 @@ def evaluate(
         perf=row,
         usd_per_hour=usd_h,
         owned_usd_per_hour=owned,
-        cloud_usd_per_hour=cloud,
+        cloud_usd_per_hour=cloud_h,
         cost_basis=how,
         usd_per_million_output_tokens=usd_h / tokens_per_hour * 1e6,
         headroom_users=mem.max_concurrency / dep.users,
+        placement=placement,
+        cloud=cloud,
+        eff=eff,
+        label=label,
     )

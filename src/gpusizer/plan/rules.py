@@ -78,12 +78,26 @@ def _link(pick: Accepted) -> Finding:
             evidence="single GPU: no inter-GPU traffic",
             advice="nothing to check",
         )
-    link = dep.gpu.scale_up_link or "none"
-    nvlink = link not in ("none", "")
+    if pick.placement is not None:
+        link = pick.placement.link_name
+        nvlink = not link.startswith("pcie") and not link.startswith("none")
+        where = f" in {pick.placement.system.name}"
+    else:
+        link = dep.gpu.scale_up_link or "none"
+        nvlink = link not in ("none", "")
+        link = link if nvlink else str(dep.gpu.host_link)
+        where = ""
+    if dep.layout.tp == 1 and dep.layout.pp == 1:
+        return Finding(
+            rule="multi-GPU only over NVLink or one PCIe switch",
+            holds=True,
+            evidence=f"{pick.replicas} independent engines of one GPU each: no inter-GPU traffic",
+            advice="replicas split the users; nothing crosses the bus per token",
+        )
     return Finding(
         rule="multi-GPU only over NVLink or one PCIe switch",
         holds=nvlink,
-        evidence=f"{dep.layout.gpus}× {dep.gpu.name}, TP {dep.layout.tp}: link {link if nvlink else dep.gpu.host_link}",
+        evidence=f"{dep.layout.gpus}× {dep.gpu.name}{where}, TP {dep.layout.tp}: link {link}",
         advice=(
             "NVLink carries the per-layer all-reduces"
             if nvlink
@@ -93,7 +107,7 @@ def _link(pick: Accepted) -> Finding:
     )
 
 
-def _one_big_gpu(pick: Accepted, accepted: Sequence[Accepted]) -> Finding:
+def _one_big_gpu(pick: Accepted, accepted: Sequence[Accepted], rejected: Sequence[Rejected]) -> Finding:
     singles = [a for a in accepted if a.gpus == 1]
     if pick.gpus == 1:
         return Finding(
@@ -113,11 +127,17 @@ def _one_big_gpu(pick: Accepted, accepted: Sequence[Accepted]) -> Finding:
             ),
             advice="a single card avoids interconnect overhead; consider it if the price gap is small",
         )
+    missed = [r for r in rejected if r.label.startswith("1× ") and r.reason.endswith("in simulation")]
     return Finding(
         rule="one high-VRAM GPU before a cluster",
         holds=True,
-        evidence="no single GPU in the search meets memory and SLOs",
-        advice="a multi-GPU deployment is required",
+        evidence=(
+            f"the best single card missed under load: {missed[0].label} — {missed[0].detail}"
+            if missed
+            else "no single GPU in the search meets memory and SLOs"
+        ),
+        advice="a multi-GPU deployment is required"
+        + (" (replicas split the users' prefills, which queue on one card)" if missed else ""),
     )
 
 
@@ -126,7 +146,12 @@ def findings(
 ) -> list[Finding]:
     out: list[Finding] = []
     if pick is not None:
-        out += [_budget_at_max(pick), _awq_default(pick, accepted), _link(pick), _one_big_gpu(pick, accepted)]
+        out += [
+            _budget_at_max(pick),
+            _awq_default(pick, accepted),
+            _link(pick),
+            _one_big_gpu(pick, accepted, rejected),
+        ]
     ttft = _ttft_compute(rejected)
     if ttft:
         out.append(ttft)

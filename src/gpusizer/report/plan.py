@@ -7,20 +7,39 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from gpusizer.plan.evaluate import Accepted
 from gpusizer.plan.rank import group_rejections
-from gpusizer.planning import PlanResult, label_of
+from gpusizer.planning import KV_NOTES, PlanResult, label_of
 from gpusizer.units import GIB
 
 __all__ = ["PLAN_SCHEMA_VERSION", "plan_to_dict", "plan_to_markdown", "render_plan"]
 
 PLAN_SCHEMA_VERSION = 1
 
+METHOD = (
+    "memory: engine-accurate fit with {headroom} KV headroom; speed: analytic step times at the planned "
+    "concurrency as a filter, then every pick verified by a continuous-batching simulation of the "
+    "users (p{pct} within the targets less {headroom}); cost: owned = N boxes of one system kind "
+    "(host + GPUs + network at list price over the years + power), cloud = N instances at dated "
+    "on-demand prices; $/M tokens from the simulated throughput"
+)
+
+
+def hardware_of(a: Accepted) -> str:
+    """What to buy (or rent): '1× Desktop tower, 2 GPUs (x8/x8) with 2× NVIDIA RTX PRO 6000'."""
+    if a.placement is not None:
+        return a.placement.describe(a.dep.gpu.name)
+    if a.cloud is not None:
+        return a.cloud.label
+    return (f"{a.replicas} × " if a.replicas > 1 else "") + f"{a.dep.layout.gpus}× {a.dep.gpu.name}"
+
 
 def _plan_dict(a: Accepted, res: PlanResult | None = None) -> dict[str, Any]:
+    del res
     lim = a.memory.limiting
-    sim = res.simulated.get(label_of(a, with_engine=True)) if res is not None else None
+    sim = a.sim
     simulated = None
     if sim is not None:
         simulated = {
@@ -40,7 +59,22 @@ def _plan_dict(a: Accepted, res: PlanResult | None = None) -> dict[str, Any]:
         "pp": a.dep.layout.pp,
         "engine": a.dep.engine,
         "quant": a.dep.quant.label,
-        "capex_usd": None if a.dep.gpu.list_price_usd is None else round(a.dep.gpu.list_price_usd * a.gpus),
+        "capex_usd": None if a.capex_usd is None else round(a.capex_usd),
+        "hardware": hardware_of(a),
+        "system": _system_dict(a),
+        "cloud": None
+        if a.cloud is None
+        else {
+            "instance": a.cloud.instance.name,
+            "provider": a.cloud.instance.provider,
+            "count": a.cloud.count,
+            "gpus_per_instance": a.cloud.gpus_per_instance,
+            "usd_per_hour": round(a.cloud.usd_per_hour, 4),
+            "date": a.cloud.instance.date,
+            "source": a.cloud.instance.source,
+        },
+        "kv_dtype": a.dep.kv_dtype,
+        "kv_note": KV_NOTES.get(a.dep.kv_dtype),
         "usd_per_hour": round(a.usd_per_hour, 4),
         "owned_usd_per_hour": None if a.owned_usd_per_hour is None else round(a.owned_usd_per_hour, 4),
         "cloud_usd_per_hour": None if a.cloud_usd_per_hour is None else round(a.cloud_usd_per_hour, 4),
@@ -60,6 +94,29 @@ def _plan_dict(a: Accepted, res: PlanResult | None = None) -> dict[str, Any]:
             "activation": round(lim.activation_bytes / GIB, 2),
             "free": round(lim.free_bytes / GIB, 2),
         },
+    }
+
+
+def _system_dict(a: Accepted) -> dict[str, Any] | None:
+    p = a.placement
+    if p is None:
+        return None
+    s = p.system
+    return {
+        "key": s.key,
+        "name": s.name,
+        "kind": s.kind,
+        "examples": s.examples,
+        "boxes": p.boxes,
+        "gpus_per_box": p.gpus_per_box,
+        "box_usd": s.price_usd,
+        "price_basis": s.price_basis,
+        "date": s.date,
+        "link": p.link_name,
+        "network": p.network_name,
+        "power_w": round(p.power_w),
+        "unverified": list(s.unverified),
+        "note": s.note,
     }
 
 
@@ -107,10 +164,14 @@ def plan_to_dict(res: PlanResult) -> dict[str, Any]:
             }
             for a in res.accepted
         ],
-        "method": "memory: engine-accurate fit; speed: analytic step-time model at the planned concurrency, "
-        "then the cheapest survivors verified by a continuous-batching simulation of the users "
-        "(percentile SLOs); cost: owned hardware (list price over the years + power)",
+        "headroom": res.headroom,
+        "simulations": res.simulations,
+        "method": METHOD.format(pct=res.percentile, headroom=f"{res.headroom:.0%}"),
     }
+
+
+def _weights(a: Accepted) -> str:
+    return a.dep.quant.label + (f" · KV {a.dep.kv_dtype}" if a.dep.kv_dtype != "auto" else "")
 
 
 def render_plan(res: PlanResult, console: Console) -> None:
@@ -123,37 +184,40 @@ def render_plan(res: PlanResult, console: Console) -> None:
         f"[bold]{res.model.name}[/] for {res.users} concurrent users at {res.context:,} tokens "
         f"(prompt {res.input_len:,}, output {res.output_len:,})" + (f" · {' · '.join(slo)}" if slo else "")
     )
-    how = (
-        f"analytic step times, the cheapest then verified by simulating {res.users} users (p{res.percentile})"
-        if res.simulated
-        else "analytic step times at the planned concurrency"
-    )
+    room = f"{res.headroom:.0%} headroom"
     console.print(
         f"[dim]searched {res.searched} candidates · {len(res.accepted)} meet memory"
         + (" and SLOs" if slo else "")
-        + f" · speed: {how}[/]"
+        + f" analytically ({room}) · {res.simulations} simulated · every pick below was simulated "
+        f"with {res.users} users (p{res.percentile} within the targets less {room}) · "
+        f"ranked by {res.rank_by} cost[/]"
     )
     p = res.picks
     if p.cheapest is None:
         console.print("[bold red]No feasible plan.[/] Why everything lost:")
+        if res.verify_exhausted:
+            console.print(
+                f"[yellow]{res.simulations} simulations ran without a candidate meeting the targets; "
+                "relax the targets or the headroom, or narrow the search (--gpu, --system).[/]"
+            )
     else:
-        t = Table(title="Top picks", title_justify="left")
+        pct = f"p{res.percentile}"
+        t = Table(title="Top picks (simulated)", title_justify="left")
         for col in (
             "pick",
             "hardware",
             "weights",
+            "capex $",
             "$/hour",
             "cloud $/h",
             "$/M out tok",
-            "TTFT ms",
-            "TPOT ms",
-            f"p{res.percentile} TTFT sim",
-            f"p{res.percentile} TPOT sim",
+            f"{pct} TTFT ms",
+            f"{pct} TPOT ms",
             "users fit",
             "VRAM/GPU",
         ):
             t.add_column(col, justify="left" if col in ("pick", "hardware", "weights") else "right")
-        seen = []
+        seen: list[Accepted] = []
         for name, a in (("cheapest", p.cheapest), ("fastest", p.fastest), ("best $/token", p.best_per_token)):
             if a is None:
                 continue
@@ -161,24 +225,20 @@ def render_plan(res: PlanResult, console: Console) -> None:
             used = lim.capacity_bytes - lim.free_bytes
             same = " (same)" if a in seen else ""
             seen.append(a)
-            sim = res.simulated.get(label_of(a, with_engine=True))
-            pct = f"p{res.percentile}"
-            sim_ttft = f"{getattr(sim.ttft, pct) * 1e3:,.0f}" if sim else "—"
-            sim_tpot = f"{getattr(sim.tpot, pct) * 1e3:,.1f}" if sim else "—"
+            sim = a.sim
             t.add_row(
                 name + same,
-                (f"{a.replicas} × " if a.replicas > 1 else "")
-                + f"{a.dep.layout.gpus}× {a.dep.gpu.name}"
+                hardware_of(a)
+                + (f" · {a.replicas} engines" if a.replicas > 1 else "")
                 + ("" if a.dep.engine == "vllm" else f" ({a.dep.engine})"),
-                a.dep.quant.label,
+                _weights(a),
+                f"{a.capex_usd:,.0f}" if a.capex_usd is not None else "—",
                 f"{a.usd_per_hour:,.2f}",
                 f"{a.cloud_usd_per_hour:,.2f}" if a.cloud_usd_per_hour is not None else "—",
                 f"{a.usd_per_million_output_tokens:,.2f}",
-                f"{a.perf.ttft_s * 1e3:,.0f}",
-                f"{a.perf.tpot_s * 1e3:,.1f}",
-                sim_ttft,
-                sim_tpot,
-                f"{a.memory.max_concurrency:,.1f}",
+                f"{getattr(sim.ttft, pct) * 1e3:,.0f}" if sim else "—",
+                f"{getattr(sim.tpot, pct) * 1e3:,.1f}" if sim else "—",
+                f"{a.memory.max_concurrency * a.replicas:,.1f}",
                 f"{used / GIB:,.1f}/{lim.capacity_bytes / GIB:,.0f} GiB",
             )
         console.print(t)
@@ -186,10 +246,31 @@ def render_plan(res: PlanResult, console: Console) -> None:
         lim = c.memory.limiting
         console.print(
             f"cheapest, per GPU: weights {lim.weights_bytes / GIB:.2f} GiB · KV for "
-            f"{res.users}×{res.context:,} {lim.kv_needed_bytes / GIB:.2f} GiB (pool {lim.kv_pool_bytes / GIB:.2f}) · "
-            f"activations {lim.activation_bytes / GIB:.2f} · free {lim.free_bytes / GIB:.2f} GiB · "
-            f"{c.cost_basis}"
+            f"{c.dep.users}×{res.context:,} {lim.kv_needed_bytes / GIB:.2f} GiB (pool {lim.kv_pool_bytes / GIB:.2f}) · "
+            f"activations {lim.activation_bytes / GIB:.2f} · free {lim.free_bytes / GIB:.2f} GiB",
+            highlight=False,
         )
+        console.print(f"cost: {c.cost_basis}", highlight=False)
+        if c.placement is not None:
+            s = c.placement.system
+            console.print(
+                f"box: {s.name} — e.g. {s.examples}; host ${s.price_usd:,.0f} ({s.price_basis}, {s.date}"
+                + (", unverified" if "price_usd" in s.unverified else "")
+                + f"); TP link {c.placement.link_name}"
+                + (f"; network {c.placement.network_name}" if c.placement.network_name else "")
+                + (f". {s.note}" if s.note else ""),
+                highlight=False,
+            )
+        if c.cloud is not None:
+            i = c.cloud.instance
+            console.print(
+                f"rent instead: {c.cloud.label} at ${c.cloud.usd_per_hour:,.2f}/h — list price as of "
+                f"{i.date}, source {i.source}" + (" (unverified)" if i.unverified else ""),
+                highlight=False,
+            )
+        note = KV_NOTES.get(c.dep.kv_dtype)
+        if note:
+            console.print(f"KV cache: {note}", highlight=False)
     rej = group_rejections(res.rejected)
     if rej:
         t = Table(title="Why the others lost", title_justify="left")
@@ -203,7 +284,7 @@ def render_plan(res: PlanResult, console: Console) -> None:
         mark = "[green]✓[/]" if f.holds else "[yellow]![/]"
         console.print(f"{mark} [bold]{f.rule}[/]: {f.evidence}. {f.advice}.", highlight=False)
     for name, cmd in res.launch.items():
-        console.print(f"[bold]{name}:[/] {cmd}", highlight=False, soft_wrap=True)
+        console.print(Text.assemble((f"{name}:", "bold"), " ", cmd), highlight=False, soft_wrap=True)
 
 
 def plan_to_markdown(res: PlanResult) -> str:
@@ -226,21 +307,20 @@ def plan_to_markdown(res: PlanResult) -> str:
     lines += [
         "## Top picks",
         "",
-        "| pick | hardware | weights | $/hour | cloud $/h | $/M out tok | TTFT ms | TPOT ms | sim TTFT p95 | sim TPOT p95 |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| pick | hardware | weights | capex $ | $/hour | cloud $/h | $/M out tok | TTFT ms | TPOT ms | sim TTFT p95 | sim TPOT p95 |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, p in d["picks"].items():
         if not p:
             continue
         sim = p["simulated"] or {}
-        hw = (
-            f"{p['replicas']} × " if p["replicas"] > 1 else ""
-        ) + f"{p['gpus_per_replica']}× {p['gpu_name']}"
+        hw = p["hardware"] + (f" · {p['replicas']} engines" if p["replicas"] > 1 else "")
         cloud = f"{p['cloud_usd_per_hour']:,.2f}" if p["cloud_usd_per_hour"] is not None else "—"
+        capex = f"{p['capex_usd']:,.0f}" if p["capex_usd"] is not None else "—"
         s_ttft = f"{sim['ttft_ms']['p95']:,.0f}" if sim else "—"
         s_tpot = f"{sim['tpot_ms']['p95']:,.1f}" if sim else "—"
         lines.append(
-            f"| {name} | {hw} | {p['quant']} | {p['usd_per_hour']:,.2f} | {cloud} | "
+            f"| {name} | {hw} | {p['quant']}{' · KV ' + p['kv_dtype'] if p['kv_dtype'] != 'auto' else ''} | {capex} | {p['usd_per_hour']:,.2f} | {cloud} | "
             f"{p['usd_per_million_output_tokens']:,.2f} | {p['ttft_ms']:,.0f} | {p['tpot_ms']:,.1f} | "
             f"{s_ttft} | {s_tpot} |"
         )
