@@ -283,7 +283,12 @@ def efficiency_of(
     links = interconnects()
     lk = link_for(dep, links, link)
     eff, row = efficiency_for(
-        (*user_factors, *efficiency_factors()), dep.engine, dep.gpu.vendor, lk, gpu_class=dep.gpu.gpu_class
+        (*user_factors, *efficiency_factors()),
+        dep.engine,
+        dep.gpu.vendor,
+        lk,
+        gpu_class=dep.gpu.gpu_class,
+        weight_format=dep.quant.fmt.key,
     )
     name = next((k for k, v in links.items() if v is lk), None) if lk else None
     return replace(eff, node_link=node_link_for(dep, links)), row, name

@@ -39,8 +39,10 @@ def efficiency_for(
     link: LinkSpec | None,
     *,
     gpu_class: str = "any",
+    weight_format: str | None = None,
 ) -> tuple[Efficiency, str]:
-    """The most specific factor row: engine × vendor × class, then wider, then the default."""
+    """The most specific factor row: engine × vendor × class (a row for the weight format
+    before a general one), then wider, then the default."""
     order = [
         (engine, vendor, gpu_class),
         (engine, vendor, "any"),
@@ -48,8 +50,10 @@ def efficiency_for(
         ("default", vendor, "any"),
         ("default", "any", "any"),
     ]
+    specific = [f for f in factors if f.weight_formats and weight_format in f.weight_formats]
+    general = [f for f in factors if not f.weight_formats]
     for key in order:
-        for f in factors:
+        for f in (*specific, *general):
             if (f.engine, f.vendor, f.gpu_class) == key:
                 eff = Efficiency(
                     bandwidth_fraction=f.bandwidth_fraction.value,
@@ -69,7 +73,8 @@ def efficiency_for(
                     uncertainty=f.uncertainty,
                     link=link,
                 )
-                return eff, f"{f.engine}/{f.vendor}/{f.gpu_class}"
+                fmt = f"/{weight_format}" if f.weight_formats else ""
+                return eff, f"{f.engine}/{f.vendor}/{f.gpu_class}{fmt}"
     raise LookupError("efficiency.yaml has no default row")
 
 
