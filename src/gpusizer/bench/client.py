@@ -214,15 +214,20 @@ async def _scrape(
         wait = every_s
 
 
+async def _cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel the tasks and wait while each records itself as cancelled."""
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def _settle(tasks: Sequence[asyncio.Task[None]]) -> None:
     """Wait for every task; when the waiting is cut short (an interrupt, a failure), cancel
     the rest and let each record itself before passing the cause on."""
     try:
         await asyncio.gather(*tasks)
     except BaseException:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel_all(tasks)
         raise
 
 
@@ -266,8 +271,10 @@ async def _load(
             i += 1
             k = s.burstiness
             at += float(rng.exponential(1 / s.rate) if k == 1 else rng.gamma(k, 1 / (k * s.rate)))
-    finally:
-        await _settle(tasks)
+    except BaseException:  # interrupted between arrivals: the requests in flight are cut off
+        await _cancel_all(tasks)
+        raise
+    await _settle(tasks)
 
 
 async def _beat(heartbeat: Callable[[], None]) -> None:

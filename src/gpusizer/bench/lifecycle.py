@@ -119,7 +119,7 @@ def open_runs(path: Path, *, write: bool) -> RunStore:
         store = RunStore(path)
     else:
         store = RunStore(path, read_only=True)
-        stale = bool(store.stale_runs()) if not store.needs_migration else True
+        stale = bool(store.stale_runs() or store.unsummarized()) if not store.needs_migration else True
         if stale and _writable(path):
             store.close()
             store = RunStore(path)

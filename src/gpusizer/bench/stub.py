@@ -12,7 +12,11 @@ prompt (``Request N.``), so a fault lands on the same request whatever the concu
 Faults: ``http500`` (an error status), ``drop`` (the connection closes mid-stream),
 ``malformed`` (a ``data:`` line that is not JSON), ``stall`` (no byte after the headers
 until the client gives up), ``nodone`` (the stream ends cleanly but without ``[DONE]`` or a
-finish reason). ``slots`` caps the requests served at once, so the rest queue as behind an
+finish reason), ``error_event`` (a few tokens, then vLLM's in-stream error object, then
+``[DONE]``), ``json200`` (a 200 with one non-streamed JSON completion and its usage),
+``keepalive`` (``: keep-alive`` comments every ``trickle_s``, never a token), ``trickle``
+(one token, then one byte of a comment every ``trickle_s``), ``hugeline`` (a ``data:`` line
+of ``huge_bytes`` with no end, written in 64 KiB pieces). ``slots`` caps the requests served at once, so the rest queue as behind an
 engine's batch limit. Run it alone with ``python -m gpusizer.bench.stub --port 8011``.
 """
 
@@ -29,7 +33,18 @@ from typing import Any, Literal
 
 __all__ = ["Fault", "StubConfig", "make_app"]
 
-Fault = Literal["http500", "drop", "malformed", "stall", "nodone"]
+Fault = Literal[
+    "http500",
+    "drop",
+    "malformed",
+    "stall",
+    "nodone",
+    "error_event",
+    "json200",
+    "keepalive",
+    "trickle",
+    "hugeline",
+]
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -49,6 +64,8 @@ class StubConfig:
     burst: int = 1  # token events per write (servers coalesce too); the gap applies per write
     slots: int = 0  # requests served at once (a batch limit); the rest queue; 0: no limit
     usage: bool = True  # send the usage chunk (some servers ignore stream_options.include_usage)
+    trickle_s: float = 0.05  # the gap between keep-alive comments or trickled bytes
+    huge_bytes: int = 64 << 20  # the length of the ``hugeline`` fault's line
 
 
 @dataclass
@@ -107,6 +124,57 @@ def _histogram(name: str, total: float, count: int) -> str:
     )
 
 
+async def _misbehave(send: Send, receive: Receive, cfg: StubConfig, fault: Fault, token: bytes) -> None:
+    """The stream faults that never end well: the client must give up or fail the request.
+    The endless ones stop when the client has gone (its ``http.disconnect``)."""
+    gone = asyncio.ensure_future(receive())
+
+    async def write(body: bytes) -> None:
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+
+    try:
+        await _misbehaving(write, gone, cfg, fault, token)
+    finally:
+        gone.cancel()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _misbehaving(
+    write: Callable[[bytes], Awaitable[None]],
+    gone: asyncio.Future[Message],
+    cfg: StubConfig,
+    fault: Fault,
+    token: bytes,
+) -> None:
+    if fault == "error_event":  # vLLM's shape: {"error": {...}} then [DONE]
+        await write(token + token)
+        err = {
+            "error": {
+                "object": "error",
+                "message": "injected: CUDA out of memory",
+                "type": "InternalServerError",
+            }
+        }
+        await write(b"data: " + json.dumps(err).encode() + b"\n\ndata: [DONE]\n\n")
+    elif fault == "keepalive":
+        while not gone.done():
+            await write(b": keep-alive\n\n")
+            await asyncio.sleep(cfg.trickle_s)
+    elif fault == "trickle":
+        await write(token + b":")
+        while not gone.done():
+            await asyncio.sleep(cfg.trickle_s)
+            await write(b"x")
+    elif fault == "hugeline":
+        piece = b"x" * (64 << 10)
+        await write(b'data: {"choices": [{"text": "')
+        for _ in range(cfg.huge_bytes // len(piece)):
+            if gone.done():
+                return
+            await write(piece)
+        await write(b'"}]}\n\ndata: [DONE]\n\n')
+
+
 def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     state = _State()
     slots = asyncio.Semaphore(cfg.slots) if cfg.slots > 0 else None
@@ -119,7 +187,9 @@ def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None
             choice = {"index": 0, "text": text, "finish_reason": finish}
         return b"data: " + json.dumps({"choices": [choice]}).encode() + b"\n\n"
 
-    async def stream(send: Send, req: Mapping[str, Any], chat: bool, arrived: float) -> None:
+    async def stream(
+        send: Send, receive: Receive, req: Mapping[str, Any], chat: bool, arrived: float
+    ) -> None:
         prompt = _prompt_text(req)
         m = _IDX.search(prompt)
         fault = cfg.faults.get(int(m.group(1))) if m else None
@@ -127,6 +197,17 @@ def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None
             await _send_json(send, 500, {"error": {"message": "injected failure"}})
             return
         n = max(1, int(req.get("max_tokens") or 16))
+        if fault == "json200":
+            text = (
+                {"text": " tok" * n}
+                if not chat
+                else {"message": {"role": "assistant", "content": " tok" * n}}
+            )
+            usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": n}
+            await _send_json(
+                send, 200, {"choices": [{"index": 0, **text, "finish_reason": "length"}], "usage": usage}
+            )
+            return
         await send(
             {
                 "type": "http.response.start",
@@ -136,6 +217,9 @@ def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None
         )
         if fault == "stall":
             await asyncio.sleep(cfg.stall_s)
+        if fault in ("keepalive", "trickle", "hugeline", "error_event"):
+            await _misbehave(send, receive, cfg, fault, chunk(chat, " tok"))
+            return
         if cfg.ttft_s:
             await asyncio.sleep(cfg.ttft_s)
         reasoning = cfg.reasoning_tokens if chat else 0
@@ -216,7 +300,9 @@ def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None
                     state.queue_count += 1
                     state.running += 1
                     try:
-                        await stream(send, req, chat=path.endswith("chat/completions"), arrived=arrived)
+                        await stream(
+                            send, receive, req, chat=path.endswith("chat/completions"), arrived=arrived
+                        )
                     finally:
                         state.running -= 1
                         state.served += 1

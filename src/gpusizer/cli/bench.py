@@ -7,7 +7,6 @@ import json
 import math
 import os
 import sqlite3
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -232,19 +231,20 @@ def _bench(
     current: dict[str, int] = {}
 
     def hard_stop(signum: int) -> None:
-        """A second signal: close the run as interrupted (waiting a second at most for the
-        file) and end the process at once; the requests stored so far stay."""
-        err_console.print("[yellow]interrupted again: stopping now[/]")
-        if "run_id" in current:
+        """A second signal: close the run as interrupted and end the process at once; the
+        requests stored so far stay. It runs inside a signal handler, so it does no more
+        than two SQL statements (no rich, no numpy, no import: the main thread may be half-way
+        through one); the next command to open the file computes the run's summary. Handlers
+        run between bytecodes of the main thread, so no SQLite call is under way on the
+        store's connection: a request being written is committed, then the run closed, on
+        that same connection (another one would wait for the lock this one holds)."""
+        os.write(2, b"interrupted again: stopping now\n")
+        run_id = current.get("run_id")
+        if run_id is not None:
             with contextlib.suppress(Exception):
-                quick = RunStore(path, busy_timeout_s=1.0)
-                summary = summarize(quick, current["run_id"])
-                quick.mark_final(
-                    current["run_id"], summary=summary, status="interrupted", finished_at=now_iso()
-                )
-                quick.close()
-        sys.stdout.flush()
-        sys.stderr.flush()
+                if store.db.in_transaction:
+                    store.db.commit()
+                store.mark_final(run_id, summary=None, status="interrupted", finished_at=now_iso())
         os._exit(128 + signum)
 
     interrupt.on_second = hard_stop

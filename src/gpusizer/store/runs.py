@@ -368,25 +368,31 @@ class RunStore:
             )
 
     def mark_final(
-        self, run_id: int, *, summary: Mapping[str, Any], status: RunStatus, finished_at: str
+        self, run_id: int, *, summary: Mapping[str, Any] | None, status: RunStatus, finished_at: str
     ) -> bool:
-        """Close a run another process left ``running``, unless it finished meanwhile; True
-        when this call closed it. Read-only: the state is kept in memory for this reader."""
+        """Close a run left ``running``, unless it finished meanwhile; True when this call
+        closed it. ``summary`` None: to be computed by the next reader (``unsummarized``).
+        Read-only: the state is kept in memory for this reader."""
+        text = None if summary is None else json.dumps(dict(summary))
         if self.read_only:
-            self._overlay[run_id] = {
-                "summary": json.dumps(dict(summary)),
-                "status": status,
-                "finished_at": finished_at,
-            }
+            self._overlay[run_id] = {"summary": text, "status": status, "finished_at": finished_at}
             return True
         with self.db:
             cur = self.db.execute(
                 "UPDATE runs SET summary = ?, status = ?, finished_at = ? WHERE id = ? AND status = 'running'",
-                (json.dumps(dict(summary)), status, finished_at, run_id),
+                (text, status, finished_at, run_id),
             )
         return cur.rowcount == 1
 
+    def unsummarized(self) -> list[int]:
+        """Runs in a final state without a summary (closed from a signal handler)."""
+        rows = self.db.execute("SELECT id FROM runs WHERE status != 'running' AND summary IS NULL").fetchall()
+        return [int(r[0]) for r in rows if int(r[0]) not in self._overlay]
+
     def update_summary(self, run_id: int, summary: Mapping[str, Any]) -> None:
+        if self.read_only:
+            self._overlay.setdefault(run_id, {})["summary"] = json.dumps(dict(summary))
+            return
         with self.db:
             self.db.execute("UPDATE runs SET summary = ? WHERE id = ?", (json.dumps(dict(summary)), run_id))
 
