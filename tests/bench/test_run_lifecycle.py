@@ -96,8 +96,17 @@ def test_kill_9_leaves_a_run_that_runs_diagnose_and_compare_all_read(slow_stub: 
 
     cmp = runner.invoke(
         app,
-        ["compare", "1", "--db", str(db), "--predict-model", "deepseek-r1-distill-qwen-7b", "--gpu", "H100"]
-        + ["--json"],
+        [
+            "compare",
+            "1",
+            "--db",
+            str(db),
+            "--predict-model",
+            "deepseek-r1-distill-qwen-7b",
+            "--gpu",
+            "H100",
+            "--json",
+        ],
     )
     assert cmp.exit_code == 0, cmp.output
     assert [c["run_id"] for c in json.loads(cmp.stdout)["comparisons"]] == [1]
@@ -129,7 +138,9 @@ def test_a_signal_in_rate_mode_stores_the_requests_in_flight_as_cancelled(
     assert summary["goodput"] == 1.0  # the cut-off requests are not held against the server
 
 
-def test_a_second_ctrl_c_ends_the_process_at_once_and_the_run_is_closed(slow_stub: str, tmp_path: Path) -> None:
+def test_a_second_ctrl_c_ends_the_process_at_once_and_the_run_is_closed(
+    slow_stub: str, tmp_path: Path
+) -> None:
     db = tmp_path / "runs.sqlite"
     proc = _bench(slow_stub, db, "--concurrency", "8", "--requests", "1000")
     _wait_for(db, 4, proc)
@@ -200,10 +211,14 @@ def test_a_run_is_stale_by_its_dead_pid_or_its_old_heartbeat(tmp_path: Path) -> 
     kw = {"url": "http://x", "model": "m", "api": "completions", "load": "concurrency=1", "settings": {}}
     mine = s.start_run(started_at="2026-01-01T00:00:00+00:00", **kw)  # this process: alive
     dead = s.start_run(started_at="2026-01-01T00:00:00+00:00", **kw)
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     s.db.execute("UPDATE runs SET pid = ? WHERE id = ?", (int(gone.stdout), dead))
     elsewhere = s.start_run(started_at="2026-01-01T00:00:00+00:00", **kw)
-    s.db.execute("UPDATE runs SET host = 'another-host', heartbeat_at = ? WHERE id = ?", (time.time() - 60, elsewhere))
+    s.db.execute(
+        "UPDATE runs SET host = 'another-host', heartbeat_at = ? WHERE id = ?", (time.time() - 60, elsewhere)
+    )
     silent = s.start_run(started_at="2026-01-01T00:00:00+00:00", **kw)
     s.db.execute(
         "UPDATE runs SET host = 'another-host', heartbeat_at = ? WHERE id = ?",
@@ -215,7 +230,9 @@ def test_a_run_is_stale_by_its_dead_pid_or_its_old_heartbeat(tmp_path: Path) -> 
     s.db.execute("UPDATE runs SET pid = NULL, host = NULL, heartbeat_at = NULL WHERE id = ?", (fresh_legacy,))
     s.db.commit()
     s.add_request(dead, _rec(0))
-    s.db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (time.time(), dead))  # a fresh beat: the pid decides
+    s.db.execute(
+        "UPDATE runs SET heartbeat_at = ? WHERE id = ?", (time.time(), dead)
+    )  # a fresh beat: the pid decides
     s.db.commit()
     assert sorted(s.stale_runs()) == [dead, silent, legacy]
     s.close()

@@ -40,7 +40,7 @@ def test_the_error_event_forms_servers_use_are_all_recognised() -> None:
     raw = (
         b'data: {"error": {"message": "vllm says no"}}\n\n'
         b'data: {"object": "error", "message": "top-level"}\n\n'
-        b"event: error\ndata: {\"message\": \"typed event\"}\n\n"
+        b'event: error\ndata: {"message": "typed event"}\n\n'
         b'error: {"code": 500, "message": "bare field"}\n\n'
         b'data: {"choices": [{"text": "a"}]}\n\n'
         b"data: [DONE]\n\n"
