@@ -163,6 +163,26 @@ def catalogue_model(name: str) -> ResolvedModel:
     )
 
 
+MAX_USER_YAML_BYTES = 1 << 20  # a --gpu-file or --efficiency YAML: a few KiB in practice
+
+
+def _read_user_file(field_name: str, path: str) -> str:
+    """A small user YAML file as text; FIFOs, devices and folders are refused before any
+    read (so nothing hangs), and so is anything over ``MAX_USER_YAML_BYTES``."""
+    import stat
+
+    try:
+        st = Path(path).stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise BadInputError(field_name, f"{path!r} is not a regular file")
+        if st.st_size > MAX_USER_YAML_BYTES:
+            raise BadInputError(field_name, f"{path!r} is larger than 1 MiB")
+        with open(path, "rb") as fh:
+            return fh.read(MAX_USER_YAML_BYTES).decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise BadInputError(field_name, f"cannot read {path!r} ({exc.strerror})") from exc
+
+
 def _positive(field_name: str, value: float | None) -> float | None:
     if value is not None and not 0 < value < 1e7:
         raise BadInputError(field_name, f"must be a positive number, got {value}")
@@ -186,11 +206,8 @@ def resolve_gpu_spec(
     if isinstance(name, GpuSpec):
         gpu = name
     elif gpu_file:
-        path = Path(gpu_file)
         try:
-            data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise BadInputError("--gpu-file", f"cannot read {gpu_file!r}") from exc
+            data: Any = yaml.safe_load(_read_user_file("--gpu-file", gpu_file))
         except yaml.YAMLError as exc:
             raise BadInputError("--gpu-file", f"{gpu_file!r} is not valid YAML") from exc
         try:
@@ -262,9 +279,7 @@ def load_efficiency_file(path: str) -> tuple[EfficiencyFactor, ...]:
             )
         path = str(named)
     try:
-        data: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BadInputError("--efficiency", f"cannot read {path!r}") from exc
+        data: Any = yaml.safe_load(_read_user_file("--efficiency", path))
     except yaml.YAMLError as exc:
         raise BadInputError("--efficiency", f"{path!r} is not valid YAML") from exc
     try:

@@ -10,6 +10,7 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from gpusizer.catalog.specs import GpuSpec, ModelEntry, QuantFormat
 from gpusizer.errors import NotInCatalogueError
@@ -19,6 +20,7 @@ __all__ = ["GpuMatch", "normalize", "resolve_gpu", "resolve_model", "resolve_qua
 _VENDOR_WORDS = re.compile(r"\b(nvidia|geforce|tesla|amd|instinct|quadro)\b")
 
 
+@lru_cache(maxsize=8192)
 def normalize(name: str) -> str:
     """Canonical lookup form: lowercase, vendor words dropped, separators removed."""
     s = name.strip().lower()

@@ -94,13 +94,19 @@ def gpus_command(
 
 
 @guarded
-def quants_command() -> None:
+def quants_command(
+    search: Annotated[
+        str | None, typer.Argument(help="Substring filter (key, alias or description: q4, gguf, fp8)")
+    ] = None,
+) -> None:
     """List weight formats and their real storage cost in bits per weight."""
     t = Table(title="weight formats")
     for col in ("key", "bits/weight", "kept 16-bit", "engines", "what"):
         t.add_column(col)
     groups = {"embedding", "lm_head", "norm", "router", "bias"}
     for f in quant_catalogue():
+        if search and search.lower() not in " ".join((f.key, *f.aliases, f.description)).lower():
+            continue
         kept = ", ".join(sorted(groups - set(f.quantized_groups))) if f.quantized_groups else "—"
         t.add_row(f.key, f"{f.linear_bits_per_weight:.3f}", kept, ", ".join(f.engines), f.description)
     console.print(t)

@@ -15,7 +15,15 @@ from rich.console import Console
 from gpusizer import units
 from gpusizer.errors import BadInputError, GpusizerError
 
-__all__ = ["console", "err_console", "guarded", "parse_tokens", "write_report", "write_svgs"]
+__all__ = [
+    "console",
+    "err_console",
+    "guarded",
+    "parse_tokens",
+    "read_text_file",
+    "write_report",
+    "write_svgs",
+]
 
 # Piped or captured output (``| tee run.log``) has no terminal width; rich would squeeze the
 # wide tables into 80 columns and cut every header. COLUMNS, when set, still decides.
@@ -63,6 +71,33 @@ def guarded(fn: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def read_text_file(field: str, path: str, max_bytes: int) -> str:
+    """A user's input file as text: a regular file of at most ``max_bytes`` (a FIFO, a
+    device such as /dev/zero or a directory is refused before anything is read, so the
+    command can neither hang nor fill memory); every failure is a one-line error."""
+    import stat as stat_
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise BadInputError(field, f"cannot read {path!r} ({exc.strerror})") from None
+    if not stat_.S_ISREG(st.st_mode):
+        raise BadInputError(field, f"{path!r} is not a regular file")
+    if st.st_size > max_bytes:
+        raise BadInputError(field, f"{path!r} is larger than {max_bytes // (1 << 20)} MiB")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise BadInputError(field, f"cannot read {path!r} ({exc.strerror})") from None
+    if len(data) > max_bytes:
+        raise BadInputError(field, f"{path!r} is larger than {max_bytes // (1 << 20)} MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInputError(field, f"{path!r} is not UTF-8 text") from None
 
 
 _GENERATOR_MARK = 'name="generator" content="gpusizer"'

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -12,7 +11,15 @@ from rich.table import Table
 
 from gpusizer.api import SimulateResult
 from gpusizer.api import simulate as api_simulate
-from gpusizer.cli.common import console, err_console, guarded, parse_tokens, write_report, write_svgs
+from gpusizer.cli.common import (
+    console,
+    err_console,
+    guarded,
+    parse_tokens,
+    read_text_file,
+    write_report,
+    write_svgs,
+)
 from gpusizer.cli.options import (
     AllowLongContextOpt,
     DpAttentionOpt,
@@ -39,15 +46,13 @@ from gpusizer.simulate.workload import LengthDist
 __all__ = ["parse_length", "simulate_command"]
 
 MAX_SWEEP_POINTS = 64  # loads in one --rate/--users sweep
+MAX_HISTOGRAM_BYTES = 16 * 1024 * 1024  # a length histogram file (lines 'tokens count')
 
 
 def read_histogram(field: str, path: str) -> LengthDist:
     """An empirical length histogram: one ``tokens count`` pair per line (``#`` comments,
     commas or spaces), e.g. exported from a server's logs."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BadInputError(field, f"cannot read histogram {path!r} ({exc.strerror})") from exc
+    text = read_text_file(field, path, MAX_HISTOGRAM_BYTES)
     values: list[int] = []
     counts: list[float] = []
     for n, line in enumerate(text.splitlines(), 1):
@@ -284,13 +289,7 @@ MAX_TRACE_BYTES = 100 * 1024 * 1024
 
 
 def _read_trace(path: str) -> list[dict[str, float]]:
-    p = Path(path)
-    try:
-        if p.stat().st_size > MAX_TRACE_BYTES:
-            raise BadInputError("--trace", f"{path!r} is larger than 100 MiB")
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise BadInputError("--trace", f"cannot read {path!r} ({exc.strerror})") from exc
+    lines = read_text_file("--trace", path, MAX_TRACE_BYTES).splitlines()
     rows = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
