@@ -505,7 +505,20 @@ def _search(
                 spots = placements(gpu, count, replicas, boxes, links, sf.pcie) if boxes else []
                 cloud = cloud_choice(gpu.key, count, replicas, cloud_instances())
                 if boxes and not spots and cost.rank_by == "owned":
-                    continue  # no box holds this many (a platform is bought full): not a candidate
+                    searched += 1
+                    rejected.append(
+                        Rejected(
+                            dep=None,
+                            label=_name(
+                                replicas, count, gpu.key, "", engine=eng if many_engines else None
+                            ).strip(),
+                            stage="config",
+                            reason="no catalogued box holds this many (platforms are bought with all 8 GPUs)",
+                            detail="boxes that take it: "
+                            + ", ".join(f"{b.key} ({b.gpu_count or len(b.slots)})" for b in boxes),
+                        )
+                    )
+                    continue
                 share = -(-users // replicas)
                 dp_options = (
                     [False, True]
@@ -557,6 +570,7 @@ def _search(
                     targets: list[Placement | None] = (
                         list(_distinct(spots)) if cost.rank_by == "owned" else []
                     )
+                    searched += max(len(targets), 1) - 1  # one candidate per box kind
                     for spot in targets or [None]:
                         eff = base_eff
                         if spot is not None:

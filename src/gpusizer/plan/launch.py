@@ -348,15 +348,15 @@ def _lws(engine: str, vendor: str, image: str, cmd: str, nodes: int, gpus_each: 
 
     def pod(name: str, run: str, port: bool) -> list[str]:
         return [
-            "        spec:",
-            "          containers:",
-            f"          - name: {name}",
-            f"            image: {image}",
-            f"            command: {_yaml_list(['sh', '-c', run])}",
-            *(["            ports: [{containerPort: 8000}]"] if port else []),
-            f"            resources: {res}",
-            *("    " + m for m in mounts),
-            *("    " + v for v in volumes),
+            "      spec:",
+            "        containers:",
+            f"        - name: {name}",
+            f"          image: {image}",
+            f"          command: {_yaml_list(['sh', '-c', run])}",
+            *(["          ports: [{containerPort: 8000}]"] if port else []),
+            f"          resources: {res}",
+            *("  " + m for m in mounts),
+            *("  " + v for v in volumes),
         ]
 
     del engine
@@ -402,7 +402,10 @@ def _llamacpp(dep: Deployment, m: _Model, replicas: int) -> dict[str, str]:
         env = [f"OLLAMA_NUM_PARALLEL={users}", f"OLLAMA_CONTEXT_LENGTH={dep.max_model_len}"]
         if dep.kv_dtype not in ("auto", "f16"):
             env += [f"OLLAMA_KV_CACHE_TYPE={dep.kv_dtype}", "OLLAMA_FLASH_ATTENTION=1"]
-        out["ollama"] = f"{' '.join(env)} ollama serve & ollama pull {m.ollama} && ollama run {m.ollama}"
+        out["ollama"] = (
+            f"{' '.join(env)} ollama serve & sleep 3 && ollama run {m.ollama}"
+            "  # the macOS app: set the same with `launchctl setenv NAME VALUE` and restart Ollama"
+        )
     image = IMAGES.get(("llamacpp", dep.gpu.vendor))
     if image is not None:
         out["docker"] = _docker("llamacpp", dep.gpu.vendor, image, base, args)

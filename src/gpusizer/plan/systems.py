@@ -88,6 +88,9 @@ def system_gpu(system: SystemSpec, gpu: GpuSpec) -> GpuSpec:
 
 
 def takes(system: SystemSpec, gpu: GpuSpec, modules: frozenset[str]) -> bool:
+    """Does ``system`` hold ``gpu``? (A Mac configuration's GPU is keyed by the Mac itself.)"""
+    if gpu.key == system.key:
+        return True
     if system.takes_gpus:
         return gpu.key in system.takes_gpus
     if gpu.key in modules:
