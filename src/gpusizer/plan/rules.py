@@ -38,13 +38,19 @@ def _budget_at_max(pick: Accepted) -> Finding:
     )
 
 
-def _awq_default(pick: Accepted, accepted: Sequence[Accepted]) -> Finding:
+def _awq_default(pick: Accepted, accepted: Sequence[Accepted], rejected: Sequence[Rejected] = ()) -> Finding:
     q = pick.dep.quant.fmt.key
     moe = pick.dep.model.moe is not None
     awq = [a for a in accepted if a.dep.quant.fmt.key == "awq"]
     holds = q == "awq" or not awq
     ev = f"chosen weights: {pick.dep.quant.label}"
-    if awq and q != "awq":
+    missed = [r for r in rejected if " awq" in r.label and r.stage == "slo" and "simulat" in r.reason]
+    if q != "awq" and missed:
+        ev += (
+            f"; cheaper AWQ plans missed in simulation, e.g. {missed[0].label}: {missed[0].detail} "
+            "(4-bit weights dequantize to 16-bit math, so prefill is slower than FP8 on FP8 tensor cores)"
+        )
+    elif awq and q != "awq":
         best = min(awq, key=lambda a: a.usd_per_hour)
         ev += (
             f"; cheapest AWQ plan: {best.dep.layout.gpus}× {best.dep.gpu.name} at ${best.usd_per_hour:.2f}/h"
@@ -75,8 +81,13 @@ def _link(pick: Accepted) -> Finding:
         return Finding(
             rule="multi-GPU only over NVLink or one PCIe switch",
             holds=True,
-            evidence="single GPU: no inter-GPU traffic",
-            advice="nothing to check",
+            evidence=(
+                f"{pick.replicas} independent engines of one GPU each: no inter-GPU traffic"
+                if pick.replicas > 1
+                else "single GPU: no inter-GPU traffic"
+            ),
+            advice="nothing crosses the bus per token"
+            + (" (a router splits the users)" if pick.replicas > 1 else ""),
         )
     if pick.placement is not None:
         link = pick.placement.link_name
@@ -87,22 +98,20 @@ def _link(pick: Accepted) -> Finding:
         nvlink = link not in ("none", "")
         link = link if nvlink else str(dep.gpu.host_link)
         where = ""
-    if dep.layout.tp == 1 and dep.layout.pp == 1:
-        return Finding(
-            rule="multi-GPU only over NVLink or one PCIe switch",
-            holds=True,
-            evidence=f"{pick.replicas} independent engines of one GPU each: no inter-GPU traffic",
-            advice="replicas split the users; nothing crosses the bus per token",
-        )
     return Finding(
         rule="multi-GPU only over NVLink or one PCIe switch",
         holds=nvlink,
         evidence=f"{dep.layout.gpus}× {dep.gpu.name}{where}, TP {dep.layout.tp}: link {link}",
         advice=(
-            "NVLink carries the per-layer all-reduces"
+            "NVLink / Infinity Fabric carries the per-layer all-reduces"
             if nvlink
-            else "PCIe only: keep the GPUs on one PCIe switch (not x4/x8 risers or across CPU sockets) "
-            "and expect sub-linear scaling"
+            else (
+                "no PCIe peer-to-peer on these cards: every all-reduce is staged through host memory; "
+                if link.endswith("no-p2p")
+                else ""
+            )
+            + "PCIe only: keep the GPUs on x16 slots of one CPU or PCIe switch (not x4/x8 risers or across "
+            "sockets); the simulated speed above already counts this link"
         ),
     )
 
@@ -148,7 +157,7 @@ def findings(
     if pick is not None:
         out += [
             _budget_at_max(pick),
-            _awq_default(pick, accepted),
+            _awq_default(pick, accepted, rejected),
             _link(pick),
             _one_big_gpu(pick, accepted, rejected),
         ]

@@ -189,8 +189,8 @@ def placements(
             gpus_per_box = min(r, k) * c
             boxes_per_replica = 1
         else:  # one engine across boxes (PP over the network)
-            if s.network is None or c % per_box or r > 1:
-                continue
+            if s.network is None or c % per_box or r > 1 or per_box < min(c, 8):
+                continue  # the TP group (up to 8) stays in one box; only PP crosses the network
             boxes_per_replica = c // per_box
             boxes, gpus_per_box = boxes_per_replica, per_box
         if s.gpu_count is not None and (gpus_per_box != s.gpu_count or boxes * gpus_per_box != c * r):
