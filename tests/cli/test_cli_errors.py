@@ -27,7 +27,10 @@ def _one_line_error(args: list[str]) -> str:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["simulate", *SMALL, "--rate", "1", "--slo-ttft-ms", "nan"], "--slo-ttft-ms: must be a finite number"),
+        (
+            ["simulate", *SMALL, "--rate", "1", "--slo-ttft-ms", "nan"],
+            "--slo-ttft-ms: must be a finite number",
+        ),
         (["simulate", *SMALL, "--rate", "1", "--slo-ttft-ms", "-5"], "--slo-ttft-ms: must be in (0"),
         (["simulate", *SMALL, "--rate", "1", "--slo-tpot-ms", "inf"], "--slo-tpot-ms: must be a finite"),
         (["simulate", *SMALL, "--rate", "1", "--seed", "-1"], "--seed: must be 0..4294967295"),
@@ -37,13 +40,19 @@ def _one_line_error(args: list[str]) -> str:
         (["simulate", *SMALL, "--rate", "1", "--think-time-s", "-1"], "--think-time-s"),
         (["simulate", *SMALL, "--rate", "1", "--requests", "0"], "--requests: must be 1..2000000"),
         (["fit", *SMALL, "--gpu-memory-utilization", "nan"], "--gpu-memory-utilization: must be a finite"),
-        (["fit", *SMALL, "--gpu-memory-utilization", "1.5"], "--gpu-memory-utilization: must be in [0.05, 1]"),
+        (
+            ["fit", *SMALL, "--gpu-memory-utilization", "1.5"],
+            "--gpu-memory-utilization: must be in [0.05, 1]",
+        ),
         (["fit", *SMALL, "--users", "0"], "--users: must be 1..1000000"),
         (["fit", *SMALL, "--users", "many"], "--users: cannot read 'many' as a whole number"),
         (["fit", *SMALL, "--gpu-memory-gib", "-inf"], "--gpu-memory-gib: must be a finite"),
         (["fit", *SMALL, "--tp", "1024"], "--tp: 1024 GPUs in one tensor-parallel group"),
         (["fit", *SMALL, "--tp", "2000"], "--tp: must be 1..1024"),
-        (["fit", "qwen2.5-14b-instruct", "--gpu", "H100", "--tp", "5"], "--tp: 5 neither divides the 8 KV heads"),
+        (
+            ["fit", "qwen2.5-14b-instruct", "--gpu", "H100", "--tp", "5"],
+            "--tp: 5 neither divides the 8 KV heads",
+        ),
         (["fit", *SMALL, "--context", "64k"], "maximum of 32,768 (max_position_embeddings)"),
         (["fit", *SMALL, "--context", "nan"], "--max-model-len: cannot read 'nan'"),
         (["fit", *SMALL, "--gpus-per-node", "0"], "--gpus-per-node: must be 1..72"),
@@ -72,7 +81,8 @@ def test_readme_tour_model_fits() -> None:
 
 def test_llamacpp_q8_0_kv_cache_in_fit_and_plan() -> None:
     r = runner.invoke(
-        app, ["fit", "llama-3.1-8b-instruct", "--gpu", "RTX 4090", "--engine", "llamacpp", "--kv-dtype", "q8_0"]
+        app,
+        ["fit", "llama-3.1-8b-instruct", "--gpu", "RTX 4090", "--engine", "llamacpp", "--kv-dtype", "q8_0"],
     )
     assert r.exit_code == 0, r.output
     assert "1.0625 B" in r.output
