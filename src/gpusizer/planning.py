@@ -501,6 +501,9 @@ def _search(
             layouts = _layouts(a.num_attention_heads, a.num_kv_heads, a.mla is not None, count)
             if eng == "llamacpp":
                 layouts = [(1, count)] if count <= 8 else []
+            # a format that leaves no room for any KV (or cannot run at all) on `count` GPUs
+            # fails the same way for every replica count: fitted once
+            dead: dict[tuple[str, str, bool], Rejected] = {}
             for replicas in (r for r in REPLICAS if r * count <= max_gpus and (r == 1 or count <= 8)):
                 spots = placements(gpu, count, replicas, boxes, links, sf.pcie) if boxes else []
                 cloud = cloud_choice(gpu.key, count, replicas, cloud_instances())
@@ -544,6 +547,9 @@ def _search(
                             )
                         )
                         continue
+                    if (q, kv, dp_attn) in dead:
+                        rejected.append(replace(dead[q, kv, dp_attn], label=label))
+                        continue
                     tp, pp = layouts[0]
                     fit_args: dict[str, Any] = dict(
                         tp=tp,
@@ -560,7 +566,20 @@ def _search(
                     try:
                         res = fit(resolved, gpu, **fit_args)
                     except GpusizerError as exc:
-                        rejected.append(Rejected(dep=None, label=label, stage="config", reason=exc.message))
+                        dead[q, kv, dp_attn] = Rejected(
+                            dep=None, label=label, stage="config", reason=exc.message
+                        )
+                        rejected.append(dead[q, kv, dp_attn])
+                        continue
+                    if res.estimate.limiting.kv_pool_bytes <= 0 and res.estimate.problems:
+                        dead[q, kv, dp_attn] = Rejected(
+                            dep=res.deployment,
+                            label=label,
+                            stage="memory",
+                            reason="does not fit",
+                            detail=res.estimate.problems[0],
+                        )
+                        rejected.append(dead[q, kv, dp_attn])
                         continue
                     res, label = _tighter_memory(
                         res, label, partial(fit, resolved, gpu, **fit_args), (1 + headroom) * share
