@@ -472,6 +472,8 @@ class RunStore:
         return [self._row(r) for r in rows]
 
     def run(self, run_id: int) -> dict[str, Any] | None:
+        if not 0 < run_id < 2**63:  # ids are SQLite's positive 64-bit row ids
+            return None
         row = self.db.execute(
             f"SELECT {', '.join(self._RUN_COLS)} FROM runs WHERE id = ?", (run_id,)
         ).fetchone()
