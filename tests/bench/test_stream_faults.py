@@ -90,6 +90,9 @@ def test_a_64_mib_line_fails_its_request_fast_and_leaves_the_others_alone() -> N
     assert by[0].error is not None and by[0].error.startswith("SSE line over 1 MiB")
     assert by[0].end_s is not None and by[0].end_s - by[0].start_s < 10.0  # stopped at the cap, not at 64 MiB
     assert all(by[i].error is None and by[i].output_tokens == 20 for i in range(1, 5))
+    # the event loop that times them was never held by the long line (the quadratic decoder
+    # held it for seconds): their first tokens came as fast as the stub sent them
+    assert max(by[i].first_token_s - by[i].origin_s for i in range(1, 5)) < 1.0  # type: ignore[operator]
 
 
 def test_sse_decoding_is_linear_in_the_bytes_and_capped() -> None:
