@@ -29,7 +29,7 @@ def _engine_of(tokens: list[str]) -> tuple[str | None, list[str]]:
     """(engine, its arguments) of one simple command."""
     if tokens[:2] == ["vllm", "serve"]:
         return "vllm", tokens[2:]
-    if tokens[:3] == ["python", "-m", "sglang.launch_server"]:
+    if tokens[:3] == ["python3", "-m", "sglang.launch_server"]:
         return "sglang", tokens[3:]
     if tokens[:1] == ["trtllm-serve"]:
         return "tensorrt-llm", tokens[1:]
@@ -149,7 +149,7 @@ def test_sglang_plan_prints_sglang_flags_not_vllms() -> None:
     )
     check_plan(res)
     cmd = res.launch["sglang"]
-    assert cmd.startswith("python -m sglang.launch_server --model-path ")
+    assert cmd.startswith("python3 -m sglang.launch_server --model-path ") and "--tp-size" in cmd
     assert (
         "--mem-fraction-static" in cmd and "--gpu-memory-utilization" not in cmd and "vllm" not in res.launch
     )

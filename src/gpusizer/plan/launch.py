@@ -91,6 +91,13 @@ def _model(
         )
     if q == (native_quant or "bf16") or q in ("bf16", "fp16"):
         return _Model(repo=model_id, note="", pre_quantized=q == native_quant and q not in ("bf16", "fp16"))
+    if dep.engine == "tensorrt-llm":  # loads NVIDIA ModelOpt checkpoints, not AutoAWQ/GPTQ/compressed-tensors
+        return _Model(
+            repo=f"<{q.upper()}-ModelOpt-checkpoint-of-{model_id}>",
+            note=f"  # TensorRT-LLM needs a ModelOpt-quantized {q.upper()} checkpoint: make one with NVIDIA "
+            "TensorRT Model Optimizer (modelopt) and put its path here",
+            pre_quantized=True,
+        )
     ck = checkpoint_for(model_id, q, native_quant, catalogue)
     if ck is not None:
         return _Model(repo=ck.repo, note="", pre_quantized=True)
@@ -125,7 +132,7 @@ def launch_commands(
     nodes = max(dep.layout.nodes, boxes_per_replica)
     if dep.engine == "sglang":
         argv = _sglang_args(dep, m, gpu_memory_utilization, vendor)
-        cmd = shlex.join(["python", "-m", "sglang.launch_server", *argv])
+        cmd = shlex.join(["python3", "-m", "sglang.launch_server", *argv])
         name = "sglang"
     elif dep.engine == "tensorrt-llm":
         argv = _trtllm_args(dep, m, gpu_memory_utilization)
@@ -188,11 +195,11 @@ def _vllm_args(dep: Deployment, m: _Model, frac: float, vendor: str) -> list[str
 
 def _sglang_args(dep: Deployment, m: _Model, frac: float, vendor: str) -> list[str]:
     tp, pp = dep.layout.tp, dep.layout.pp
-    args = ["--model-path", m.repo, "--tp", str(tp)]
+    args = ["--model-path", m.repo, "--tp-size", str(tp)]
     if pp > 1:
         args += ["--pp-size", str(pp)]
     if dep.layout.attention_dp:
-        args += ["--dp", str(tp), "--enable-dp-attention"]
+        args += ["--dp-size", str(tp), "--enable-dp-attention"]
     args += [
         "--context-length",
         str(dep.max_model_len),
