@@ -8,7 +8,7 @@ these functions, so every front end shows the same numbers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -553,11 +553,26 @@ def _suggest(dep: Deployment) -> tuple[str, ...]:
         if fits(candidate):
             out.append(f"--gpus {layout.gpus} (TP {layout.tp} × PP {layout.pp}) fits")
             break
-    for users in range(dep.users - 1, 0, -1):
-        if fits(replace(dep, users=users)):
-            out.append(f"--users {users} fits at this context")
-            break
+    users = _most_users_that_fit(dep, fits)
+    if users:
+        out.append(f"--users {users} fits at this context")
     return tuple(out)
+
+
+def _most_users_that_fit(dep: Deployment, fits: Callable[[Deployment], bool]) -> int:
+    """The largest user count below ``dep.users`` that fits (0: none). Memory need grows with
+    users, so a bisection over 1..users-1 finds it in ~log2(users) estimates (a linear walk
+    down from 100,000 users took 27 s)."""
+    if dep.users <= 1 or not fits(replace(dep, users=1)):
+        return 0
+    low, high = 1, dep.users - 1  # low fits; the answer is in [low, high]
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits(replace(dep, users=mid)):
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -140,3 +140,24 @@ def test_simulate_warns_when_the_run_is_cut_short(monkeypatch: pytest.MonkeyPatc
     assert r.exit_code == 0, r.output
     assert "warning: at 50 req/s the simulation stopped after 30 engine steps" in r.stderr
     assert json.loads(r.stdout)["warnings"]
+
+
+def test_a_million_users_is_answered_quickly() -> None:
+    """The 'try --users N' suggestion bisects instead of walking down one user at a time
+    (100,000 users took 27 s); the suggestion is the largest count that fits."""
+    import time
+
+    t0 = time.perf_counter()
+    r = runner.invoke(
+        app, ["fit", "qwen2.5-0.5b-instruct", "--gpu", "T4", "--users", "1000000", "--context", "32k"]
+    )
+    assert r.exit_code == 1, r.output
+    assert time.perf_counter() - t0 < 5
+    n = int(r.output.split("try: --users ")[1].split()[0])
+    ok = runner.invoke(
+        app, ["fit", "qwen2.5-0.5b-instruct", "--gpu", "T4", "--users", str(n), "--context", "32k"]
+    )
+    over = runner.invoke(
+        app, ["fit", "qwen2.5-0.5b-instruct", "--gpu", "T4", "--users", str(n + 1), "--context", "32k"]
+    )
+    assert (ok.exit_code, over.exit_code) == (0, 1)
