@@ -15,6 +15,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from gpusizer.cli.common import err_console
+from gpusizer.domain.kv import kv_dtypes_for
 from gpusizer.errors import BadInputError
 
 __all__ = [
@@ -116,8 +117,10 @@ QuantOpt = Annotated[
 KvDtypeOpt = Annotated[
     str,
     typer.Option(
-        help="KV cache dtype: auto, bf16, fp16, fp8, fp8_e5m2, fp8_ds_mla (vLLM/SGLang, DeepSeek MLA); "
-        "llama.cpp: f16, q8_0, q4_0 (-ctk/-ctv) — see data/quant.yaml"
+        help="KV cache dtype (data/quant.yaml). vLLM/SGLang: "
+        + ", ".join(kv_dtypes_for("vllm", mla=True))
+        + " (fp8_ds_mla: DeepSeek MLA only); llama.cpp -ctk/-ctv: "
+        + ", ".join(kv_dtypes_for("llamacpp"))
     ),
 ]
 EngineOpt = Annotated[
