@@ -51,7 +51,8 @@ class Placement:
         s = self.system
         if s.kind == "mac":
             return f"{self.boxes}× {s.name}"
-        return f"{self.boxes}× {s.name} with {self.gpus_per_box}× {gpu_name}"
+        each = ", each" if self.boxes > 1 else ""
+        return f"{self.boxes}× {s.name}{each} with {self.gpus_per_box}× {gpu_name}"
 
 
 @dataclass(frozen=True, kw_only=True)
