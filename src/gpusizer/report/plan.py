@@ -304,10 +304,12 @@ def plan_to_markdown(res: PlanResult) -> str:
         f"Searched {d['searched']} candidates; {d['feasible']} feasible. {d['method']}.",
         "",
     ]
+    pct = f"p{d['percentile']}"
     lines += [
         "## Top picks",
         "",
-        "| pick | hardware | weights | capex $ | $/hour | cloud $/h | $/M out tok | TTFT ms | TPOT ms | sim TTFT p95 | sim TPOT p95 |",
+        "| pick | hardware | weights | capex $ | $/hour | cloud $/h | $/M out tok | TTFT ms | TPOT ms | "
+        f"sim TTFT {pct} | sim TPOT {pct} |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, p in d["picks"].items():
@@ -317,8 +319,8 @@ def plan_to_markdown(res: PlanResult) -> str:
         hw = p["hardware"] + (f" · {p['replicas']} engines" if p["replicas"] > 1 else "")
         cloud = f"{p['cloud_usd_per_hour']:,.2f}" if p["cloud_usd_per_hour"] is not None else "—"
         capex = f"{p['capex_usd']:,.0f}" if p["capex_usd"] is not None else "—"
-        s_ttft = f"{sim['ttft_ms']['p95']:,.0f}" if sim else "—"
-        s_tpot = f"{sim['tpot_ms']['p95']:,.1f}" if sim else "—"
+        s_ttft = f"{sim['ttft_ms'][pct]:,.0f}" if sim else "—"
+        s_tpot = f"{sim['tpot_ms'][pct]:,.1f}" if sim else "—"
         lines.append(
             f"| {name} | {hw} | {p['quant']}{' · KV ' + p['kv_dtype'] if p['kv_dtype'] != 'auto' else ''} | {capex} | {p['usd_per_hour']:,.2f} | {cloud} | "
             f"{p['usd_per_million_output_tokens']:,.2f} | {p['ttft_ms']:,.0f} | {p['tpot_ms']:,.1f} | "
