@@ -1,85 +1,85 @@
-"""Fit the llama.cpp efficiency factors from published llama-bench rows and print them as
-the YAML that data/efficiency.yaml carries.
+"""Fit the llama.cpp efficiency factors from published llama-bench rows, print them as the
+YAML rows data/efficiency.yaml carries, and score them leave-one-source-out.
 
-    .venv/bin/python benchmarks/fit_perf.py
+    .venv/bin/python benchmarks/fit_perf.py          # YAML rows + in-sample and LOSO errors
+    .venv/bin/python benchmarks/fit_perf.py --cv     # errors only
 
-Per GPU group (vendor × class) and metric the model is ``t = x / η + c``: x is the ideal
-time at peak (bytes / bandwidth for tg, FLOPs / tensor peak for pp), c a fixed overhead
-(per generated token for tg, per prompt for pp). η and c come from a least-squares line
-through the group's rows (c ≥ 0, η ≤ 1; groups with fewer than 4 rows get the median ratio
-and c = 0). Vulkan rows are left out: gpusizer models the CUDA, Metal and ROCm backends.
-The residual median |error| of each group becomes its ± uncertainty.
+Rows: tests/golden/perf_cases_llamacpp.jsonl. The fit (tests/golden/llamacpp_fit.py) is one
+line ``t = x / η + c`` per GPU group (vendor × class) × metric × weight-type family (Q4_0 as
+the general row; K-quants, Q8_0 and F16 as rows with ``weight_formats``). Leave-one-source-out
+(a source is a publication: a llama.cpp discussion, a benchmark repository, an issue) fits
+without the source and predicts its rows through the same efficiency_for the CLI uses; those
+are the figures to quote, not the in-sample ones.
 """
 
 from __future__ import annotations
 
-import statistics
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "golden"))
-
-from perf_harness import load_rows, run
-
-from gpusizer.catalog.load import gpu_catalogue
-from gpusizer.catalog.resolve import resolve_gpu
-from gpusizer.estimate.roofline import Efficiency
-
-
-def _line(pts: list[tuple[float, float]]) -> tuple[float, float]:
-    xs = np.array([p[0] for p in pts])
-    ys = np.array([p[1] for p in pts])
-    if len(pts) >= 4 and np.ptp(xs) > 0:
-        slope, icpt = (float(v) for v in np.polyfit(xs, ys, 1))
-        if icpt >= 0 and slope >= 1:  # η = 1/slope must stay a fraction
-            return slope, icpt
-    return float(np.median(ys / xs)), 0.0
+from tests.golden.llamacpp_fit import (
+    GroupFit,
+    Score,
+    breakdown,
+    fit,
+    ideal_points,
+    loso,
+    to_factors,
+    with_defaults,
+)
+from tests.golden.perf_harness import FAMILIES, run
 
 
-def main() -> int:
-    ideal = {
-        v: Efficiency(bandwidth_fraction=1.0, compute_fraction=1.0, step_overhead_s=0.0)
-        for v in ("nvidia", "apple", "amd")
-    }
-    checks, _ = run(ideal)
-    rows = {r["case_id"]: r for r in load_rows()}
-    groups: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for c in checks:
-        r = rows[c.case_id]
-        if "vulkan" in str(r.get("engine_backend", "")).lower():
-            continue
-        gpu = resolve_gpu(r["gpu_key"], gpu_catalogue()).gpu
-        cls = gpu.gpu_class if gpu.vendor == "nvidia" else "any"
-        n = int(r["output_tokens"] if c.metric == "tg" else r["input_tokens"])
-        per = 1 if c.metric == "tg" else n
-        groups.setdefault((f"{gpu.vendor}/{cls}", c.metric), []).append((per / c.predicted, per / c.measured))
-    fitted: dict[str, dict[str, tuple[float, float, float, int]]] = {}
-    for (group, metric), pts in sorted(groups.items()):
-        slope, icpt = _line(pts)
-        resid = statistics.median(abs((x * slope + icpt) - y) / y for x, y in pts)
-        fitted.setdefault(group, {})[metric] = (1 / slope, icpt, resid, len(pts))
-    for group, m in fitted.items():
-        vendor, cls = group.split("/")
-        tg = m.get("tg")
-        pp = m.get("pp")
-        if not tg or not pp:
-            continue
-        print(f"  - engine: llamacpp\n    vendor: {vendor}\n    gpu_class: {cls}")
+def _yaml(fits: Sequence[GroupFit]) -> None:
+    for f, row in zip(fits, to_factors(fits), strict=True):
+        print(f"  - engine: llamacpp\n    vendor: {row.vendor}\n    gpu_class: {row.gpu_class}")
+        if row.weight_formats:
+            print(f"    weight_formats: [{', '.join(row.weight_formats)}]")
+        for name in ("bandwidth_fraction", "compute_fraction"):
+            s = getattr(row, name)
+            print(f'    {name}: {{value: {s.value:.3f}, unit: fraction, source: "{s.source}"}}')
+        for name in ("step_overhead_s", "prefill_overhead_s"):
+            s = getattr(row, name)
+            print(f'    {name}: {{value: {s.value:.3e}, unit: s, source: "{s.source}"}}')
         print(
-            f'    bandwidth_fraction: {{value: {tg[0]:.3f}, unit: fraction, source: "fit_perf.py: {tg[3]} tg rows"}}'
+            f"    uncertainty: {row.uncertainty:.3f}  # residual median |error|: "
+            f"tg {f.tg.resid:.3f}, pp {f.pp.resid:.3f}"
         )
+
+
+def _table(title: str, scores: dict[tuple[str, str, str], Score]) -> None:
+    print(f"\n{title}")
+    print(f"{'metric':6} {'family':7} {'vendor':7} {'n':>4} {'median':>7} {'p90':>7} {'bias':>7}")
+    for (m, fam, vendor), s in scores.items():
         print(
-            f'    compute_fraction: {{value: {pp[0]:.3f}, unit: fraction, source: "fit_perf.py: {pp[3]} pp rows"}}'
+            f"{m:6} {fam:7} {vendor:7} {s.n:4d} {100 * s.median:6.1f}% {100 * s.p90:6.1f}% {100 * s.bias:+6.1f}%"
         )
-        print(f'    step_overhead_s: {{value: {tg[1]:.3e}, unit: s, source: "fit_perf.py: tg intercept"}}')
-        print(f'    prefill_overhead_s: {{value: {pp[1]:.3e}, unit: s, source: "fit_perf.py: pp intercept"}}')
-        print(
-            f"    uncertainty: {max(tg[2], pp[2]):.3f}  # residual median |error|: tg {tg[2]:.3f}, pp {pp[2]:.3f}"
-        )
+
+
+def main(argv: Sequence[str] = ()) -> int:
+    points = ideal_points()
+    fits = fit(points)
+    if "--cv" not in argv:
+        print(f"# {len(points)} row × metric points; families: {', '.join(FAMILIES)}")
+        _yaml(fits)
+    insample, _ = run(factors=with_defaults(to_factors(fits)))
+    _table("in-sample (fitted on every source)", breakdown([c for c in insample if c.backend != "vulkan"]))
+    cv = loso(points)
+    _table("leave-one-source-out (each source predicted by a fit without it)", breakdown(cv))
+    print("\nby source (LOSO):")
+    for src in sorted({c.source for c in cv}):
+        for m in ("pp", "tg"):
+            mine = [c for c in cv if c.source == src and c.metric == m]
+            if mine:
+                errs = sorted(abs(c.error) for c in mine)
+                print(
+                    f"  {src[:58]:58} {m} n={len(mine):3d} median |error| {100 * errs[len(errs) // 2]:5.1f}%"
+                )
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -5,6 +5,8 @@ the median / 90th-percentile absolute percentage error per backend × vendor × 
 
 Rows: tests/golden/perf_cases_llamacpp.jsonl (published llama-bench results, with sources).
 The llama.cpp factors were fitted on these rows (benchmarks/fit_perf.py): in-sample errors.
+For out-of-sample figures (each source predicted by a fit without it) run
+``benchmarks/fit_perf.py --cv``.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from vllm_harness import run as run_vllm
 
 def main() -> int:
     checks, skipped = run()
-    print(f"{'case':50} {'metric':6} {'measured':>10} {'predicted':>10} {'error':>8}")
+    print(f"{'case':50} {'metric':6} {'type':7} {'measured':>10} {'predicted':>10} {'error':>8}")
     for c in checks:
         print(
-            f"{c.case_id[:50]:50} {c.metric:6} {c.measured:10,.1f} {c.predicted:10,.1f} {100 * c.error:7.1f}%"
+            f"{c.case_id[:50]:50} {c.metric:6} {c.family:7} {c.measured:10,.1f} {c.predicted:10,.1f}"
+            f" {100 * c.error:7.1f}%"
         )
     for cid, why in skipped:
         print(f"{cid[:50]:50} skipped: {why}")

@@ -2,8 +2,9 @@
 
 The llama.cpp efficiency factors were fitted on these same rows (benchmarks/fit_perf.py), so
 these are calibration errors, not out-of-sample predictions; they guard the model's shape:
-one bandwidth fraction and one per-token floor per GPU group must explain every GPU's
-generation speed, and generation must come out memory-bound.
+one bandwidth fraction and one per-token floor per GPU group × weight-type family must explain
+every GPU's generation speed. The out-of-sample (leave-one-source-out) figures are held by
+test_llamacpp_cv.py.
 """
 
 from __future__ import annotations
