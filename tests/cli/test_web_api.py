@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from gpusizer.web.app import create_app
 
-client = TestClient(create_app())
+client = TestClient(create_app(), base_url="http://localhost")
 
 
 def test_fit_api_matches_the_cli_fields() -> None:
@@ -83,7 +83,7 @@ def test_upload_plans_a_config_and_refuses_bad_ones() -> None:
     r = client.post("/upload", content=urlencode(form), headers=headers)
     assert r.status_code == 200 and "Top picks" in r.text and "not kept" in r.text
     bad = client.post("/upload", content=urlencode({**form, "config": "{not json"}), headers=headers)
-    assert bad.status_code == 422 and "not JSON" in bad.text
+    assert bad.status_code == 422 and "not valid JSON" in bad.text
     odd = client.post(
         "/upload", content=urlencode({**form, "config": '{"hidden_size": "x"}'}), headers=headers
     )

@@ -87,7 +87,8 @@ def test_plan_in_the_browser(base_url: str, tmp_path: Path) -> None:
         command = page.inner_text("#launch-0")
         assert command.startswith("vllm serve")
         page.click("button.copy[data-target=launch-0]")
-        page.wait_for_function("document.querySelector('button.copy').textContent === 'Copied'")
+        # (a locator, not wait_for_function: the page's CSP forbids eval, as it should)
+        page.wait_for_selector("button.copy:text-is('Copied')")
         assert page.evaluate("navigator.clipboard.readText()") == command
 
         page.screenshot(path=str(_artifacts(tmp_path) / "planner.png"), full_page=True)
