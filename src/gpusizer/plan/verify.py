@@ -76,6 +76,55 @@ def _slower_than_a_miss(a: Accepted, misses: Sequence[tuple[Accepted, Rejected]]
     return None
 
 
+# A predicted miss must be clear: the analytic time scaled by the smallest simulated/analytic
+# ratio seen on a like candidate exceeds the target by this margin (10 % beyond the headroom).
+PREDICTION_MARGIN = 1.10
+
+
+def _predicted_miss(
+    a: Accepted,
+    ratios: Sequence[tuple[Accepted, str, float]],
+    slo: Slo,
+    percentile: int,
+    headroom: float,
+) -> Rejected | None:
+    """Queueing under load stretches the analytic TTFT/TPOT by a ratio that depends on the
+    users per engine, the engine's scheduler and the TP degree, not much on the card. With
+    ratios measured by earlier simulations of like candidates (same users, engine and GPUs per
+    engine), a candidate whose analytic time × the smallest such ratio is clearly over the
+    target is rejected without its own simulation; the detail says it was predicted."""
+    keep = 1 - headroom
+    for metric, target, analytic in (
+        ("ttft", slo.ttft_s, a.perf.ttft_s),
+        ("tpot", slo.tpot_s, a.perf.tpot_s),
+    ):
+        if target is None:
+            continue
+        like = [
+            r
+            for m, mt, r in ratios
+            if mt == metric
+            and m.dep.users == a.dep.users
+            and m.dep.engine == a.dep.engine
+            and m.dep.layout.gpus == a.dep.layout.gpus
+        ]
+        if not like:
+            continue
+        predicted = analytic * min(like)
+        if predicted > target * keep * PREDICTION_MARGIN:
+            name = metric.upper()
+            return Rejected(
+                dep=a.dep,
+                label=a.label,
+                stage="slo",
+                reason=f"p{percentile} {name} over target (predicted from simulated like plans)",
+                detail=f"analytic {name} {analytic * 1e3:,.1f} ms × {min(like):.2f} (smallest simulated/analytic "
+                f"ratio of {len(like)} like plan{'s' if len(like) > 1 else ''}) = {predicted * 1e3:,.0f} ms "
+                f"> {target * keep * 1e3:,.1f} ms",
+            )
+    return None
+
+
 def _with_sim(a: Accepted, stats: Any) -> Accepted:
     """``a`` with its simulation attached and $/M tokens from the simulated throughput."""
     tokens_per_hour = stats.output_tokens_per_s * a.replicas * 3600
@@ -103,13 +152,14 @@ def verify_picks(
     stats_by_key: dict[Hashable, Any] = {}
     outcome: dict[int, Accepted | Rejected] = {}
     misses: list[tuple[Accepted, Rejected]] = []
+    ratios: list[tuple[Accepted, str, float]] = []  # (simulated plan, metric, simulated / analytic)
     runs = 0
     exhausted = False
     for order in orders:
         for a in order:
             done = outcome.get(id(a))
             if done is None:
-                done = _slower_than_a_miss(a, misses)
+                done = _slower_than_a_miss(a, misses) or _predicted_miss(a, ratios, slo, percentile, headroom)
                 if done is not None:
                     outcome[id(a)] = done
                     continue
@@ -126,6 +176,11 @@ def verify_picks(
                 outcome[id(a)] = done
                 if failure is not None:
                     misses.append((a, failure))
+                pct = f"p{percentile}"
+                for metric, analytic in (("ttft", a.perf.ttft_s), ("tpot", a.perf.tpot_s)):
+                    simulated = getattr(getattr(stats, metric), pct)
+                    if analytic > 0 and simulated == simulated:  # NaN: nothing finished
+                        ratios.append((a, metric, simulated / analytic))
             if isinstance(done, Accepted):
                 break
     passed = tuple(v for v in outcome.values() if isinstance(v, Accepted))
