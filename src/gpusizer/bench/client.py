@@ -267,7 +267,7 @@ async def _load(
             delay = at - (clock() - t0)
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(send_one(client, s, i, prompt_for(i), t0, clock, done)))
+            tasks.append(asyncio.create_task(send_one(client, s, i, prompt_for(i), t0, clock, done, at)))
             i += 1
             k = s.burstiness
             at += float(rng.exponential(1 / s.rate) if k == 1 else rng.gamma(k, 1 / (k * s.rate)))

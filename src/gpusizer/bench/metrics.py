@@ -4,8 +4,10 @@
   traces it), or, for records without it, the moment the client took the request up. The
   server's latencies are timed from there, so the client's own work, connection-pool waits
   and new connections do not count as the server's time.
-* Send delay = origin − client start: that client-side time, reported on its own (a large
-  one means the load generator, not the server, is limiting).
+* Send delay = origin − client start (in an open loop, start = the request's scheduled
+  arrival, so a generator that falls behind its schedule shows here rather than quietly
+  thinning the arrivals): that client-side time, reported on its own (a large one means
+  the load generator, not the server, is limiting).
 * TTFT = arrival of the first streamed token − origin (a reasoning token counts). Tokens
   are timed by the arrival of the network read that carried them.
 * Time to first answer token = first token of the answer proper − origin; differs

@@ -213,13 +213,16 @@ async def send_one(
     t0: float,
     clock: Callable[[], float],
     done: Callable[[RequestRecord], None],
+    arrival_s: float | None = None,
 ) -> None:
     """One streamed request, handed to ``done`` when it ends however it ends. ``start`` is
-    when the client took it up; ``sent`` when its last byte was handed to the socket
+    its arrival in an open loop (``arrival_s``: the schedule, so a client that falls behind
+    shows it as send delay instead of quietly thinning the arrivals), else when the client
+    took it up; ``sent`` when its last byte was handed to the socket
     (httpcore's ``trace`` extension reports it), so that the client's own work, pool waits
     and new connections stay out of TTFT and are reported apart. Each token is timed by the
     arrival of the bytes that carried it."""
-    start = clock() - t0
+    start = clock() - t0 if arrival_s is None else min(arrival_s, clock() - t0)
     sent: float | None = None
 
     async def trace(event: str, info: dict[str, Any]) -> None:

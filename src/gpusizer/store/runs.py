@@ -119,6 +119,7 @@ _ADD_COLUMNS_V4 = (
     ("requests", "cancelled", "INTEGER NOT NULL DEFAULT 0"),
 )
 _ADD_COLUMNS = _ADD_COLUMNS_V2 + _ADD_COLUMNS_V3 + _ADD_COLUMNS_V4
+_TABLES = ("meta", "runs", "requests", "server_metrics")
 
 # What makes a SQLite file gpusizer's: its meta table says so, or (a file from before the
 # meta row) its runs table has the columns every version wrote.
@@ -217,8 +218,7 @@ class RunStore:
                 return  # the caller reopens it writable to migrate, or says why it cannot
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.executescript(_SCHEMA_V1 + _TABLES_V2)
-            if self.needs_migration:
+            if self.needs_migration or not set(_TABLES) <= self._tables():
                 self._migrate()
                 self.needs_migration = False
         except BadInputError:
@@ -261,10 +261,15 @@ class RunStore:
         alone, so a migration cut short is finished the next time the file is opened. The
         write lock is taken before looking: when two processes open a new or old file at
         once (a bench writing, a reader watching it), one migrates and the other then finds
-        nothing left to do."""
+        nothing left to do. A new file's tables are created in the same transaction, so
+        another opener never sees half of them (and takes the file for someone else's)."""
         assert self.conn is not None
         self.conn.execute("BEGIN IMMEDIATE")
         try:
+            self._check_ours()  # again, under the lock: another opener may have just created it
+            for statement in (_SCHEMA_V1 + _TABLES_V2).split(";"):
+                if statement.strip():
+                    self.conn.execute(statement)
             for table, col, decl in self._missing_columns():
                 self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {col} {decl}")
             self.conn.execute(
