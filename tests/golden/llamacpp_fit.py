@@ -15,12 +15,16 @@ least-squares line through the rows (c ≥ 0, η ≤ 1; under ``MIN_LINE`` rows:
 c = 0).
 
 Families (perf_harness.FAMILIES): the general row of a group is fitted on its Q4_0 rows (the
-type llama.cpp's scoreboards use), or on all of its rows when it has none. A family row
-(K-quants, Q8_0, F16) is fitted on the group's rows of that family; where the group has none
-but other groups of the same vendor do, it is the general row scaled by the family's median
-time ratio against the general rows over those groups (its ``source`` says so); with no rows of
-the family for the vendor there is no row and the general one applies. Vulkan rows are left out:
-gpusizer models the CUDA, Metal and ROCm backends."""
+type llama.cpp's scoreboards use) when it has ``MIN_LINE`` of them, else on its F16 rows (the
+path without dequantisation), else on all of its rows — F16 and mixed rows on the int8-peak
+scale of the general row. A family row (K-quants, Q8_0, F16) is fitted on the group's rows
+of that family when there are ``MIN_LINE`` (pp: a line; tg: η alone, at the general row's
+per-token floor, which is the engine's launch and sampling cost, not the weight type's); with
+fewer, it is the general row scaled by
+the family's median time ratio against it — over the group's own rows, or where the group has
+none, over the vendor's other groups, compared on the int8-peak scale (see ``Point.x_int8``).
+A family with fewer than ``MIN_FAMILY`` rows for the vendor gets no row: the general one
+applies. Vulkan rows are left out: gpusizer models the CUDA, Metal and ROCm backends."""
 
 from __future__ import annotations
 
@@ -100,9 +104,16 @@ def _peak_ratio(gpu_key: str, dtype: str) -> float:
     return compute_peak_flops(gpu, "int8")[0] / compute_peak_flops(gpu, dtype)[0]
 
 
-def fit_line(pts: Sequence[Point]) -> Line:
+def fit_line(pts: Sequence[Point], floor: float | None = None) -> Line:
+    """The least-squares line; with ``floor`` the intercept is fixed there and only η is fitted
+    (the median of x / (y − floor))."""
     xs = np.array([p.x for p in pts])
     ys = np.array([p.y for p in pts])
+    if floor is not None:
+        slope = float(np.median((ys - floor) / xs))
+        slope = max(slope, 1.0)
+        resid = statistics.median(float(abs(x * slope + floor - y) / y) for x, y in zip(xs, ys, strict=True))
+        return Line(1 / slope, floor, len(pts), resid, "η at the general row's floor")
     slope, icpt, how = float(np.median(ys / xs)), 0.0, "ratio"
     if len(pts) >= MIN_LINE and np.ptp(xs) > 0:
         s, i = (float(v) for v in np.polyfit(xs, ys, 1))
@@ -167,7 +178,9 @@ def fit(points: Sequence[Point]) -> list[GroupFit]:
             for m in ("tg", "pp"):
                 own = by.get((g, fam, m), [])
                 if len(own) >= MIN_LINE:
-                    lines[m] = fit_line(own)
+                    # a decode step's fixed cost (launches, sampling) is the engine's, not the
+                    # weight type's: family tg rows keep the general row's floor
+                    lines[m] = fit_line(own, base.tg.c if m == "tg" else None)
                     continue
                 # the general row scaled by the family's time ratio against it: over the
                 # group's own few rows, else over the vendor's other groups (median of groups)
@@ -177,15 +190,10 @@ def fit(points: Sequence[Point]) -> list[GroupFit]:
                     if own
                     else [_ratio(by[(h, fam, m)], getattr(general[h], m)) for h in others]
                 )
-                if (
-                    not ratios
-                    or sum(
-                        len(v)
-                        for (h, f, mm), v in by.items()
-                        if f == fam and mm == m and h.split("/")[0] == vendor
-                    )
-                    < MIN_FAMILY
-                ):
+                evidence = sum(
+                    len(v) for (h, f, mm), v in by.items() if (f, mm) == (fam, m) and h.startswith(vendor)
+                )
+                if not ratios or evidence < MIN_FAMILY:
                     continue
                 r = statistics.median(ratios)
                 b = getattr(base, m)

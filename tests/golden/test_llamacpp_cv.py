@@ -1,7 +1,7 @@
 """llama.cpp step times per weight type, cross-validated: each publication's llama-bench rows
 predicted by factors fitted without it (tests/golden/llamacpp_fit.py, as benchmarks/fit_perf.py
 prints them). Figures when written (116 pp / 117 tg points, 8 CUDA/Metal/ROCm sources):
-LOSO prefill median |error| 9.8 % (NVIDIA 17 %, Apple 7.6 %), K-quant prefill bias −6 %;
+LOSO prefill median |error| 9.8 % (NVIDIA 17 %, Apple 7.6 %), K-quant prefill bias −6.5 %;
 the one-row-per-group fit before weight types had K-quant prefill +23 % (in-sample +32 %)."""
 
 from __future__ import annotations
