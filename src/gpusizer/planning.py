@@ -48,6 +48,7 @@ from gpusizer.plan.rules import Finding, findings
 from gpusizer.plan.systems import Placement, cloud_choice, placements, system_gpu
 from gpusizer.plan.verify import verify_picks
 from gpusizer.simulate.run import simulate_deployment
+from gpusizer.simulate.stats import SimStats
 from gpusizer.simulate.workload import LengthDist, Workload
 
 __all__ = ["KV_NOTES", "PlanResult", "label_of", "plan"]
@@ -452,7 +453,7 @@ def plan(
     )
 
 
-def _simulate(a: Accepted, *, input_len: int, output_len: int) -> Any:
+def _simulate(a: Accepted, *, input_len: int, output_len: int) -> SimStats:
     """One replica's users sending back to back (closed loop), p95 over ≥ 90 requests."""
     share = a.dep.users
     w = Workload(

@@ -9,13 +9,14 @@ load over two GPUs"."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from gpusizer.domain.scenario import Deployment
 from gpusizer.estimate.memory import MemoryEstimate, estimate_memory
 from gpusizer.estimate.perf import PerfRow, perf_rows
 from gpusizer.estimate.roofline import Efficiency
 from gpusizer.plan.systems import CloudChoice, Placement
+from gpusizer.simulate.stats import SimStats
 
 __all__ = [
     "Accepted",
@@ -65,7 +66,7 @@ class Accepted:
     cloud: CloudChoice | None = None  # rented: which instances
     eff: Efficiency | None = None  # the factors and links the speed came from
     label: str = ""
-    sim: Any = None  # SimStats of the verifying simulation (one replica's users); None: not simulated
+    sim: SimStats | None = None  # the verifying simulation (one replica's users); None: not simulated
 
     @property
     def gpus(self) -> int:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from gpusizer.plan.evaluate import Accepted, Rejected, Slo
+from gpusizer.simulate.stats import SimStats
 
 __all__ = ["Verified", "sim_key", "simulated_failure", "verify_picks"]
 
@@ -35,7 +35,9 @@ def sim_key(a: Accepted) -> Hashable:
     return (id(a.dep), p.link_name if p else None, p.network_name if p else None)
 
 
-def simulated_failure(a: Accepted, stats: Any, slo: Slo, percentile: int, headroom: float) -> Rejected | None:
+def simulated_failure(
+    a: Accepted, stats: SimStats, slo: Slo, percentile: int, headroom: float
+) -> Rejected | None:
     """The rejection when the simulated percentile misses a target less its headroom."""
     pct = f"p{percentile}"
     keep = 1 - headroom
@@ -125,7 +127,7 @@ def _predicted_miss(
     return None
 
 
-def _with_sim(a: Accepted, stats: Any) -> Accepted:
+def _with_sim(a: Accepted, stats: SimStats) -> Accepted:
     """``a`` with its simulation attached and $/M tokens from the simulated throughput."""
     tokens_per_hour = stats.output_tokens_per_s * a.replicas * 3600
     per_m = a.usd_per_hour / tokens_per_hour * 1e6 if tokens_per_hour > 0 else float("inf")
@@ -134,7 +136,7 @@ def _with_sim(a: Accepted, stats: Any) -> Accepted:
 
 def verify_picks(
     accepted: Sequence[Accepted],
-    simulate: Callable[[Accepted], Any],
+    simulate: Callable[[Accepted], SimStats],
     slo: Slo,
     *,
     percentile: int,
@@ -149,7 +151,7 @@ def verify_picks(
         sorted(accepted, key=lambda a: (a.perf.tpot_s, a.usd_per_hour)),
         sorted(accepted, key=lambda a: (a.usd_per_million_output_tokens, a.usd_per_hour)),
     )
-    stats_by_key: dict[Hashable, Any] = {}
+    stats_by_key: dict[Hashable, SimStats] = {}
     outcome: dict[int, Accepted | Rejected] = {}
     misses: list[tuple[Accepted, Rejected]] = []
     ratios: list[tuple[Accepted, str, float]] = []  # (simulated plan, metric, simulated / analytic)
