@@ -37,6 +37,7 @@ HERE = Path(__file__).parent
 # llama-bench's type names → quant keys of data/quant.yaml
 QUANT = {
     "Q4_0": "q4_0",
+    "Q4_1": "q4_1",
     "F16": "f16-gguf",
     "Q8_0": "q8_0",
     "Q4_K_M": "q4_k_m",
@@ -55,6 +56,8 @@ MODELS = {
     "meta-llama/Llama-2-7b-hf": "meta-llama/Llama-2-7b-hf",
     "meta-llama/Meta-Llama-3-8B": "meta-llama/Meta-Llama-3-8B",
     "meta-llama/Meta-Llama-3-70B": "meta-llama/Llama-3.1-70B",
+    "meta-llama/Llama-3.2-3B-Instruct": "meta-llama/Llama-3.2-3B-Instruct",
+    "meta-llama/Llama-3.3-70B-Instruct": "meta-llama/Llama-3.3-70B-Instruct",
 }
 # GGUF types whose prefill/decode kernels cost alike. "q4_0" is the general family: the
 # efficiency.yaml row without weight_formats; the others get rows naming their types.
