@@ -1,9 +1,9 @@
 """llama.cpp step times per weight type, cross-validated: each publication's llama-bench rows
 predicted by factors fitted without it (tests/golden/llamacpp_fit.py, as benchmarks/fit_perf.py
-prints them). Figures when written (127 pp / 119 tg points, 13 CUDA/Metal/ROCm sources): LOSO
-prefill median |error| 10.2 % (NVIDIA 17 %, Apple 7.4 %), K-quant prefill bias −5.6 %, decode
-median 8.6 %; the one-row-per-group fit before weight types had K-quant prefill +23 % out of
-source and +31 % in sample (LOSO prefill 16.2 %)."""
+prints them). Figures when written (128 pp / 120 tg points, 14 CUDA/Metal/ROCm sources): LOSO
+prefill median |error| 9.5 % (NVIDIA 14 %, Apple 7.4 %), K-quant prefill bias −5.6 %, decode
+median 8.7 %; the one-row-per-group fit before weight types had K-quant prefill +23 % out of
+source and +31 % in sample (LOSO prefill 16 %)."""
 
 from __future__ import annotations
 
