@@ -17,7 +17,7 @@ calls happen here; the stages they feed are pure.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Literal
 
@@ -45,7 +45,20 @@ from gpusizer.plan.evaluate import Accepted, CostModel, Rejected, Slo, evaluate,
 from gpusizer.plan.launch import launch_commands
 from gpusizer.plan.rank import Picks, pareto_front, pick
 from gpusizer.plan.rules import Finding, findings
-from gpusizer.plan.systems import Placement, cloud_choice, placements, system_gpu
+from gpusizer.plan.space import (
+    CLASSES,
+    ENGINES,
+    GPU_COUNTS,
+    KV_NOTES,
+    REPLICAS,
+    candidate_name,
+    distinct_placements,
+    engines_for,
+    kv_dtypes_for,
+    layouts_for,
+    quants_for,
+)
+from gpusizer.plan.systems import CloudChoice, Placement, cloud_choice, placements, system_gpu
 from gpusizer.plan.verify import verify_picks
 from gpusizer.simulate.run import simulate_deployment
 from gpusizer.simulate.stats import SimStats
@@ -53,18 +66,8 @@ from gpusizer.simulate.workload import LengthDist, Workload
 
 __all__ = ["KV_NOTES", "PlanResult", "label_of", "plan"]
 
-GPU_COUNTS = (1, 2, 4, 8, 16)  # GPUs per engine; 16 = two 8-GPU boxes (TP 8 × PP 2)
-REPLICAS = (1, 2, 4, 8)  # independent engines behind a load balancer (data parallel)
-CLASSES = ("consumer", "workstation", "datacenter", "apple")
 DEFAULT_HEADROOM = 0.10
 DEFAULT_MAX_SIMULATIONS = 60
-
-# What a lower-precision KV cache costs in quality (shown next to a plan that uses one).
-KV_NOTES = {
-    "fp8": "FP8 KV cache (e4m3, per-tensor scales): half the KV memory; vLLM's quantized-KV docs "
-    "report little accuracy loss, but check long-context quality on your own prompts",
-    "q8_0": "llama.cpp q8_0 KV cache (needs flash attention): half the KV memory, near-lossless",
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,66 +94,8 @@ class PlanResult:
     rank_by: str = "owned"
 
 
-def _quants(
-    model: ResolvedModel, gpu: GpuSpec, precision: str, requested: Sequence[str] | None, engine: str = "vllm"
-) -> list[str]:
-    if requested:
-        return list(requested)
-    if engine == "llamacpp":  # GGUF: Q4_K_M is llama.cpp's usual 4-bit, Q8_0 its near-lossless one
-        return ["q8_0"] if precision == "high" else ["q4_k_m"]
-    has_fp8 = bool(gpu.flops.fp8)
-    native = model.native_quant
-    if precision == "high":
-        out = ["bf16"] if native is None else [native]
-        return out + (["fp8"] if has_fp8 and native is None else [])
-    out = ["awq"]
-    if native:
-        out.append(native)
-    elif has_fp8:
-        out.append("fp8")
-    return out
-
-
-def _kv_dtypes(gpu: GpuSpec, engine: str, requested: str | None) -> list[str]:
-    """The KV dtypes to try: the engine's default, and the 8-bit cache where the card and
-    engine run it (FP8 on FP8-capable GPUs under vLLM/SGLang/TensorRT-LLM; q8_0 on llama.cpp)."""
-    if requested is not None:
-        return [requested]
-    if engine == "llamacpp":
-        return ["auto", "q8_0"]
-    return ["auto", "fp8"] if gpu.flops.fp8 else ["auto"]
-
-
-def _layouts(heads: int, kv_heads: int, mla: bool, count: int, per_node: int = 8) -> list[tuple[int, int]]:
-    """The widest valid TP inside one node, PP for the rest (across nodes)."""
-    tp = min(count, per_node)
-    while tp >= 1:
-        if count % tp == 0 and heads % tp == 0 and (mla or tp <= kv_heads or tp % kv_heads == 0):
-            return [(tp, count // tp)]
-        tp //= 2
-    return []
-
-
-def _name(
-    replicas: int,
-    count: int,
-    gpu_key: str,
-    quant: str,
-    dp_attention: bool = False,
-    engine: str | None = None,
-    kv_dtype: str = "auto",
-) -> str:
-    lead = f"{replicas} replicas × " if replicas > 1 else ""
-    return (
-        f"{lead}{count}× {gpu_key} {quant}"
-        + (f" kv {kv_dtype}" if kv_dtype != "auto" else "")
-        + (" dp-attention" if dp_attention else "")
-        + (f" on {engine}" if engine else "")
-    )
-
-
 def label_of(a: Accepted, *, with_engine: bool = False) -> str:
-    return _name(
+    return candidate_name(
         a.replicas,
         a.dep.layout.gpus,
         a.dep.gpu.key,
@@ -160,8 +105,6 @@ def label_of(a: Accepted, *, with_engine: bool = False) -> str:
         a.dep.kv_dtype,
     ) + (f" in {a.placement.system.key}" if a.placement is not None and with_engine else "")
 
-
-ENGINES = ("vllm", "sglang", "tensorrt-llm", "llamacpp")
 
 # The engine setting the search may raise when a plan misses by a little: vLLM's
 # gpu_memory_utilization (default 0.92 from 0.25, 0.90 before) up to this, which leaves
@@ -195,17 +138,6 @@ def _tighter_memory(
     return tight, f"{label} at gpu_memory_utilization {TIGHT_MEMORY_UTILIZATION}"
 
 
-def _engines_for(gpu: GpuSpec, wanted: Sequence[str]) -> list[str]:
-    """Engines to try on ``gpu``: Apple GPUs run llama.cpp only; TensorRT-LLM runs on NVIDIA
-    only; ``auto`` tries vLLM and SGLang on data-centre and workstation cards, vLLM and
-    llama.cpp on consumer cards."""
-    if gpu.vendor == "apple":
-        return ["llamacpp"]
-    if "auto" in wanted:
-        return ["vllm", "llamacpp"] if gpu.gpu_class == "consumer" else ["vllm", "sglang"]
-    return [e for e in wanted if e != "tensorrt-llm" or gpu.vendor == "nvidia"]
-
-
 def _hardware(
     pool: Sequence[GpuSpec], systems: Sequence[SystemSpec], rejected: list[Rejected], rank_by: str
 ) -> list[tuple[GpuSpec, list[SystemSpec]]]:
@@ -233,14 +165,6 @@ def _hardware(
                 )
             )
     return out
-
-
-def _distinct(ps: Sequence[Placement]) -> list[Placement]:
-    """The cheapest placement for each link (a dearer box with the same link is no better)."""
-    best: dict[tuple[str, str | None], Placement] = {}
-    for p in sorted(ps, key=lambda p: p.capex_usd + p.power_w):
-        best.setdefault((p.link_name, p.network_name), p)
-    return list(best.values())
 
 
 def _validate(
@@ -366,9 +290,8 @@ def plan(
     links: dict[str, LinkSpec] = {**interconnects(), **sf.links}
     rejected: list[Rejected] = []
     hardware = _hardware(pool, _systems(systems), rejected, rank_by)
-    search = partial(
-        _search,
-        resolved,
+    ctx = _Search(
+        model=resolved,
         wanted=wanted,
         many_engines=many_engines,
         max_gpus=max_gpus,
@@ -390,10 +313,10 @@ def plan(
     accepted: list[Accepted] = []
     searched = 0
     for gpu, boxes in hardware:
-        n, acc, rej = search(gpu, boxes)
-        searched += n
-        accepted += acc
-        rejected += rej
+        found = _search(ctx, gpu, boxes)
+        searched += found.searched
+        accepted += found.accepted
+        rejected += found.rejected
     simulations = 0
     exhausted = False
     shown = accepted
@@ -467,156 +390,192 @@ def _simulate(a: Accepted, *, input_len: int, output_len: int) -> SimStats:
     return stats
 
 
-def _search(
-    resolved: ResolvedModel,
-    gpu: GpuSpec,
-    boxes: list[SystemSpec],
-    *,
-    wanted: Sequence[str],
-    many_engines: bool,
-    max_gpus: int,
-    users: int,
-    context: int,
-    precision: str,
-    quants: Sequence[str] | None,
-    kv_dtype: str | None,
-    user_factors: tuple[EfficiencyFactor, ...],
-    links: dict[str, LinkSpec],
-    slo: Slo,
-    in_len: int,
-    out_len: int,
-    cost: CostModel,
-    max_cost_per_hour: float | None,
-    max_capex: float | None,
-    headroom: float,
-) -> tuple[int, list[Accepted], list[Rejected]]:
+@dataclass(frozen=True, kw_only=True)
+class _Search:
+    """What every candidate of one ``plan`` call shares."""
+
+    model: ResolvedModel
+    wanted: Sequence[str]
+    many_engines: bool
+    max_gpus: int
+    users: int
+    context: int
+    precision: str
+    quants: Sequence[str] | None
+    kv_dtype: str | None
+    user_factors: tuple[EfficiencyFactor, ...]
+    links: dict[str, LinkSpec]
+    slo: Slo
+    in_len: int
+    out_len: int
+    cost: CostModel
+    max_cost_per_hour: float | None
+    max_capex: float | None
+    headroom: float
+
+
+@dataclass
+class _Found:
+    searched: int = 0
+    accepted: list[Accepted] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def _search(ctx: _Search, gpu: GpuSpec, boxes: list[SystemSpec]) -> _Found:
     """Every candidate on one GPU: engines × GPUs per engine × replicas × formats × KV dtypes
     × DP attention, each fitted once and evaluated in every box kind that holds it."""
-    a = resolved.arch
-    sf = system_file()
-    accepted: list[Accepted] = []
-    rejected: list[Rejected] = []
-    searched = 0
-    for eng in _engines_for(gpu, wanted):
-        for count in (c for c in GPU_COUNTS if c <= max_gpus):
-            layouts = _layouts(a.num_attention_heads, a.num_kv_heads, a.mla is not None, count)
+    a = ctx.model.arch
+    out = _Found()
+    for eng in engines_for(gpu, ctx.wanted):
+        for count in (c for c in GPU_COUNTS if c <= ctx.max_gpus):
+            layouts = layouts_for(a.num_attention_heads, a.num_kv_heads, a.mla is not None, count)
             if eng == "llamacpp":
                 layouts = [(1, count)] if count <= 8 else []
             # a format that leaves no room for any KV (or cannot run at all) on `count` GPUs
             # fails the same way for every replica count: fitted once
             dead: dict[tuple[str, str, bool], Rejected] = {}
-            for replicas in (r for r in REPLICAS if r * count <= max_gpus and (r == 1 or count <= 8)):
-                spots = placements(gpu, count, replicas, boxes, links, sf.pcie) if boxes else []
-                cloud = cloud_choice(gpu.key, count, replicas, cloud_instances())
-                if boxes and not spots and cost.rank_by == "owned":
-                    searched += 1
-                    rejected.append(
+            for replicas in (r for r in REPLICAS if r * count <= ctx.max_gpus and (r == 1 or count <= 8)):
+                _engines_of(ctx, gpu, boxes, eng, count, replicas, layouts, dead, out)
+    return out
+
+
+def _engines_of(
+    ctx: _Search,
+    gpu: GpuSpec,
+    boxes: list[SystemSpec],
+    eng: str,
+    count: int,
+    replicas: int,
+    layouts: list[tuple[int, int]],
+    dead: dict[tuple[str, str, bool], Rejected],
+    out: _Found,
+) -> None:
+    """``replicas`` engines of ``count`` GPUs: every format × KV dtype × DP attention."""
+    a = ctx.model.arch
+    spots = placements(gpu, count, replicas, boxes, ctx.links, system_file().pcie) if boxes else []
+    cloud = cloud_choice(gpu.key, count, replicas, cloud_instances())
+    engine_tag = eng if ctx.many_engines else None
+    if boxes and not spots and ctx.cost.rank_by == "owned":
+        out.searched += 1
+        out.rejected.append(
+            Rejected(
+                dep=None,
+                label=candidate_name(replicas, count, gpu.key, "", engine=engine_tag).strip(),
+                stage="config",
+                reason="no catalogued box holds this many (platforms are bought with all 8 GPUs)",
+                detail="boxes that take it: "
+                + ", ".join(f"{b.key} ({b.gpu_count or len(b.slots)})" for b in boxes),
+            )
+        )
+        return
+    dp_options = [False, True] if a.mla is not None and count >= 2 and eng in ("vllm", "sglang") else [False]
+    for q in quants_for(ctx.model.native_quant, gpu, ctx.precision, ctx.quants, eng):
+        for kv in kv_dtypes_for(gpu, eng, ctx.kv_dtype):
+            for dp_attn in dp_options:
+                label = candidate_name(replicas, count, gpu.key, q, dp_attn, engine_tag, kv)
+                out.searched += 1
+                if not layouts:
+                    out.rejected.append(
                         Rejected(
                             dep=None,
-                            label=_name(
-                                replicas, count, gpu.key, "", engine=eng if many_engines else None
-                            ).strip(),
+                            label=label,
                             stage="config",
-                            reason="no catalogued box holds this many (platforms are bought with all 8 GPUs)",
-                            detail="boxes that take it: "
-                            + ", ".join(f"{b.key} ({b.gpu_count or len(b.slots)})" for b in boxes),
+                            reason="no TP/PP layout divides the attention heads",
                         )
                     )
                     continue
-                share = -(-users // replicas)
-                dp_options = (
-                    [False, True]
-                    if a.mla is not None and count >= 2 and eng in ("vllm", "sglang")
-                    else [False]
-                )
-                combos = [
-                    (q, kv, d)
-                    for q in _quants(resolved, gpu, precision, quants, eng)
-                    for kv in _kv_dtypes(gpu, eng, kv_dtype)
-                    for d in dp_options
-                ]
-                for q, kv, dp_attn in combos:
-                    label = _name(replicas, count, gpu.key, q, dp_attn, eng if many_engines else None, kv)
-                    searched += 1
-                    if not layouts:
-                        rejected.append(
-                            Rejected(
-                                dep=None,
-                                label=label,
-                                stage="config",
-                                reason="no TP/PP layout divides the attention heads",
-                            )
-                        )
-                        continue
-                    if (q, kv, dp_attn) in dead:
-                        rejected.append(replace(dead[q, kv, dp_attn], label=label))
-                        continue
-                    tp, pp = layouts[0]
-                    fit_args: dict[str, Any] = dict(
-                        tp=tp,
-                        pp=pp,
-                        quant=q,
-                        kv_dtype=kv,
-                        engine=eng,
-                        max_model_len=context,
-                        users=share,
-                        suggest=False,
-                        dp_attention=dp_attn and tp > 1,
-                        ep=dp_attn and tp > 1,
-                    )
-                    try:
-                        res = fit(resolved, gpu, **fit_args)
-                    except GpusizerError as exc:
-                        dead[q, kv, dp_attn] = Rejected(
-                            dep=None, label=label, stage="config", reason=exc.message
-                        )
-                        rejected.append(dead[q, kv, dp_attn])
-                        continue
-                    if res.estimate.limiting.kv_pool_bytes <= 0 and res.estimate.problems:
-                        dead[q, kv, dp_attn] = Rejected(
-                            dep=res.deployment,
-                            label=label,
-                            stage="memory",
-                            reason="does not fit",
-                            detail=res.estimate.problems[0],
-                        )
-                        rejected.append(dead[q, kv, dp_attn])
-                        continue
-                    res, label = _tighter_memory(
-                        res, label, partial(fit, resolved, gpu, **fit_args), (1 + headroom) * share
-                    )
-                    dep = res.deployment
-                    base_eff, _, _ = efficiency_of(dep, None, user_factors)
-                    targets: list[Placement | None] = (
-                        list(_distinct(spots)) if cost.rank_by == "owned" else []
-                    )
-                    searched += max(len(targets), 1) - 1  # one candidate per box kind
-                    for spot in targets or [None]:
-                        eff = base_eff
-                        if spot is not None:
-                            eff = replace(
-                                base_eff, link=spot.link, node_link=spot.network or base_eff.node_link
-                            )
-                        result = evaluate(
-                            dep,
-                            eff,
-                            label=label,
-                            slo=slo,
-                            input_len=in_len,
-                            output_len=out_len,
-                            cost=cost,
-                            max_cost_per_hour=max_cost_per_hour,
-                            max_capex=max_capex,
-                            replicas=replicas,
-                            memory=res.estimate,
-                            placement=spot,
-                            cloud=cloud,
-                            headroom=headroom,
-                        )
-                        if isinstance(result, Accepted):
-                            accepted.append(result)
-                        else:
-                            rejected.append(result)
-                            if result.stage == "memory":
-                                break  # the same in every box
-    return searched, accepted, rejected
+                if (q, kv, dp_attn) in dead:
+                    out.rejected.append(replace(dead[q, kv, dp_attn], label=label))
+                    continue
+                res = _fit(ctx, gpu, eng, layouts[0], replicas, q, kv, dp_attn, label)
+                if isinstance(res, Rejected):
+                    dead[q, kv, dp_attn] = res
+                    out.rejected.append(res)
+                    continue
+                fitted, label = res
+                _in_boxes(ctx, fitted, label, replicas, spots, cloud, out)
+
+
+def _fit(
+    ctx: _Search,
+    gpu: GpuSpec,
+    eng: str,
+    layout: tuple[int, int],
+    replicas: int,
+    q: str,
+    kv: str,
+    dp_attn: bool,
+    label: str,
+) -> tuple[FitResult, str] | Rejected:
+    """The memory fit of one replica (its share of the users), retried at a tighter memory
+    fraction when that is what it takes; a rejection when no replica count could help."""
+    tp, pp = layout
+    share = -(-ctx.users // replicas)
+    fit_args: dict[str, Any] = dict(
+        tp=tp,
+        pp=pp,
+        quant=q,
+        kv_dtype=kv,
+        engine=eng,
+        max_model_len=ctx.context,
+        users=share,
+        suggest=False,
+        dp_attention=dp_attn and tp > 1,
+        ep=dp_attn and tp > 1,
+    )
+    try:
+        res = fit(ctx.model, gpu, **fit_args)
+    except GpusizerError as exc:
+        return Rejected(dep=None, label=label, stage="config", reason=exc.message)
+    if res.estimate.limiting.kv_pool_bytes <= 0 and res.estimate.problems:
+        return Rejected(
+            dep=res.deployment,
+            label=label,
+            stage="memory",
+            reason="does not fit",
+            detail=res.estimate.problems[0],
+        )
+    return _tighter_memory(res, label, partial(fit, ctx.model, gpu, **fit_args), (1 + ctx.headroom) * share)
+
+
+def _in_boxes(
+    ctx: _Search,
+    res: FitResult,
+    label: str,
+    replicas: int,
+    spots: list[Placement],
+    cloud: CloudChoice | None,
+    out: _Found,
+) -> None:
+    """Evaluate one fitted deployment in each box kind that holds it (the box's link for TP,
+    its network between boxes, its price), or once against the cloud price."""
+    dep = res.deployment
+    base_eff, _, _ = efficiency_of(dep, None, ctx.user_factors)
+    targets: list[Placement | None] = list(distinct_placements(spots)) if ctx.cost.rank_by == "owned" else []
+    out.searched += max(len(targets), 1) - 1  # one candidate per box kind
+    for spot in targets or [None]:
+        eff = base_eff
+        if spot is not None:
+            eff = replace(base_eff, link=spot.link, node_link=spot.network or base_eff.node_link)
+        result = evaluate(
+            dep,
+            eff,
+            label=label,
+            slo=ctx.slo,
+            input_len=ctx.in_len,
+            output_len=ctx.out_len,
+            cost=ctx.cost,
+            max_cost_per_hour=ctx.max_cost_per_hour,
+            max_capex=ctx.max_capex,
+            replicas=replicas,
+            memory=res.estimate,
+            placement=spot,
+            cloud=cloud,
+            headroom=ctx.headroom,
+        )
+        if isinstance(result, Accepted):
+            out.accepted.append(result)
+        else:
+            out.rejected.append(result)
+            if result.stage == "memory":
+                break  # the same in every box
