@@ -259,14 +259,7 @@ def plan(
         headroom,
         percentile,
     )
-    wanted = [engine] if isinstance(engine, str) else list(engine)
-    bad_engine = [e for e in wanted if e not in (*ENGINES, "auto")]
-    if bad_engine or not wanted:
-        raise BadInputError(
-            "--engine",
-            f"unknown engine {bad_engine[0] if bad_engine else ''!r}",
-            "vllm, sglang, tensorrt-llm, llamacpp, auto",
-        )
+    wanted = _engines(engine)
     many_engines = len(wanted) > 1 or "auto" in wanted
     user_factors = load_efficiency_file(efficiency_file) if efficiency_file else ()
     resolved = model if isinstance(model, ResolvedModel) else resolve_model_spec(model)
@@ -274,15 +267,7 @@ def plan(
     in_len = input_len if input_len is not None else min(2048, max(1, context - out_len))
     if in_len + out_len > context:
         raise BadInputError("--input-len", f"input {in_len} + output {out_len} exceed the context {context}")
-    if gpus:
-        pool = [resolve_gpu_spec(g)[0] for g in gpus]
-    else:
-        wanted_classes = set(classes or ("consumer", "workstation", "datacenter"))
-        pool = [g for g in gpu_catalogue() if g.gpu_class in wanted_classes]
-    fmts = {f.key for f in quant_catalogue()}
-    for q in quants or ():
-        if q not in fmts:
-            raise BadInputError("--quant", f"unknown format {q!r}", ", ".join(sorted(fmts)))
+    pool = _pool(gpus, classes, quants)
     slo = Slo(ttft_s=ttft_ms / 1e3 if ttft_ms else None, tpot_s=tpot_ms / 1e3 if tpot_ms else None)
     prices = {k: v.usd_per_gpu_hour for k, v in cloud_prices().items()}
     cost = CostModel(years=years, kwh_price=kwh_price, cloud_usd_per_gpu_hour=prices, rank_by=rank_by)
@@ -338,19 +323,7 @@ def plan(
     curve: list[tuple[int, float, float]] = []
     if chosen is not None and chosen.eff is not None:
         curve = latency_curve(chosen, chosen.eff, input_len=in_len, output_len=out_len)
-    launch = (
-        launch_commands(
-            chosen.dep,
-            resolved.name,
-            chosen.memory.settings.memory_fraction,
-            resolved.native_quant,
-            chosen.replicas,
-            checkpoints=checkpoints(),
-            boxes_per_replica=chosen.placement.boxes_per_replica if chosen.placement else 1,
-        )
-        if chosen
-        else {}
-    )
+    launch = _launch(chosen, resolved) if chosen else {}
     simulated = {label_of(a, with_engine=True): a.sim for a in shown if a.sim is not None}
     return PlanResult(
         model=resolved,
@@ -373,6 +346,44 @@ def plan(
         simulations=simulations,
         verify_exhausted=exhausted,
         rank_by=rank_by,
+    )
+
+
+def _engines(engine: str | Sequence[str]) -> list[str]:
+    wanted = [engine] if isinstance(engine, str) else list(engine)
+    bad = [e for e in wanted if e not in (*ENGINES, "auto")]
+    if bad or not wanted:
+        raise BadInputError(
+            "--engine",
+            f"unknown engine {bad[0] if bad else ''!r}",
+            "vllm, sglang, tensorrt-llm, llamacpp, auto",
+        )
+    return wanted
+
+
+def _pool(
+    gpus: Sequence[str] | None, classes: Sequence[str] | None, quants: Sequence[str] | None
+) -> list[GpuSpec]:
+    """The GPUs to search (named, else by class) after checking the named formats exist."""
+    fmts = {f.key for f in quant_catalogue()}
+    for q in quants or ():
+        if q not in fmts:
+            raise BadInputError("--quant", f"unknown format {q!r}", ", ".join(sorted(fmts)))
+    if gpus:
+        return [resolve_gpu_spec(g)[0] for g in gpus]
+    wanted_classes = set(classes or ("consumer", "workstation", "datacenter"))
+    return [g for g in gpu_catalogue() if g.gpu_class in wanted_classes]
+
+
+def _launch(chosen: Accepted, model: ResolvedModel) -> dict[str, str]:
+    return launch_commands(
+        chosen.dep,
+        model.name,
+        chosen.memory.settings.memory_fraction,
+        model.native_quant,
+        chosen.replicas,
+        checkpoints=checkpoints(),
+        boxes_per_replica=chosen.placement.boxes_per_replica if chosen.placement else 1,
     )
 
 
