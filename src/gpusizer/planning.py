@@ -384,6 +384,7 @@ def _launch(chosen: Accepted, model: ResolvedModel) -> dict[str, str]:
         chosen.replicas,
         checkpoints=checkpoints(),
         boxes_per_replica=chosen.placement.boxes_per_replica if chosen.placement else 1,
+        boxes=chosen.placement.boxes if chosen.placement else 1,
     )
 
 

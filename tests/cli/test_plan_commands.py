@@ -248,3 +248,15 @@ def test_a_format_without_a_published_checkpoint_says_so() -> None:
         "<AWQ-checkpoint-of-deepseek-ai/deepseek-llm-7b-chat>" in cmd and "no published AWQ checkpoint" in cmd
     )
     check_line(cmd, "placeholder")
+
+
+def test_engines_spread_over_several_boxes_get_one_compose_per_box() -> None:
+    from gpusizer.api import fit
+    from gpusizer.plan.launch import launch_commands
+
+    dep = fit("deepseek-r1-distill-qwen-7b", "RTX 4090", max_model_len=8192, users=2).deployment
+    cmds = launch_commands(dep, "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", 0.92, replicas=4, boxes=2)
+    compose = cmds["compose"]
+    assert compose.startswith("# run this on each of the 2 boxes")
+    assert "engine-1:" in compose and "engine-2:" not in compose  # two engines per box
+    assert "replicas: 4" in cmds["kubernetes"]

@@ -121,6 +121,7 @@ def launch_commands(
     *,
     checkpoints: Sequence[Checkpoint] = (),
     boxes_per_replica: int = 1,
+    boxes: int = 1,
 ) -> dict[str, str]:
     """Commands for ``replicas`` engines of ``dep``. ``gpu_memory_utilization`` is the
     engine's memory-fraction setting (vLLM gpu_memory_utilization, SGLang
@@ -128,7 +129,7 @@ def launch_commands(
     m = _model(dep, model_id, native_quant, checkpoints)
     vendor = dep.gpu.vendor
     if dep.engine == "llamacpp":
-        return _llamacpp(dep, m, replicas)
+        return _llamacpp(dep, m, replicas, boxes)
     nodes = max(dep.layout.nodes, boxes_per_replica)
     if dep.engine == "sglang":
         argv = _sglang_args(dep, m, gpu_memory_utilization, vendor)
@@ -146,8 +147,14 @@ def launch_commands(
     image = IMAGES.get((dep.engine, vendor))
     if image is not None:
         out["docker"] = _docker(dep.engine, vendor, image, cmd, argv)
-        if replicas > 1 and nodes == 1:
-            out["compose"] = _compose(dep.engine, vendor, image, cmd, argv, replicas, dep.layout.gpus)
+        per_box = max(1, replicas // max(boxes, 1))  # engines on one box
+        if per_box > 1 and nodes == 1:
+            compose = _compose(dep.engine, vendor, image, cmd, argv, per_box, dep.layout.gpus)
+            out["compose"] = (
+                f"# run this on each of the {boxes} boxes and balance the users across them\n{compose}"
+                if boxes > 1
+                else compose
+            )
         out["kubernetes"] = (
             _lws(dep.engine, vendor, image, cmd, nodes, dep.layout.gpus // nodes, replicas)
             if nodes > 1
@@ -391,7 +398,7 @@ def _lws(engine: str, vendor: str, image: str, cmd: str, nodes: int, gpus_each: 
     )
 
 
-def _llamacpp(dep: Deployment, m: _Model, replicas: int) -> dict[str, str]:
+def _llamacpp(dep: Deployment, m: _Model, replicas: int, boxes: int = 1) -> dict[str, str]:
     """llama-server (and Ollama where the model has a library tag): one slot per user, the
     context shared by the slots; the 8-bit KV cache needs flash attention."""
     users = max(dep.users, 1)
@@ -416,8 +423,12 @@ def _llamacpp(dep: Deployment, m: _Model, replicas: int) -> dict[str, str]:
     image = IMAGES.get(("llamacpp", dep.gpu.vendor))
     if image is not None:
         out["docker"] = _docker("llamacpp", dep.gpu.vendor, image, base, args)
-        if replicas > 1:
-            out["compose"] = _compose(
-                "llamacpp", dep.gpu.vendor, image, base, args, replicas, dep.layout.gpus
+        per_box = max(1, replicas // max(boxes, 1))
+        if per_box > 1:
+            compose = _compose("llamacpp", dep.gpu.vendor, image, base, args, per_box, dep.layout.gpus)
+            out["compose"] = (
+                f"# run this on each of the {boxes} boxes and balance the users across them\n{compose}"
+                if boxes > 1
+                else compose
             )
     return out
