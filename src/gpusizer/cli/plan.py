@@ -91,7 +91,8 @@ def plan_command(
         float | None, typer.Option(help="Budget, USD per hour for the deployment")
     ] = None,
     capex: Annotated[
-        float | None, typer.Option(help="Hardware budget, USD: list price × GPUs of the whole deployment")
+        float | None,
+        typer.Option(help="Hardware budget, USD: boxes + GPUs + network of the whole deployment"),
     ] = None,
     profile: EfficiencyOpt = None,
     years: Annotated[float, typer.Option(help="Owned hardware: amortisation years")] = 3.0,
