@@ -231,9 +231,11 @@ def cloud_choice(
         sizes = inst.per_gpu_counts or (inst.gpus,)
         for n in sizes:
             if n < gpus_per_replica:
-                continue
-            k = n // gpus_per_replica
-            count = -(-replicas // k)
+                if n != 8 or gpus_per_replica % n:
+                    continue  # an engine spans instances only as whole 8-GPU nodes (PP across them)
+                count = replicas * (gpus_per_replica // n)
+            else:
+                count = -(-replicas // (n // gpus_per_replica))
             price = per_gpu * n if inst.per_gpu_counts else inst.usd_per_hour
             choice = CloudChoice(instance=inst, gpus_per_instance=n, count=count, usd_per_hour=count * price)
             if best is None or choice.usd_per_hour < best.usd_per_hour:
