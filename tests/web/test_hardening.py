@@ -262,7 +262,7 @@ def test_work_over_its_budget_is_stopped() -> None:
 def _pid_gone(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or going while read
         return True
     return state == "Z"
 
@@ -315,6 +315,7 @@ def test_serve_prints_its_url_and_sets_uvicorn_limits(monkeypatch: pytest.Monkey
     from typer.testing import CliRunner
 
     from gpusizer.cli.app import app as cli
+    from gpusizer.web.server import HeaderDeadlineH11
 
     seen: list[uvicorn.Config] = []
     monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: seen.append(self.config))
@@ -323,6 +324,72 @@ def test_serve_prints_its_url_and_sets_uvicorn_limits(monkeypatch: pytest.Monkey
     assert "http://127.0.0.1:8123/" in out.output
     config = seen[0]
     assert config.timeout_keep_alive == 5 and config.h11_max_incomplete_event_size == 16 * 1024
+    assert config.http is HeaderDeadlineH11 and config.limit_concurrency == 256
     served = TestClient(config.app, base_url="http://gpu-box.lan:8123")
     assert served.get("/api/gpus").status_code == 200
     assert TestClient(config.app, base_url="http://evil.example").get("/api/gpus").status_code == 400
+
+
+def _recv_until_closed(sock: socket.socket, limit_s: float) -> tuple[bytes, float]:
+    """Everything the server sends until it closes the connection (or ``limit_s`` passes)."""
+    sock.settimeout(limit_s)
+    start = time.perf_counter()
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except TimeoutError:
+        pass
+    return data, time.perf_counter() - start
+
+
+def test_a_body_that_trickles_in_is_refused() -> None:
+    with serving(create_app(body_timeout_s=0.5)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /api/fit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 100\r\n\r\n{"model": '
+            )
+            data, took = _recv_until_closed(sock, 10)
+    assert data.startswith(b"HTTP/1.1 408") and b"not received within 0.5 s" in data
+    assert took < 5
+
+
+def test_headers_that_trickle_in_are_cut_off() -> None:
+    from gpusizer.web.server import HeaderDeadlineH11, server_config
+
+    class Quick(HeaderDeadlineH11):
+        header_timeout_s = 0.5
+
+    port = free_port()
+    config = server_config(create_app(), host="127.0.0.1", port=port)
+    config.http = Quick
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(400):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/gpus", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(b"GET /api/gpus HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and then nothing
+            data, took = _recv_until_closed(slow, 10)
+        assert data == b"" and took < 5  # closed by the server, not by our 10 s wait
+        # a prompt client is unaffected, before and after an idle pause
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            assert client.get("/api/gpus").status_code == 200
+            time.sleep(0.8)
+            assert client.get("/api/models").status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_an_upload_form_with_too_many_fields_is_one_line(app: FastAPI) -> None:
+    client = TestClient(app, base_url="http://localhost")
+    r = client.post("/upload", content="&".join(f"f{i}=1" for i in range(100)), headers=FORM)
+    assert r.status_code == 422 and "form: more than 32 fields" in r.text

@@ -10,13 +10,6 @@ from gpusizer.cli.common import console, guarded
 
 __all__ = ["serve_command"]
 
-# uvicorn's limits: an idle keep-alive connection is closed after 5 s; a request line plus
-# headers over 16 KiB is refused by h11 (the page's longest URL is under 2 KiB). Bodies are
-# bounded in size and arrival time by the app itself (web.guard.BodyGuard).
-KEEP_ALIVE_S = 5
-MAX_HEADER_BYTES = 16 * 1024
-GRACEFUL_SHUTDOWN_S = 5
-
 
 def _url_host(host: str) -> str:
     """How ``host`` appears in a URL and in a Host header: IPv6 addresses in brackets."""
@@ -40,22 +33,14 @@ def serve_command(
     import uvicorn
 
     from gpusizer.web.app import create_app
+    from gpusizer.web.server import server_config
 
     extra = [_url_host(h.strip()) for h in allowed_host or [] if h.strip()]
     wildcard = host in ("0.0.0.0", "::")
     if not wildcard:
         extra.append(_url_host(host))
     app = create_app(allowed_hosts=extra)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        timeout_keep_alive=KEEP_ALIVE_S,
-        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        server_header=False,
-    )
+    config = server_config(app, host=host, port=port)  # timeouts and limits: web.server
     shown = "127.0.0.1" if wildcard else _url_host(host)
     console.print(f"gpusizer: serving on http://{shown}:{port}/  (API schema at /openapi.json; Ctrl-C stops)")
     if host == "127.0.0.1":

@@ -56,6 +56,8 @@ LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 # form carrying it: URL-encoding can triple JSON's bytes, plus the other fields.
 MAX_UPLOAD_BYTES = 256 * 1024
 MAX_UPLOAD_FORM_BYTES = 3 * MAX_UPLOAD_BYTES + 16 * 1024
+# The upload form's fields (config, filename and the page's nine inputs), with room to spare.
+MAX_FORM_FIELDS = 32
 # Every JSON API body is a few hundred bytes; 64 KiB leaves room for long lists.
 MAX_BODY_BYTES = 64 * 1024
 # A body that has not arrived within this many seconds is refused (408): a trickle holds nothing.
@@ -273,9 +275,11 @@ def create_app(
         read and bounded here (``check_config_bounds``, inside ``model_from_config``) before
         any arithmetic; only the plan runs in a worker."""
         raw = await request.body()  # at most MAX_UPLOAD_FORM_BYTES (max_body_size)
-        form = {
-            k: v[0] for k, v in parse_qs(raw.decode("utf-8", errors="replace"), max_num_fields=32).items()
-        }
+        try:
+            fields = parse_qs(raw.decode("utf-8", errors="replace"), max_num_fields=MAX_FORM_FIELDS)
+        except ValueError as exc:  # more fields than the form has
+            raise BadInputError("form", f"more than {MAX_FORM_FIELDS} fields") from exc
+        form = {k: v[0] for k, v in fields.items()}
         text = form.get("config", "")
         if len(text.encode()) > MAX_UPLOAD_BYTES:
             return HTMLResponse(error_page(f"config.json is larger than {MAX_UPLOAD_BYTES // 1024} KiB"), 413)

@@ -157,8 +157,9 @@ class BodyGuard:
                 body += message.get("body", b"")
                 more = bool(message.get("more_body", False))
         if timer.cancelled_caught:
-            late = f"request body not received within {self.timeout_s:g} s"
-            await self.respond(path, 408, late)(scope, receive, send)
+            late = self.respond(path, 408, f"request body not received within {self.timeout_s:g} s")
+            late.headers["connection"] = "close"  # the rest of the body is not worth waiting for
+            await late(scope, receive, send)
             return
         if body and "json" in Headers(scope=scope).get("content-type", ""):
             try:
