@@ -393,3 +393,19 @@ def test_an_upload_form_with_too_many_fields_is_one_line(app: FastAPI) -> None:
     client = TestClient(app, base_url="http://localhost")
     r = client.post("/upload", content="&".join(f"f{i}=1" for i in range(100)), headers=FORM)
     assert r.status_code == 422 and "form: more than 32 fields" in r.text
+
+
+def test_without_fork_jobs_run_in_threads_within_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpusizer.web import worker
+
+    monkeypatch.setattr(worker, "CAN_FORK", False)
+    client = TestClient(create_app(job_budget_s=30), base_url="http://localhost")
+    body = {"model": "deepseek-r1-distill-qwen-7b", "gpu": "RTX 4090", "max_model_len": 8192}
+    r = client.post("/api/fit", json=body)
+    assert r.status_code == 200 and r.json()["kv_bytes_per_token"] == 57344
+    bad = client.post("/api/fit", json={**body, "model": "nope-7b"})
+    assert bad.status_code == 422 and "unknown model" in bad.text
+    hurried = TestClient(create_app(job_budget_s=0.05), base_url="http://localhost")
+    plan = {"model": "deepseek-r1-distill-qwen-7b", "users": 4, "classes": ["consumer"], "max_gpus": 2}
+    slow, took = _timed(lambda: hurried.post("/api/plan", json=plan))  # a plan takes ~1 s
+    assert slow.status_code == 503 and "budget" in slow.text and took < 1.0

@@ -12,6 +12,8 @@ Why a process and not a thread: a thread cannot be stopped, so a simulation whos
 left would run on for minutes, and pure-Python work holds the GIL the event loop needs.
 A killed child takes its memory with it; ``memory_bytes`` caps what one job may map.
 A child is killed only while its job socket is open, so its pid cannot have been reused.
+Without fork (Windows) a job runs in a thread instead: answered within the budget, but a
+thread cannot be stopped, so it finishes its work unseen.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from starlette.requests import Request
 from gpusizer.errors import GpusizerError
 from gpusizer.web.zygote import decode_message, write_message
 
-__all__ = ["JobAbandoned", "JobRefused", "JobRunner"]
+__all__ = ["CAN_FORK", "JobAbandoned", "JobRefused", "JobRunner"]
 
 _PID = struct.Struct("<Q")
+# The fork server needs fork() and fd passing (Linux, macOS, BSD); elsewhere jobs run in threads.
+CAN_FORK = hasattr(os, "fork") and hasattr(socket, "send_fds")
 
 
 class JobRefused(GpusizerError):
@@ -153,7 +157,10 @@ class JobRunner:
         deadline = time.monotonic() + self.budget_s
         await self._take_slot(deadline)
         try:
-            reply = await self._run(name, args, request, deadline)
+            if CAN_FORK:
+                reply = await self._run(name, args, request, deadline)
+            else:
+                reply = await self._run_in_thread(name, args, deadline)
         finally:
             self._slots.release()
         if reply[0] == "ok":
@@ -161,6 +168,25 @@ class JobRunner:
         if reply[0] == "error":
             raise JobRefused(reply[2], reply[1])
         raise JobAbandoned(int(reply[1]), str(reply[2]))
+
+    async def _run_in_thread(self, name: str, args: dict[str, Any], deadline: float) -> tuple[Any, ...]:
+        """Where there is no fork (Windows): a thread, abandoned — not stopped — at the budget."""
+        from gpusizer.web.jobs import JOBS
+
+        def job() -> tuple[Any, ...]:
+            try:
+                return ("ok", JOBS[name](args))
+            except GpusizerError as exc:
+                field = getattr(exc, "field", None) or getattr(exc, "kind", None)
+                return ("error", str(field) if field else None, exc.message)
+
+        with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
+            return await anyio.to_thread.run_sync(job, abandon_on_cancel=True)
+        return (
+            "abandoned",
+            503,
+            f"the computation took longer than this server's {self.budget_s:g} s budget",
+        )
 
     def _start(self, name: str, args: dict[str, Any], ours: socket.socket, theirs: socket.socket) -> int:
         pid = self._zygote.fork(theirs)
