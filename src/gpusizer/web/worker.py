@@ -103,9 +103,12 @@ class _Zygote:
         if self._control is not None:
             self._control.close()
             self._control = None
-        if self._proc is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
+        if self._proc is not None:  # it exits when it reads EOF on its control socket
+            try:
                 self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
             self._proc = None
 
 
@@ -191,10 +194,10 @@ class JobRunner:
     def _start(self, name: str, args: dict[str, Any], ours: socket.socket, theirs: socket.socket) -> int:
         pid = self._zygote.fork(theirs)
         theirs.close()
+        write_message(ours, (name, args, self.memory_bytes))  # the child reads it first thing
+        ours.shutdown(socket.SHUT_WR)
         with self._lock:
             self._running.add(pid)
-        write_message(ours, (name, args, self.memory_bytes))
-        ours.shutdown(socket.SHUT_WR)
         return pid
 
     async def _run(
@@ -205,7 +208,10 @@ class JobRunner:
         reply: bytes | None = None
         left = False
         try:
-            pid = await anyio.to_thread.run_sync(self._start, name, args, ours, theirs)
+            try:
+                pid = await anyio.to_thread.run_sync(self._start, name, args, ours, theirs)
+            except (OSError, EOFError) as exc:
+                raise JobAbandoned(503, f"the worker process could not be started ({exc})") from exc
             ours.setblocking(False)
 
             async def read_reply() -> None:
