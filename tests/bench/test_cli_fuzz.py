@@ -1,7 +1,7 @@
 """Hypothesis over the options of ``bench``, ``runs``, ``diagnose`` and ``compare`` (issue 15):
 whatever a careless or hostile user types, the command exits 0, 1 or 2, an error is one
-``error:`` line (or click's own usage message for a value of the wrong type), there is no
-traceback and no hang.
+``error:`` line (or click's own usage message where click cannot parse the command line at
+all: an unknown option, one without its value), there is no traceback and no hang.
 
 Fast by construction: the servers are the scripted stub (in this process) and a closed port
 (connection refused at once); valid loads are a few requests of a few tokens; arrival rates
@@ -125,7 +125,10 @@ def _check(argv: list[str]) -> Result:
         event(f"{argv[0]}: " + (r.stderr.strip().splitlines() or [""])[-1][:50])
     if r.exit_code == 2:
         err = [ln for ln in r.stderr.splitlines() if ln.strip()]
-        if err and err[0].startswith("Usage:"):  # click's message for a value of the wrong type
+        if err and err[0].startswith("Usage:"):
+            # click's own parse errors (an option it does not know, one missing its value); every
+            # value gpusizer reads, numbers included, is refused in one line of its own
+            assert any(m in r.stderr for m in ("No such option", "requires an argument", "Missing")), r.stderr
             assert sum("Error" in ln for ln in err) == 1, (argv, r.stderr)
         else:
             assert len(err) == 1 and err[0].startswith("error: "), (argv, r.stderr)

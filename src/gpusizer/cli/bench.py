@@ -21,7 +21,7 @@ from gpusizer.bench.interrupt import Interrupt
 from gpusizer.bench.lifecycle import close_run, now_iso, open_runs, summarize
 from gpusizer.bench.prompts import PromptSizing, load_dataset, size_synthetic_prompt
 from gpusizer.cli.common import console, err_console, guarded, parse_tokens, write_report
-from gpusizer.cli.options import ReportOpt
+from gpusizer.cli.options import ReportOpt, number, whole
 from gpusizer.cli.runs_view import compare_table, points_table, server_clock_table
 from gpusizer.errors import BadInputError
 from gpusizer.store.paths import default_db
@@ -56,7 +56,11 @@ def bench_command(
     ] = None,
     rate: Annotated[str | None, typer.Option(help="Open loop: Poisson requests/s, e.g. 1,2,4")] = None,
     burstiness: Annotated[
-        float, typer.Option(help="With --rate: gamma shape of the gaps, 1 = Poisson, below 1 burstier")
+        float,
+        typer.Option(
+            help="With --rate: gamma shape of the gaps, 1 = Poisson, below 1 burstier",
+            parser=number("--burstiness", 0.01, 100),
+        ),
     ] = 1.0,
     input_len: Annotated[
         str,
@@ -74,23 +78,41 @@ def bench_command(
     requests: Annotated[
         int | None,
         typer.Option(
-            min=1, max=10_000_000, help="Measured requests per point (default 32; a cap with --duration)"
+            help="Measured requests per point (default 32; a cap with --duration)",
+            parser=whole("--requests", 1, 10_000_000),
         ),
     ] = None,
     duration: Annotated[
-        float | None, typer.Option(min=0.1, max=7 * 86400, help="Seconds per point (new requests stop then)")
+        float | None,
+        typer.Option(
+            help="Seconds per point (new requests stop then)", parser=number("--duration", 0.1, 7 * 86400)
+        ),
     ] = None,
     warmup: Annotated[
-        int, typer.Option(min=0, max=10_000, help="Warm-up requests per point, not measured")
+        int,
+        typer.Option(help="Warm-up requests per point, not measured", parser=whole("--warmup", 0, 10_000)),
     ] = 2,
-    slo_ttft_ms: Annotated[float | None, typer.Option()] = None,
-    slo_tpot_ms: Annotated[float | None, typer.Option()] = None,
+    slo_ttft_ms: Annotated[
+        float | None,
+        typer.Option(help="TTFT target for goodput", parser=number("--slo-ttft-ms", 0, 1e8, above=True)),
+    ] = None,
+    slo_tpot_ms: Annotated[
+        float | None,
+        typer.Option(help="TPOT target for goodput", parser=number("--slo-tpot-ms", 0, 1e8, above=True)),
+    ] = None,
     api_key_env: Annotated[
         str | None, typer.Option(help="Name of the environment variable holding the API key")
     ] = None,
-    timeout_s: Annotated[float, typer.Option(min=1, max=3600)] = 120.0,
+    timeout_s: Annotated[
+        float,
+        typer.Option(help="Deadline of each whole request, seconds", parser=number("--timeout-s", 1, 3600)),
+    ] = 120.0,
     metrics_interval: Annotated[
-        float, typer.Option(min=0, max=3600, help="Scrape the server's /metrics every S seconds (0: off)")
+        float,
+        typer.Option(
+            help="Scrape the server's /metrics every S seconds (0: off)",
+            parser=number("--metrics-interval", 0, 3600),
+        ),
     ] = 1.0,
     db: Annotated[str | None, typer.Option(help=f"SQLite file for the runs (default {DEFAULT_DB})")] = None,
     predict_model: Annotated[
@@ -103,7 +125,8 @@ def bench_command(
         str | None, typer.Option("--gpu", help="GPU the server runs on, for the prediction")
     ] = None,
     gpus: Annotated[
-        int | None, typer.Option(min=1, max=4096, help="GPUs the server uses, for the prediction")
+        int | None,
+        typer.Option(help="GPUs the server uses, for the prediction", parser=whole("--gpus", 1, 4096)),
     ] = None,
     engine: Annotated[str | None, typer.Option(help="Engine behind the URL, for the prediction")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,

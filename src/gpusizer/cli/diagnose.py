@@ -16,6 +16,7 @@ from gpusizer.bench.lifecycle import open_runs, summarize
 from gpusizer.bench.prometheus import parse_metrics
 from gpusizer.cli.bench import DEFAULT_DB
 from gpusizer.cli.common import console, guarded
+from gpusizer.cli.options import number
 from gpusizer.errors import BadInputError
 from gpusizer.plan.diagnosis import Diagnosis, RunEvidence, diagnose, diagnose_runs
 from gpusizer.store.runs import RunStore
@@ -129,12 +130,20 @@ def diagnose_command(
     metrics_url: Annotated[
         str | None, typer.Option(help="A live server's base URL (the same as giving it as TARGET)")
     ] = None,
-    slo_ttft_ms: Annotated[float | None, typer.Option()] = None,
-    slo_tpot_ms: Annotated[
-        float | None, typer.Option(help="Also used as the ITL target for a live server")
+    slo_ttft_ms: Annotated[
+        float | None, typer.Option(help="TTFT target, ms", parser=number("--slo-ttft-ms", 0, 1e8, above=True))
     ] = None,
-    slo_itl_ms: Annotated[float | None, typer.Option(hidden=True)] = None,
-    timeout_s: Annotated[float, typer.Option(min=1, max=300)] = 10.0,
+    slo_tpot_ms: Annotated[
+        float | None,
+        typer.Option(
+            help="Also used as the ITL target for a live server",
+            parser=number("--slo-tpot-ms", 0, 1e8, above=True),
+        ),
+    ] = None,
+    slo_itl_ms: Annotated[
+        float | None, typer.Option(hidden=True, parser=number("--slo-itl-ms", 0, 1e8, above=True))
+    ] = None,
+    timeout_s: Annotated[float, typer.Option(help="Seconds", parser=number("--timeout-s", 1, 300))] = 10.0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Apply the guide's rules to measured runs or a live server: compute- vs memory-bound, KV

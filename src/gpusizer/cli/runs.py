@@ -15,6 +15,7 @@ from rich.table import Table
 from gpusizer.bench.lifecycle import open_runs, summarize
 from gpusizer.cli.bench import DEFAULT_DB, predict_point
 from gpusizer.cli.common import console, guarded
+from gpusizer.cli.options import whole
 from gpusizer.cli.runs_view import compare_table, points_table, server_clock_table
 from gpusizer.errors import BadInputError
 from gpusizer.report.bench import compare_rows
@@ -103,7 +104,10 @@ def _csv(rows: list[dict[str, Any]], fields: list[str]) -> None:
 
 @guarded
 def runs_command(
-    run: Annotated[int | None, typer.Argument(help="A run id: show it and its requests")] = None,
+    run: Annotated[
+        int | None,
+        typer.Argument(help="A run id: show it and its requests", parser=whole("RUN", 1, 2**63 - 1)),
+    ] = None,
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     as_csv: Annotated[
@@ -244,19 +248,26 @@ def _list(points: list[dict[str, Any]], path: Path, *, as_json: bool, as_csv: bo
 
 @guarded
 def compare_command(
-    runs: Annotated[list[int], typer.Argument(help="Run ids to compare with the prediction")],
+    runs: Annotated[
+        list[int] | None,
+        typer.Argument(help="Run ids to compare with the prediction", parser=whole("RUN", 1, 2**63 - 1)),
+    ] = None,
     db: DbOption = None,
     predict_model: Annotated[
         str | None,
         typer.Option(help="Model to predict (catalogue name, config.json or .gguf); needed unless stored"),
     ] = None,
     gpu: Annotated[str | None, typer.Option("--gpu", help="GPU the server ran on")] = None,
-    gpus: Annotated[int | None, typer.Option(min=1, max=4096, help="GPUs the server used")] = None,
+    gpus: Annotated[
+        int | None, typer.Option(help="GPUs the server used", parser=whole("--gpus", 1, 4096))
+    ] = None,
     engine: Annotated[str | None, typer.Option(help="Engine behind the URL")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Measured TTFT/TPOT/throughput beside gpusizer's prediction for the same load, with the error.
     A new prediction is stored with the run, so `calibrate` can learn from it."""
+    if not runs:
+        raise BadInputError("RUN", "give the id of at least one stored run", "`gpusizer runs` lists them")
     store, path = _open(db)
     if predict_model and store.read_only:  # the new prediction is stored with the run
         store.close()
