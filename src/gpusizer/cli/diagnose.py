@@ -4,7 +4,6 @@ a sweep) or to a live server's Prometheus metrics."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -87,9 +86,9 @@ def _from_runs(targets: list[str], db: str | None) -> list[RunEvidence]:
 
 
 def _live(
-    url: str, timeout_s: float, slo_ttft_ms: float | None, slo_itl_ms: float | None
+    url: str, field: str, timeout_s: float, slo_ttft_ms: float | None, slo_itl_ms: float | None
 ) -> tuple[dict[str, Any], list[Diagnosis]]:
-    base = server_base(url)
+    base = server_base(url, field)
     try:
         resp = httpx.get(base + "/metrics", timeout=timeout_s)
     except httpx.HTTPError as exc:
@@ -151,18 +150,9 @@ def diagnose_command(
     url = metrics_url or (
         targets[0] if len(targets) == 1 and targets[0].startswith(("http://", "https://")) else None
     )
-    for field, v in (
-        ("--slo-ttft-ms", slo_ttft_ms),
-        ("--slo-tpot-ms", slo_tpot_ms),
-        ("--slo-itl-ms", slo_itl_ms),
-    ):
-        if v is not None and not (math.isfinite(v) and v > 0):
-            raise BadInputError(field, f"must be a positive number of milliseconds, got {v}")
-    if not math.isfinite(timeout_s):
-        raise BadInputError("--timeout-s", f"must be a number of seconds, got {timeout_s}")
     if url is not None:
-        server_base(url, "--metrics-url" if metrics_url else "TARGET")
-        snapshot, found = _live(url, timeout_s, slo_ttft_ms, slo_itl_ms or slo_tpot_ms)
+        field = "--metrics-url" if metrics_url else "TARGET"
+        snapshot, found = _live(url, field, timeout_s, slo_ttft_ms, slo_itl_ms or slo_tpot_ms)
         if as_json:
             typer.echo(json.dumps({"snapshot": snapshot, "diagnosis": [d.__dict__ for d in found]}, indent=2))
             return
