@@ -224,6 +224,12 @@ def test_a_run_is_stale_by_its_dead_pid_or_its_old_heartbeat(tmp_path: Path) -> 
         "UPDATE runs SET host = 'another-host', heartbeat_at = ? WHERE id = ?",
         (time.time() - STALE_AFTER_S - 5, silent),
     )
+    busy = s.start_run(started_at="2026-01-01T00:00:00+00:00", **kw)  # alive here, quiet for 10 min
+    s.db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (time.time() - 600, busy))
+    reused = s.start_run(
+        started_at="2026-01-01T00:00:00+00:00", **kw
+    )  # "alive", silent for 2 h: a reused pid
+    s.db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (time.time() - 7200, reused))
     legacy = s.start_run(started_at="2026-01-01T00:00:00+00:00", **kw)  # a run from before the heartbeat
     s.db.execute("UPDATE runs SET pid = NULL, host = NULL, heartbeat_at = NULL WHERE id = ?", (legacy,))
     fresh_legacy = s.start_run(started_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), **kw)
@@ -234,12 +240,14 @@ def test_a_run_is_stale_by_its_dead_pid_or_its_old_heartbeat(tmp_path: Path) -> 
         "UPDATE runs SET heartbeat_at = ? WHERE id = ?", (time.time(), dead)
     )  # a fresh beat: the pid decides
     s.db.commit()
-    assert sorted(s.stale_runs()) == [dead, silent, legacy]
+    assert sorted(s.stale_runs()) == [dead, silent, reused, legacy]
     s.close()
 
     reader = open_runs(db, write=False)  # closes them, with their summaries
     status = {r["id"]: r["status"] for r in reader.runs()}
-    assert [status[i] for i in (mine, dead, elsewhere, silent, legacy, fresh_legacy)] == [
+    assert [status[i] for i in (mine, dead, elsewhere, silent, busy, reused, legacy, fresh_legacy)] == [
+        "running",
+        "abandoned",
         "running",
         "abandoned",
         "running",

@@ -49,6 +49,7 @@ SCHEMA_VERSION = 4
 RunStatus = Literal["running", "complete", "interrupted", "failed", "abandoned"]
 FINAL_STATUSES: tuple[RunStatus, ...] = ("complete", "interrupted", "failed", "abandoned")
 STALE_AFTER_S = 300.0  # a running run whose heartbeat is older than this is abandoned
+LOCAL_STALE_FACTOR = 12  # … or, when its process is still alive on this host, this many times older
 BUSY_TIMEOUT_S = 10.0  # how long a write waits for another process's write lock
 
 _SCHEMA_V1 = """
@@ -487,7 +488,9 @@ class RunStore:
     def stale_runs(self, *, now: float | None = None, stale_after_s: float = STALE_AFTER_S) -> list[int]:
         """The ``running`` runs nobody is running any more: their process is gone from this
         host, or their heartbeat (for runs from before it existed: their last stored
-        activity) is older than ``stale_after_s``."""
+        activity) is older than ``stale_after_s``. A process still alive on this host gets
+        ``LOCAL_STALE_FACTOR`` times longer (it may be busy predicting, or suspended with
+        Ctrl-Z); past that its pid is taken for a reused one."""
         now = time.time() if now is None else now
         host = socket.gethostname()
         rows = self.db.execute(
@@ -497,11 +500,13 @@ class RunStore:
         for run_id, pid, run_host, beat, started_at in rows:
             if run_id in self._overlay:
                 continue
-            if pid is not None and run_host == host and not pid_alive(int(pid)):
+            local = pid is not None and run_host == host
+            if local and not pid_alive(int(pid)):
                 stale.append(run_id)
                 continue
             last = beat if beat is not None else self._last_activity(run_id, started_at)
-            if last is not None and now - last > stale_after_s:
+            limit = stale_after_s * (LOCAL_STALE_FACTOR if local else 1)
+            if last is not None and now - last > limit:
                 stale.append(run_id)
         return stale
 
