@@ -34,6 +34,7 @@ from gpusizer.errors import BadInputError
 
 __all__ = [
     "FINAL_STATUSES",
+    "LOCAL_STALE_FACTOR",
     "SCHEMA_VERSION",
     "STALE_AFTER_S",
     "MetricsSample",
