@@ -123,6 +123,7 @@ def test_a_signal_in_rate_mode_stores_the_requests_in_flight_as_cancelled(
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 128 + sig, out
     assert "interrupted" in out and "Traceback" not in out
+    assert "cancelled" in out and "not counted as failures" in out  # the table's column, the note
     store = RunStore(db)
     (run,) = store.runs()
     recs = store.requests(1)

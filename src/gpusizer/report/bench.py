@@ -24,20 +24,22 @@ def ms_cell(d: dict[str, Any] | None, key: str, fmt: str) -> str:
 
 def point_table(points: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Column names and rows. Columns that only some runs have appear when one does: the
-    status (an interrupted point), the time to the first answer token (a reasoning model),
-    the client's send delay (runs that traced it)."""
+    status (an interrupted or abandoned point), the requests cut off by an interrupt
+    (neither ok nor failed), the time to the first answer token (a reasoning model), the
+    client's send delay (runs that traced it)."""
     status = any(p.get("status", "complete") != "complete" for p in points)
+    cut = any(p.get("cancelled") for p in points)
     reasoning = any("time_to_first_answer_token_ms" in p for p in points)
     sending = any("client_send_ms" in p for p in points)
-    cols = ["load"] + ["status"] * status + ["ok", "failed", "req/s", "out tok/s", "TTFT p50", "TTFT p95"]
+    cols = ["load"] + ["status"] * status + ["ok", "failed"] + ["cancelled"] * cut
+    cols += ["req/s", "out tok/s", "TTFT p50", "TTFT p95"]
     cols += ["answer p50"] * reasoning + ["TPOT p50", "TPOT p95", "ITL p95", "E2E p95", "goodput"]
     cols += ["send p50"] * sending
     rows = []
     for p in points:
         row = [str(p["load"])] + [str(p.get("status", "complete"))] * status
+        row += [str(p["completed"]), str(p["failed"])] + [str(p.get("cancelled") or 0)] * cut
         row += [
-            str(p["completed"]),
-            str(p["failed"]),
             f"{p['requests_per_s']:.2f}",
             f"{p['output_tokens_per_s']:,.1f}",
             ms_cell(p["ttft_ms"], "p50", ",.1f"),
