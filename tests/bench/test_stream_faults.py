@@ -53,6 +53,20 @@ def test_the_error_event_forms_servers_use_are_all_recognised() -> None:
     assert events[4] == {"choices": [{"text": "a"}]} and events[5] is DONE  # the event type reset
 
 
+def test_an_empty_error_member_in_healthy_chunks_is_not_a_failure() -> None:
+    from gpusizer.bench.request import _Stream
+
+    st = _Stream()
+    st.take(
+        [
+            {"choices": [{"text": "a"}], "error": None},
+            {"choices": [{"text": "b", "finish_reason": "length"}], "error": ""},
+        ],
+        1.0,
+    )
+    assert st.problem(True) is None and st.chunks == 2
+
+
 def test_a_non_streamed_answer_is_a_clear_failure_that_keeps_its_usage() -> None:
     recs = _run(StubConfig(faults={0: "json200"}), requests=2, concurrency=1)
     bad = recs[0]

@@ -78,7 +78,7 @@ def _error_text(event: dict[str, Any]) -> str | None:
     err = event.get("error")
     if err is None and event.get("object") == "error":
         err = event
-    if err is None or err is False:
+    if not err:  # servers that send "error": null (or "") in every healthy chunk
         return None
     if isinstance(err, dict):
         err = err.get("message") or err.get("msg") or json.dumps(err)[:200]
