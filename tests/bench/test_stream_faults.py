@@ -85,15 +85,15 @@ def test_keep_alive_comments_cannot_hold_a_request_past_its_deadline() -> None:
     took = time.monotonic() - t
     (r,) = recs
     assert r.error is not None and r.error.startswith("Timeout") and "--timeout-s 1" in r.error
-    assert r.end_s is not None and 1.0 <= r.end_s - r.start_s < 3.0
-    assert took < 8.0  # stub start and stop included
+    assert r.end_s is not None and 1.0 <= r.end_s - r.start_s < 5.0  # 40 s+ before the fix
+    assert took < 20.0  # stub start and stop included
 
 
 def test_a_trickle_of_bytes_cannot_hold_a_request_past_its_deadline() -> None:
     recs = _run(StubConfig(faults={0: "trickle"}, trickle_s=0.02), requests=1, concurrency=1, timeout_s=1.0)
     (r,) = recs
     assert r.error is not None and r.error.startswith("Timeout")
-    assert r.end_s is not None and r.end_s - r.start_s < 3.0
+    assert r.end_s is not None and r.end_s - r.start_s < 5.0
     assert r.first_token_s is not None  # it had begun: the deadline is not only for the first byte
 
 
@@ -106,7 +106,7 @@ def test_a_64_mib_line_fails_its_request_fast_and_leaves_the_others_alone() -> N
     assert all(by[i].error is None and by[i].output_tokens == 20 for i in range(1, 5))
     # the event loop that times them was never held by the long line (the quadratic decoder
     # held it for seconds): their first tokens came as fast as the stub sent them
-    assert max(by[i].first_token_s - by[i].origin_s for i in range(1, 5)) < 1.0  # type: ignore[operator]
+    assert max(by[i].first_token_s - by[i].origin_s for i in range(1, 5)) < 2.0  # type: ignore[operator]
 
 
 def test_sse_decoding_is_linear_in_the_bytes_and_capped() -> None:
