@@ -65,8 +65,8 @@ def close_run(
 
 
 def reap_abandoned(store: RunStore) -> list[int]:
-    """Close as ``abandoned`` the runs left ``running`` by a process that is gone; their
-    ids."""
+    """Close as ``abandoned`` the runs left ``running`` by a process that is gone, and sum up
+    the runs closed without a summary (by a second Ctrl-C); the ids of the abandoned ones."""
     closed = []
     for run_id in store.stale_runs():
         summary = {
@@ -75,6 +75,8 @@ def reap_abandoned(store: RunStore) -> list[int]:
         }
         if store.mark_final(run_id, summary=summary, status="abandoned", finished_at=now_iso()):
             closed.append(run_id)
+    for run_id in store.unsummarized():
+        store.update_summary(run_id, summarize(store, run_id))
     return closed
 
 
