@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+from typing import Annotated, Any
 
 import typer
 
@@ -57,5 +58,30 @@ app.command("gpus")(gpus_command)
 app.command("quants")(quants_command)
 
 
+def _click_exceptions() -> Any:
+    """The exception classes of the click that typer runs on (recent typer vendors its own)."""
+    try:
+        return importlib.import_module("typer._click.exceptions")
+    except ImportError:
+        return importlib.import_module("click.exceptions")
+
+
 def main() -> None:
-    app()
+    """The console script: click's own parse errors (an unknown option, a missing value) are
+    one line naming the option and where to look, not a usage box."""
+    cx = _click_exceptions()
+    no_args: type[BaseException] = getattr(cx, "NoArgsIsHelpError", None) or type("_Never", (Exception,), {})
+    try:
+        code = app(standalone_mode=False)
+    except no_args as exc:  # a command given no arguments: its help, as click would
+        ctx = getattr(exc, "ctx", None)
+        typer.echo(ctx.get_help() if ctx else str(exc))
+        raise SystemExit(0) from None
+    except cx.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "gpusizer"
+        typer.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        typer.echo("aborted", err=True)
+        raise SystemExit(130) from None
+    raise SystemExit(code if isinstance(code, int) else 0)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from gpusizer.cli.common import console, err_console, guarded, parse_tokens, write_report, write_svgs
-from gpusizer.cli.options import EfficiencyOpt, ReportOpt
+from gpusizer.cli.options import EfficiencyOpt, ReportOpt, number
 from gpusizer.errors import BadInputError
 from gpusizer.planning import plan as run_plan
 from gpusizer.report.plan import plan_to_dict, plan_to_markdown, render_plan
@@ -33,10 +33,22 @@ def plan_command(
         str | None, typer.Option(help="Typical prompt tokens for TTFT (default min(2k, context))")
     ] = None,
     output_len: Annotated[str, typer.Option(help="Typical output tokens")] = "512",
-    ttft_ms: Annotated[float | None, typer.Option(help="Time-to-first-token target, ms")] = None,
-    tpot_ms: Annotated[float | None, typer.Option(help="Time-per-output-token target, ms")] = None,
+    ttft_ms: Annotated[
+        float | None,
+        typer.Option(help="Time-to-first-token target, ms", parser=number("--ttft-ms", 0, 3.6e6, above=True)),
+    ] = None,
+    tpot_ms: Annotated[
+        float | None,
+        typer.Option(
+            help="Time-per-output-token target, ms", parser=number("--tpot-ms", 0, 3.6e6, above=True)
+        ),
+    ] = None,
     tokens_per_s_per_user: Annotated[
-        float | None, typer.Option(help="Per-user decode speed target (= 1000/TPOT ms)")
+        float | None,
+        typer.Option(
+            help="Per-user decode speed target (= 1000/TPOT ms)",
+            parser=number("--tokens-per-s-per-user", 0, 1e6, above=True),
+        ),
     ] = None,
     gpu: Annotated[str | None, typer.Option("--gpu", help="Only these GPUs, comma-separated")] = None,
     gpu_class: Annotated[
@@ -67,8 +79,7 @@ def plan_command(
     headroom: Annotated[
         float,
         typer.Option(
-            min=0.0,
-            max=0.9,
+            parser=number("--headroom", 0.0, 0.9),
             help="Share kept free: the KV pool must hold (1 + h) × the users and the simulated "
             "percentile must be under (1 − h) × the TTFT/TPOT targets",
         ),
@@ -88,15 +99,27 @@ def plan_command(
         int, typer.Option(min=1, max=1000, help="Simulations the verification may run")
     ] = 60,
     max_cost_per_hour: Annotated[
-        float | None, typer.Option(help="Budget, USD per hour for the deployment")
+        float | None,
+        typer.Option(
+            help="Budget, USD per hour for the deployment",
+            parser=number("--max-cost-per-hour", 0, 1e9, above=True),
+        ),
     ] = None,
     capex: Annotated[
         float | None,
-        typer.Option(help="Hardware budget, USD: boxes + GPUs + network of the whole deployment"),
+        typer.Option(
+            help="Hardware budget, USD: boxes + GPUs + network of the whole deployment",
+            parser=number("--capex", 0, 1e12, above=True),
+        ),
     ] = None,
     profile: EfficiencyOpt = None,
-    years: Annotated[float, typer.Option(help="Owned hardware: amortisation years")] = 3.0,
-    kwh_price: Annotated[float, typer.Option(help="Owned hardware: USD per kWh")] = 0.15,
+    years: Annotated[
+        float,
+        typer.Option(help="Owned hardware: amortisation years", parser=number("--years", 0, 50, above=True)),
+    ] = 3.0,
+    kwh_price: Annotated[
+        float, typer.Option(help="Owned hardware: USD per kWh", parser=number("--kwh-price", 0, 100))
+    ] = 0.15,
     rank_by: Annotated[
         str,
         typer.Option(
