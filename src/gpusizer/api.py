@@ -38,7 +38,7 @@ from gpusizer.domain.weights import total_weight_bytes
 from gpusizer.errors import BadInputError, GpusizerError, NotInCatalogueError
 from gpusizer.estimate.memory import MemoryEstimate, estimate_memory
 from gpusizer.estimate.perf import PerfRow, efficiency_for, link_for, node_link_for, perf_rows
-from gpusizer.estimate.roofline import Efficiency
+from gpusizer.estimate.roofline import Batch, Efficiency, step_time
 from gpusizer.readers.local import read_local_model
 from gpusizer.store.paths import profile_path, profiles_dir
 from gpusizer.units import GB, GIB
@@ -641,12 +641,22 @@ def perf(
     )
 
 
+def _mean_len(d: Any) -> float:
+    """Mean of a LengthDist (fixed: its value; uniform: the midpoint; else its mean)."""
+    if d.kind == "uniform":
+        return float(d.low + d.high) / 2
+    if d.kind == "empirical" and d.values:
+        return float(sum(d.values)) / len(d.values)
+    return float(d.mean)
+
+
 @dataclass(frozen=True, kw_only=True)
 class SimPoint:
     rate: float | None
     users: int | None
     stats: Any  # gpusizer.simulate.stats.SimStats
     trace: Any = None  # gpusizer.simulate.engine.SimTrace (for plots)
+    binds: str = ""  # what bounds a decode step at this point's mean batch and context
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -756,8 +766,17 @@ def simulate(
             slo_tpot_s=slo_tpot_ms / 1e3 if slo_tpot_ms else None,
             prefix_caching=prefix_caching,
         )
+        batch = max(1, round(stats.mean_running))
+        ctx = int(_mean_len(inp) + _mean_len(out) / 2)
+        binds = step_time(dep, Batch(decode=(ctx,) * batch), eff).reason
         points.append(
-            SimPoint(rate=None if trace_reqs is not None else rate, users=n_users, stats=stats, trace=trace)
+            SimPoint(
+                rate=None if trace_reqs is not None else rate,
+                users=n_users,
+                stats=stats,
+                trace=trace,
+                binds=f"decode step at {batch} running × {ctx:,} tokens: {binds}",
+            )
         )
     knee = None
     if slo_ttft_ms or slo_tpot_ms:

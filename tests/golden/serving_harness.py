@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -121,9 +121,10 @@ def run(eff_override: Efficiency | None = None) -> tuple[list[ServingCheck], lis
                 link_for(dep, interconnects()),
                 gpu_class=dep.gpu.gpu_class,
             )
+            # trtllm-bench drives the engine in-process: no OpenAI server detokenising and
+            # streaming each token, the work sequence_overhead_s (fitted on served runs) is
+            eff = replace(eff, sequence_overhead_s=0.0)
         elif dep.layout.gpus > 1:
-            from dataclasses import replace
-
             eff = replace(eff, link=link_for(dep, interconnects()))
         ss = steady_state_throughput(
             dep,

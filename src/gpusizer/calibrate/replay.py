@@ -37,7 +37,8 @@ FACTOR_NAMES = (
     "moe_layer_overhead_s",
     "sequence_layer_overhead_s",
     "sequence_overhead_s",
-    "prefill_layer_overhead_s",
+    "prefill_moe_layer_overhead_s",
+    "mla_layer_overhead_s",
 )
 
 
@@ -54,7 +55,8 @@ class Factors:
     moe_layer_overhead_s: float
     sequence_layer_overhead_s: float
     sequence_overhead_s: float
-    prefill_layer_overhead_s: float
+    prefill_moe_layer_overhead_s: float
+    mla_layer_overhead_s: float
 
     def as_tuple(self) -> tuple[float, ...]:
         return tuple(float(getattr(self, n)) for n in FACTOR_NAMES)
@@ -75,7 +77,8 @@ class Factors:
             moe_layer_overhead_s=eff.moe_layer_overhead_s,
             sequence_layer_overhead_s=eff.sequence_layer_overhead_s,
             sequence_overhead_s=eff.sequence_overhead_s,
-            prefill_layer_overhead_s=eff.prefill_layer_overhead_s,
+            prefill_moe_layer_overhead_s=eff.prefill_moe_layer_overhead_s,
+            mla_layer_overhead_s=eff.mla_layer_overhead_s,
         )
 
     def apply(self, eff: Efficiency) -> Efficiency:
@@ -98,6 +101,7 @@ class Recording:
     prefills: FloatArray  # prompt chunks in the step
     layers: int
     moe_layers: int
+    mla_layers: int
     arrival_step: IntArray
     first_step: IntArray
     finish_step: IntArray
@@ -129,7 +133,8 @@ class _RecordingModel(StepModel):
             moe_layer_overhead_s=0.0,
             sequence_layer_overhead_s=0.0,
             sequence_overhead_s=0.0,
-            prefill_layer_overhead_s=0.0,
+            prefill_moe_layer_overhead_s=0.0,
+            mla_layer_overhead_s=0.0,
         )
         fields = {k: getattr(base, k) for k in base.__dataclass_fields__}
         fields["eff"] = unit
@@ -155,10 +160,15 @@ def _step_times(terms: FloatArray, prefills: FloatArray, model: Any, f: Factors)
         f.step_overhead_s
         + model.num_layers * f.layer_overhead_s
         + model.moe_layer_total * f.moe_layer_overhead_s
+        + model.mla_layers * f.mla_layer_overhead_s
     )
     out: FloatArray = (
-        busy + comm + fixed + rows * (model.num_layers * f.sequence_layer_overhead_s + f.sequence_overhead_s) + prefills * f.prefill_overhead_s
-        + np.where(prefills > 0, model.num_layers * f.prefill_layer_overhead_s, 0.0)
+        busy
+        + comm
+        + fixed
+        + rows * (model.num_layers * f.sequence_layer_overhead_s + f.sequence_overhead_s)
+        + prefills * f.prefill_overhead_s
+        + np.where(prefills > 0, model.moe_layer_total * f.prefill_moe_layer_overhead_s, 0.0)
     )
     return out
 
@@ -189,6 +199,7 @@ def record_engine(dep: Any, eff: Efficiency, run: Any) -> tuple[Recording, Any]:
         prefills=pre,
         layers=model.num_layers,
         moe_layers=model.moe_layer_total,
+        mla_layers=model.mla_layers,
         arrival_step=step_of(trace.arrival_s),
         first_step=step_of(trace.first_token_s),
         finish_step=step_of(trace.finish_s),
@@ -199,14 +210,15 @@ def record_engine(dep: Any, eff: Efficiency, run: Any) -> tuple[Recording, Any]:
 
 
 class _Shape:
-    def __init__(self, layers: int, moe: int) -> None:
+    def __init__(self, layers: int, moe: int, mla: int) -> None:
         self.num_layers = layers
         self.moe_layer_total = moe
+        self.mla_layers = mla
 
 
 def retime(rec: Recording, f: Factors) -> Prediction:
     """TTFT, TPOT and output tokens/s of the recorded run under factors ``f``."""
-    dt = _step_times(rec.terms, rec.prefills, _Shape(rec.layers, rec.moe_layers), f)
+    dt = _step_times(rec.terms, rec.prefills, _Shape(rec.layers, rec.moe_layers, rec.mla_layers), f)
     ends = np.concatenate([[0.0], np.cumsum(dt)])  # ends[i + 1]: end of step i; ends[0]: t = 0
     ok = rec.completed
     arrival = ends[rec.arrival_step[ok] + 1]
@@ -216,7 +228,12 @@ def retime(rec: Recording, f: Factors) -> Prediction:
     multi = outs > 1
     tpot = (finish[multi] - first[multi]) / (outs[multi] - 1)
     span = max(float(finish.max() - arrival.min()), 1e-12) if ok.any() else 1e-12
-    fixed = f.step_overhead_s + rec.layers * f.layer_overhead_s + rec.moe_layers * f.moe_layer_overhead_s
+    fixed = (
+        f.step_overhead_s
+        + rec.layers * f.layer_overhead_s
+        + rec.moe_layers * f.moe_layer_overhead_s
+        + rec.mla_layers * f.mla_layer_overhead_s
+    )
     parts = {
         "compute": float(np.median(rec.compute_s / f.compute_fraction)),
         "weight reads": float(np.median(rec.weight_s / f.bandwidth_fraction)),

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gpusizer.calibrate.cases import Skipped, load_rows, serving_case
-from gpusizer.calibrate.fit import CaseData, Scored, summarize_errors
+from gpusizer.calibrate.fit import CaseData, Scored, format_family, summarize_errors
 from gpusizer.calibrate.simulate_case import run_case
 from gpusizer.catalog.load import model_catalogue
 from gpusizer.errors import GpusizerError
@@ -46,6 +46,7 @@ def record_all(
             CaseData(
                 case_id=case.case_id,
                 group=(case.engine, case.vendor),
+                fmt=format_family(run.quant_key),
                 source=case.source,
                 family=case.family,
                 band=case.band,
@@ -69,6 +70,7 @@ def cv_tables(scored: Sequence[Scored]) -> list[tuple[str, dict[str, dict[str, f
         ("DeepSeek", lambda s: s.case.deepseek),
         ("DeepSeek online", lambda s: s.case.deepseek and s.case.online),
     ]
+
     def where(attr: Callable[[Scored], str], value: str) -> Callable[[Scored], bool]:
         return lambda s: attr(s) == value
 

@@ -36,6 +36,7 @@ class CaseRun:
     kv_tokens: int
     max_num_seqs: int
     trace: SimTrace  # the simulator's own run (at the catalogue factors)
+    quant_key: str  # the weight format the deployment runs
 
 
 def _lengths(mean: int, dataset: str) -> LengthDist:
@@ -52,7 +53,9 @@ def run_case(case: ServingCase, seed: int = 0) -> CaseRun:
     model, gpu = kwargs.pop("model"), kwargs.pop("gpu")
     inp, out = _lengths(case.input_len, case.dataset), _lengths(case.output_len, case.dataset)
     n = min(case.requests, MAX_REQUESTS)
-    longest = int((inp.mean if inp.kind == "fixed" else inp.high) + (out.mean if out.kind == "fixed" else out.high))
+    longest = int(
+        (inp.mean if inp.kind == "fixed" else inp.high) + (out.mean if out.kind == "fixed" else out.high)
+    )
     res = fit(model, gpu, max_model_len=longest, users=case.users or 1, **kwargs)
     dep = res.deployment
     eff, row, _ = efficiency_of(dep)
@@ -74,4 +77,5 @@ def run_case(case: ServingCase, seed: int = 0) -> CaseRun:
         kv_tokens=res.estimate.kv_cache_tokens,
         max_num_seqs=limits.max_num_seqs,
         trace=trace,
+        quant_key=dep.quant.fmt.key,
     )

@@ -253,7 +253,8 @@ class EfficiencyFactor(_Strict):
     moe_layer_overhead_s: Sourced | None = None  # extra fixed cost per MoE layer per step; absent: 0
     sequence_layer_overhead_s: Sourced | None = None  # cost per sequence per layer; absent: 0
     sequence_overhead_s: Sourced | None = None  # cost per sequence per step; absent: 0
-    prefill_layer_overhead_s: Sourced | None = None  # per layer of a prefilling step; absent: 0
+    prefill_moe_layer_overhead_s: Sourced | None = None  # per MoE layer of a prefilling step; absent: 0
+    mla_layer_overhead_s: Sourced | None = None  # extra per MLA layer per step; absent: 0
     uncertainty: float | None = Field(default=None, ge=0, description="median |error| of the fit (fraction)")
 
 

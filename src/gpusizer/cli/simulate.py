@@ -269,6 +269,15 @@ def simulate_command(
         t.add_row(*row)
     console.print(t)
     console.print("[dim]latencies in ms unless marked; goodput = share of requests meeting the SLOs given[/]")
+    band = (
+        f"± {100 * res.uncertainty:.0f} % (median out-of-sample error of the factors, {res.efficiency_row})"
+        if res.uncertainty is not None
+        else f"uncertainty unknown: factors {res.efficiency_row} not fitted on published runs"
+    )
+    console.print(f"speed {band}", highlight=False)
+    for p in res.points:
+        tag = f"{p.rate:g} req/s" if p.rate is not None else f"{p.users} users" if p.users else "trace"
+        console.print(f"[dim]{tag}: {p.binds}[/]", highlight=False)
     if prefix_tokens:
         for p in res.points:
             hits = p.stats.prefix_hit_tokens / max(1, p.stats.requests)

@@ -67,9 +67,10 @@ def efficiency_for(
                     if f.sequence_layer_overhead_s
                     else 0.0,
                     sequence_overhead_s=f.sequence_overhead_s.value if f.sequence_overhead_s else 0.0,
-                    prefill_layer_overhead_s=f.prefill_layer_overhead_s.value
-                    if f.prefill_layer_overhead_s
+                    prefill_moe_layer_overhead_s=f.prefill_moe_layer_overhead_s.value
+                    if f.prefill_moe_layer_overhead_s
                     else 0.0,
+                    mla_layer_overhead_s=f.mla_layer_overhead_s.value if f.mla_layer_overhead_s else 0.0,
                     uncertainty=f.uncertainty,
                     link=link,
                 )

@@ -22,8 +22,9 @@ stream in under 1 ms), an extra per-MoE-layer floor (routing, token permutation,
 GEMMs at small M) and a cost per sequence per layer (the attention kernels' and MoE
 dispatch's per-request work that does not shrink with a short context) and per sequence per
 step (the server process's scheduling, detokenising and streaming of each token). A step
-that prefills also pays a per-prompt-chunk cost and a per-layer cost: engines capture
-decode steps in CUDA graphs but run prefill eagerly, kernel launch by kernel launch. All three are fitted per engine × GPU vendor on published serving runs
+that prefills also pays a per-prompt-chunk cost and, on MoE models, a per-MoE-layer cost:
+engines capture decode steps in CUDA graphs but run prefill eagerly, and a prefill batch's
+tokens reach every expert, each a grouped-GEMM launch of its own. All three are fitted per engine × GPU vendor on published serving runs
 (calibrate/, benchmarks/cv_serving.py). Pipeline stages run one after another for a single
 step. Pure: plain values in, plain values out.
 """
@@ -80,7 +81,8 @@ class Efficiency:
     moe_layer_overhead_s: float = 0.0  # extra fixed cost per MoE layer per step (routing, grouped GEMM)
     sequence_layer_overhead_s: float = 0.0  # cost per sequence per layer (attention metadata, per-request kernel work)
     sequence_overhead_s: float = 0.0  # cost per sequence per step (the server's scheduling, detokenising, streaming)
-    prefill_layer_overhead_s: float = 0.0  # per layer of a step that prefills (eager kernels, no CUDA graph)
+    prefill_moe_layer_overhead_s: float = 0.0  # per MoE layer of a step that prefills (eager grouped GEMMs over every expert)
+    mla_layer_overhead_s: float = 0.0  # extra per MLA layer per step (low-rank projections, absorbed BMMs)
     uncertainty: float | None = None  # median |relative error| of the fit behind these factors
     link: LinkSpec | None = None  # None: a single GPU, no collectives
     node_link: LinkSpec | None = None  # between nodes (PP hand-offs past gpus_per_node)
@@ -178,6 +180,7 @@ class StepModel:
     tp_comm: bool
     num_layers: int
     attention_dp: bool = False
+    mla_layers: int = 0  # layers with multi-head latent attention (DeepSeek V2/V3, Kimi-K2)
 
     @property
     def moe_layer_total(self) -> int:
@@ -240,9 +243,10 @@ class StepModel:
         overhead = (
             eff.step_overhead_s
             + eff.prefill_overhead_s * prefills
-            + (self.num_layers * eff.prefill_layer_overhead_s if prefills else 0.0)
+            + (self.moe_layer_total * eff.prefill_moe_layer_overhead_s if prefills else 0.0)
             + self.num_layers * eff.layer_overhead_s
             + self.moe_layer_total * eff.moe_layer_overhead_s
+            + self.mla_layers * eff.mla_layer_overhead_s
             + rows * (self.num_layers * eff.sequence_layer_overhead_s + eff.sequence_overhead_s)
         )
         return compute, memory, comm, overhead, flops_t, w_t, kv_t
@@ -297,7 +301,8 @@ class StepModel:
         else:
             fixed = {
                 "per-layer kernel floors": self.num_layers * eff.layer_overhead_s
-                + self.moe_layer_total * eff.moe_layer_overhead_s,
+                + self.moe_layer_total * eff.moe_layer_overhead_s
+                + self.mla_layers * eff.mla_layer_overhead_s,
                 "per-sequence work": rows
                 * (self.num_layers * eff.sequence_layer_overhead_s + eff.sequence_overhead_s),
                 "the per-step floor": eff.step_overhead_s,
@@ -388,6 +393,7 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
         tp_comm=tp > 1 and serving,
         attention_dp=dp_attn,
         num_layers=a.num_layers,
+        mla_layers=a.num_layers if a.mla is not None else 0,
     )
 
 

@@ -53,7 +53,7 @@ def render_perf(res: PerfResult, console: Console) -> None:
         f" · {res.input_len:,} in / {res.output_len:,} out"
     )
     if res.uncertainty is not None:
-        band = f"± {100 * res.uncertainty:.0f} % (median error of the fit behind these factors)"
+        band = f"± {100 * res.uncertainty:.0f} % (median out-of-sample TPOT error of these factors, data/efficiency.yaml)"
     else:
         band = "uncertainty unknown: default factors, not yet fitted for this engine"
     link = f" · link {res.link_name}" if res.link_name else ""

@@ -40,6 +40,7 @@ def sim_to_dict(res: SimulateResult) -> dict[str, Any]:
                 "mean_waiting": round(s.mean_waiting, 2),
                 "peak_kv_used": round(s.peak_kv_used, 4),
                 "prefix_cache_hit_tokens": s.prefix_hit_tokens,
+                "binds": p.binds,
             }
         )
     out: dict[str, Any] = {
