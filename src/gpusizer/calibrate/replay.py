@@ -67,19 +67,9 @@ class Factors:
 
     @classmethod
     def from_efficiency(cls, eff: Efficiency) -> Factors:
-        return cls(
-            bandwidth_fraction=eff.bandwidth_fraction,
-            kv_bandwidth_fraction=eff.kv_bandwidth_fraction or eff.bandwidth_fraction,
-            compute_fraction=eff.compute_fraction,
-            step_overhead_s=eff.step_overhead_s,
-            prefill_overhead_s=eff.prefill_overhead_s,
-            layer_overhead_s=eff.layer_overhead_s,
-            moe_layer_overhead_s=eff.moe_layer_overhead_s,
-            sequence_layer_overhead_s=eff.sequence_layer_overhead_s,
-            sequence_overhead_s=eff.sequence_overhead_s,
-            prefill_moe_layer_overhead_s=eff.prefill_moe_layer_overhead_s,
-            mla_layer_overhead_s=eff.mla_layer_overhead_s,
-        )
+        values = {n: getattr(eff, n) for n in FACTOR_NAMES}
+        values["kv_bandwidth_fraction"] = eff.kv_bandwidth_fraction or eff.bandwidth_fraction
+        return cls(**values)
 
     def apply(self, eff: Efficiency) -> Efficiency:
         return replace(eff, **{n: getattr(self, n) for n in FACTOR_NAMES})
@@ -122,20 +112,8 @@ class _RecordingModel(StepModel):
     the step time under the real factors ``real``."""
 
     def __init__(self, base: StepModel, real: Efficiency) -> None:
-        unit = replace(
-            real,
-            bandwidth_fraction=1.0,
-            kv_bandwidth_fraction=1.0,
-            compute_fraction=1.0,
-            step_overhead_s=0.0,
-            prefill_overhead_s=0.0,
-            layer_overhead_s=0.0,
-            moe_layer_overhead_s=0.0,
-            sequence_layer_overhead_s=0.0,
-            sequence_overhead_s=0.0,
-            prefill_moe_layer_overhead_s=0.0,
-            mla_layer_overhead_s=0.0,
-        )
+        # fractions of peak at 1, fixed costs at 0: the terms come out in seconds at peak
+        unit = Factors.of(1.0 if n.endswith("fraction") else 0.0 for n in FACTOR_NAMES).apply(real)
         fields = {k: getattr(base, k) for k in base.__dataclass_fields__}
         fields["eff"] = unit
         super().__init__(**fields)
