@@ -1,5 +1,5 @@
 """Fuzz the catalogue and estimate commands the way a careless or hostile user would
-(issue 15): random values for every option of fit, perf, simulate, models, gpus and quants —
+(issue 15): random values for every option of fit, perf, simulate, plan, models, gpus and quants —
 NaN, infinities, negatives, huge numbers, garbage text, unknown names. Whatever comes in,
 the command answers with exit status 0, 1 (a verdict: does not fit) or 2 (bad input); bad
 input is exactly one line on stderr starting ``error:``; nothing raises, nothing hangs.
@@ -304,3 +304,40 @@ def test_gpus_fuzz(args: list[str]) -> None:
 @given(QUANTS_CMD)
 def test_quants_fuzz(args: list[str]) -> None:
     _check(args)
+
+
+# plan: one or two GPU kinds, at most two GPUs and one or two simulations, so that a valid
+# case plans in well under a second; every option of the search is fuzzed around its bounds.
+PLAN = _args(
+    _names(MODELS[:2]).map(lambda m: [m]),
+    _names(["L4", "RTX 4090", "H100", "MI300X", "Apple M2 Max", "L4,RTX 4090"]).map(lambda g: ["--gpu", g]),
+    _pick(st.sampled_from(["1", "2"]), _hostile_number(1, 64)).map(lambda v: ["--max-gpus", v]),
+    _pick(st.sampled_from(["1", "2"]), _hostile_number(1, 1000)).map(lambda v: ["--max-simulations", v]),
+    _maybe("--context", _tokens(8_192)),
+    _maybe("--users", _whole(1, 16)),
+    _maybe("--input-len", _tokens(1_024)),
+    _maybe("--output-len", _tokens(256)),
+    _maybe("--ttft-ms", _real(1, 5_000)),
+    _maybe("--tpot-ms", _real(1, 500)),
+    _maybe("--tokens-per-s-per-user", _real(0.1, 500)),
+    _maybe("--class", _names(["consumer", "workstation", "datacenter", "apple"])),
+    _maybe("--quant", _names(QUANTS)),
+    _maybe("--precision", _names(["default", "high"])),
+    _maybe("--engine", _names([*ENGINES, "auto", "vllm,sglang"])),
+    _maybe("--kv-dtype", _names(["search", *KV])),
+    _maybe("--headroom", _real(0, 0.9)),
+    _maybe("--percentile", _pick(st.sampled_from(["50", "90", "95", "99"]), _hostile_number(1, 99))),
+    _maybe("--system", _names(["desktop", "workstation", "pcie-server", "hgx", "mac"])),
+    _maybe("--max-cost-per-hour", _real(0.01, 100)),
+    _maybe("--capex", _real(100, 1e6)),
+    _maybe("--years", _real(0.5, 10)),
+    _maybe("--kwh-price", _real(0, 1)),
+    _maybe("--rank-by", _names(["owned", "cloud"])),
+    _flag("--json"),
+)
+
+
+@_settings()
+@given(PLAN)
+def test_plan_fuzz(args: list[str]) -> None:
+    _check(["plan", *args])

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from gpusizer.cli.common import console, err_console, guarded, parse_tokens, write_report, write_svgs
-from gpusizer.cli.options import EfficiencyOpt, ReportOpt, number
+from gpusizer.cli.options import EfficiencyOpt, ReportOpt, number, whole
 from gpusizer.errors import BadInputError
 from gpusizer.planning import plan as run_plan
 from gpusizer.report.plan import plan_to_dict, plan_to_markdown, render_plan
@@ -27,7 +27,10 @@ def plan_command(
         str, typer.Option("--context", "-L", help="Max tokens per request: 8k, 32k, 128k")
     ] = "8k",
     users: Annotated[
-        int, typer.Option("--users", "-n", min=1, max=100_000, help="Concurrent users at full context")
+        int,
+        typer.Option(
+            "--users", "-n", help="Concurrent users at full context", parser=whole("--users", 1, 100_000)
+        ),
     ] = 1,
     input_len: Annotated[
         str | None, typer.Option(help="Typical prompt tokens for TTFT (default min(2k, context))")
@@ -54,7 +57,7 @@ def plan_command(
     gpu_class: Annotated[
         str | None, typer.Option("--class", help="consumer,workstation,datacenter,apple")
     ] = None,
-    max_gpus: Annotated[int, typer.Option(min=1, max=64)] = 8,
+    max_gpus: Annotated[int, typer.Option(help="Most GPUs per plan", parser=whole("--max-gpus", 1, 64))] = 8,
     quant: Annotated[
         str | None, typer.Option("--quant", "-q", help="Only these weight formats, comma-separated")
     ] = None,
@@ -85,7 +88,11 @@ def plan_command(
         ),
     ] = 0.10,
     percentile: Annotated[
-        int, typer.Option(help="Latency percentile the targets apply to: 50, 90, 95 or 99")
+        int,
+        typer.Option(
+            help="Latency percentile the targets apply to: 50, 90, 95 or 99",
+            parser=whole("--percentile", 1, 99),
+        ),
     ] = 95,
     system: Annotated[
         str | None,
@@ -96,7 +103,8 @@ def plan_command(
         ),
     ] = None,
     max_simulations: Annotated[
-        int, typer.Option(min=1, max=1000, help="Simulations the verification may run")
+        int,
+        typer.Option(help="Simulations the verification may run", parser=whole("--max-simulations", 1, 1000)),
     ] = 60,
     max_cost_per_hour: Annotated[
         float | None,
