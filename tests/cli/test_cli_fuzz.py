@@ -1,5 +1,5 @@
 """Fuzz the catalogue and estimate commands the way a careless or hostile user would
-(issue 15): random values for every option of fit, perf, simulate, plan, models, gpus and quants —
+(issue 15): random values for every option of fit, perf, simulate, plan, calibrate, models, gpus and quants —
 NaN, infinities, negatives, huge numbers, garbage text, unknown names. Whatever comes in,
 the command answers with exit status 0, 1 (a verdict: does not fit) or 2 (bad input); bad
 input is exactly one line on stderr starting ``error:``; nothing raises, nothing hangs.
@@ -11,7 +11,9 @@ reproducible: the same cases run every time (change the seed below to explore mo
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import typer
@@ -21,6 +23,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from gpusizer.cli.app import app
+from gpusizer.store.runs import RunStore
 
 CASES = 200
 runner = CliRunner()
@@ -341,3 +344,44 @@ PLAN = _args(
 @given(PLAN)
 def test_plan_fuzz(args: list[str]) -> None:
     _check(["plan", *args])
+
+
+# calibrate: the runs file and its destinations are what a user gets wrong — a missing file, a
+# folder, a file that is not SQLite, an empty gpusizer store; profile names and output paths
+# that try to leave their folder. GPUSIZER_HOME points into a throw-away folder.
+_CAL_DIR = Path(tempfile.mkdtemp(prefix="gpusizer-fuzz-"))
+(_CAL_DIR / "not-sqlite.db").write_text("hello")
+(_CAL_DIR / "a-folder").mkdir()
+RunStore(_CAL_DIR / "empty.db").close()
+CALIBRATE = _args(
+    st.lists(_whole(1, 5), max_size=3),
+    _maybe(
+        "--db",
+        st.sampled_from(["missing.db", "not-sqlite.db", "a-folder", "empty.db"]).map(
+            lambda n: str(_CAL_DIR / n)
+        ),
+    ),
+    _maybe("--model", _names(MODELS)),
+    st.one_of(
+        st.just([]),
+        _names(["mine", "h100-vllm", "../escape", "a/b", "", ".hidden"]).map(lambda v: ["--profile", v]),
+        st.sampled_from(["out.yaml", "a-folder", "sub/none/out.yaml"]).map(
+            lambda n: ["--out", str(_CAL_DIR / n)]
+        ),
+    ),
+    _flag("--json"),
+)
+
+
+@pytest.fixture(scope="module")
+def _throwaway_home() -> Iterator[None]:
+    patch = pytest.MonkeyPatch()
+    patch.setenv("GPUSIZER_HOME", str(_CAL_DIR / "home"))
+    yield
+    patch.undo()
+
+
+@_settings()
+@given(CALIBRATE)
+def test_calibrate_fuzz(_throwaway_home: None, args: list[str]) -> None:
+    _check(["calibrate", *args])

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from gpusizer.cli.bench import DEFAULT_DB
 from gpusizer.cli.common import console, guarded
+from gpusizer.cli.options import whole
 from gpusizer.errors import BadInputError
 from gpusizer.store.paths import profile_path
 from gpusizer.store.runs import RunStore
@@ -121,7 +122,10 @@ def _err(predicted: float, measured: float | None) -> float | None:
 @guarded
 def calibrate_command(
     runs: Annotated[
-        list[int] | None, typer.Argument(help="Run ids to fit on (default: every run with a prediction)")
+        list[int] | None,
+        typer.Argument(
+            help="Run ids to fit on (default: every run with a prediction)", parser=whole("RUN", 1, 2**63 - 1)
+        ),
     ] = None,
     db: Annotated[str | None, typer.Option(help=f"SQLite file of bench runs (default {DEFAULT_DB})")] = None,
     model: Annotated[str | None, typer.Option(help="Only runs of this model")] = None,
