@@ -137,3 +137,14 @@ def test_plan_api_takes_the_cli_search_options() -> None:
     assert {p["quant"].split(" ")[0] for p in data["pareto"]} <= {"awq", "q4_k_m"}
     bad = client.post("/api/plan", json={**body, "engine": ["tgi"]})
     assert bad.status_code == 422 and "engine" in bad.text
+
+
+def test_token_counts_take_the_cli_forms() -> None:
+    """`32k` is accepted wherever the CLI takes it (issue 14); a bad form is a 422 naming it."""
+    body = {"model": "deepseek-r1-distill-qwen-7b", "gpu": "RTX 4090", "max_model_len": "32k"}
+    r = client.post("/api/fit", json=body)
+    assert r.status_code == 200, r.text
+    plain = client.post("/api/fit", json={**body, "max_model_len": 32768}).json()
+    assert r.json()["kv_cache_tokens"] == plain["kv_cache_tokens"]
+    r = client.post("/api/fit", json={**body, "max_model_len": "32kk"})
+    assert r.status_code == 422 and "max_model_len" in r.text

@@ -33,7 +33,7 @@ from gpusizer.catalog.load import gpu_catalogue, model_catalogue
 from gpusizer.errors import BadInputError, GpusizerError
 from gpusizer.readers.bounded import parse_json
 from gpusizer.report.html import document
-from gpusizer.units import GIB
+from gpusizer.units import GIB, TokenCount
 from gpusizer.web.guard import BodyGuard, OriginGuard, SecurityHeaders, content_security_policy
 from gpusizer.web.page import FIRST_VISIT, LIVE_SCRIPT, PageInputs, error_page
 from gpusizer.web.worker import JobAbandoned, JobRunner
@@ -87,7 +87,7 @@ class FitBody(_Body):
     quant: str | None = Field(default=None, max_length=40)
     kv_dtype: str = Field(default="auto", max_length=20)
     engine: Literal["vllm", "sglang", "tensorrt-llm", "llamacpp", "transformers"] | None = None
-    max_model_len: int | None = Field(default=None, ge=1, le=2_097_152)
+    max_model_len: TokenCount | None = Field(default=None, ge=1, le=2_097_152)
     users: int = Field(default=1, ge=1, le=10_000, description="concurrent users (the planner's bound)")
     allow_long_context: bool = Field(
         default=False,
@@ -96,16 +96,16 @@ class FitBody(_Body):
 
 
 class PerfBody(FitBody):
-    input_len: int = Field(default=1024, ge=1, le=1_048_576)
-    output_len: int = Field(default=256, ge=1, le=1_048_576)
+    input_len: TokenCount = Field(default=1024, ge=1, le=1_048_576)
+    output_len: TokenCount = Field(default=256, ge=1, le=1_048_576)
     batches: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(default=None, max_length=16)
 
 
 class SimulateBody(FitBody):
     rate: float | None = Field(default=None, gt=0, le=10_000, description="Open loop: requests/s")
     concurrency: int | None = Field(default=None, ge=1, le=4096, description="Closed loop: users")
-    input_len: int = Field(default=1024, ge=1, le=262_144)
-    output_len: int = Field(default=256, ge=1, le=65_536)
+    input_len: TokenCount = Field(default=1024, ge=1, le=262_144)
+    output_len: TokenCount = Field(default=256, ge=1, le=65_536)
     requests: int = Field(default=500, ge=1, le=5000)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     slo_ttft_ms: float | None = Field(default=None, gt=0, le=600_000)
@@ -115,14 +115,14 @@ class SimulateBody(FitBody):
 
 class PlanBody(_Body):
     model: str = Field(min_length=1, max_length=200)
-    context: int = Field(default=8192, ge=256, le=2_097_152)
+    context: TokenCount = Field(default=8192, ge=256, le=2_097_152)
     users: int = Field(default=1, ge=1, le=10_000)
     ttft_ms: float | None = Field(default=None, gt=0, le=600_000)
     tpot_ms: float | None = Field(default=None, gt=0, le=60_000)
     classes: list[Literal["consumer", "workstation", "datacenter", "apple"]] | None = None
     max_gpus: int = Field(default=8, ge=1, le=16)
-    input_len: int | None = Field(default=None, ge=1, le=2_097_152, description="typical prompt tokens")
-    output_len: int = Field(default=512, ge=1, le=1_048_576)
+    input_len: TokenCount | None = Field(default=None, ge=1, le=2_097_152, description="typical prompt tokens")
+    output_len: TokenCount = Field(default=512, ge=1, le=1_048_576)
     quants: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(
         default=None, max_length=8, description="weight formats to consider"
     )
