@@ -82,12 +82,9 @@ class Recording:
     ``*_step`` arrays index the step at whose end the event happened (-1: before the first
     step, i.e. at t = 0)."""
 
-    terms: FloatArray  # per step: compute, weight, KV, comm seconds at unit factors, sequences
-    compute_s: FloatArray  # FLOPs / peak FLOP/s
-    weight_s: FloatArray  # weight bytes / peak bandwidth
-    kv_s: FloatArray  # KV bytes / peak bandwidth
-    comm_s: FloatArray
-    rows: FloatArray  # sequences in the step (decodes + prefill chunks)
+    # one row per step: FLOPs / peak FLOP/s, weight bytes / peak bandwidth, KV bytes / peak
+    # bandwidth, communication seconds, sequences in the step (decodes + prefill chunks)
+    terms: FloatArray
     prefills: FloatArray  # prompt chunks in the step
     layers: int
     moe_layers: int
@@ -169,11 +166,6 @@ def record_engine(dep: Any, eff: Efficiency, run: Any) -> tuple[Recording, Any]:
     done = ~np.isnan(trace.finish_s)
     rec = Recording(
         terms=terms,
-        compute_s=terms[:, 0].copy(),
-        weight_s=terms[:, 1].copy(),
-        kv_s=terms[:, 2].copy(),
-        comm_s=terms[:, 3].copy(),
-        rows=terms[:, 4].copy(),
         prefills=pre,
         layers=model.num_layers,
         moe_layers=model.moe_layer_total,
@@ -213,11 +205,11 @@ def retime(rec: Recording, f: Factors) -> Prediction:
         + rec.mla_layers * f.mla_layer_overhead_s
     )
     parts = {
-        "compute": float(np.median(rec.compute_s / f.compute_fraction)),
-        "weight reads": float(np.median(rec.weight_s / f.bandwidth_fraction)),
-        "KV reads": float(np.median(rec.kv_s / f.kv_bandwidth_fraction)),
-        "communication": float(np.median(rec.comm_s)),
-        "per-sequence cost": float(np.median(rec.rows))
+        "compute": float(np.median(rec.terms[:, 0] / f.compute_fraction)),
+        "weight reads": float(np.median(rec.terms[:, 1] / f.bandwidth_fraction)),
+        "KV reads": float(np.median(rec.terms[:, 2] / f.kv_bandwidth_fraction)),
+        "communication": float(np.median(rec.terms[:, 3])),
+        "per-sequence cost": float(np.median(rec.terms[:, 4]))
         * (rec.layers * f.sequence_layer_overhead_s + f.sequence_overhead_s),
         "fixed per-step/per-layer cost": fixed,
     }
