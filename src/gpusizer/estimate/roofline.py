@@ -16,17 +16,18 @@ For a batch — some sequences prefilling chunks, some decoding one token each �
 a higher share of peak bandwidth than paged attention reading many sequences' KV blocks.
 
 ``overhead`` is what a step costs however little it computes: a per-step floor (scheduler,
-sampling, graph launch), a per-layer floor (each layer's chain of small kernels and their
-launch gaps — at batch 1 a 61-layer DeepSeek step on 8×B200 takes ~9 ms where its weights
-stream in under 1 ms), an extra per-MoE-layer floor (routing, token permutation, grouped
-GEMMs at small M) and a cost per sequence per layer (the attention kernels' and MoE
-dispatch's per-request work that does not shrink with a short context) and per sequence per
-step (the server process's scheduling, detokenising and streaming of each token). A step
-that prefills also pays a per-prompt-chunk cost and, on MoE models, a per-MoE-layer cost:
-engines capture decode steps in CUDA graphs but run prefill eagerly, and a prefill batch's
-tokens reach every expert, each a grouped-GEMM launch of its own. All three are fitted per engine × GPU vendor on published serving runs
-(calibrate/, benchmarks/cv_serving.py). Pipeline stages run one after another for a single
-step. Pure: plain values in, plain values out.
+sampling, graph launch); per-layer floors (each layer's chain of small kernels — at batch 1 a
+61-layer DeepSeek step on 8×B200 takes 9.15 ms (SGLang cookbook, DeepSeek-R1 TP 8, one user)
+where its touched weights, ~4.5 GB per GPU, stream in under 1 ms), with
+extra for MoE layers (routing, token permutation, grouped GEMMs at small M) and for
+multi-head latent attention layers (low-rank projections and absorbed batched matmuls, about
+twice GQA's kernels); a cost per sequence per layer and per sequence per step (the server
+process's scheduling, detokenising and streaming of each token). A step that prefills also
+pays a per-prompt-chunk cost and, on MoE models, a per-MoE-layer cost: engines capture decode
+steps in CUDA graphs but run prefill eagerly, and a prefill batch's tokens reach every expert.
+Each term is a named factor in data/efficiency.yaml, fitted per engine × GPU vendor on
+published serving runs (calibrate/, benchmarks/cv_serving.py). Pipeline stages run one after
+another for a single step. Pure: plain values in, plain values out.
 """
 
 from __future__ import annotations
@@ -181,10 +182,7 @@ class StepModel:
     num_layers: int
     attention_dp: bool = False
     mla_layers: int = 0  # layers with multi-head latent attention (DeepSeek V2/V3, Kimi-K2)
-
-    @property
-    def moe_layer_total(self) -> int:
-        return sum(st.moe_layers for st in self.stages)
+    moe_layer_total: int = 0  # MoE layers over all stages
 
     def _expert_frac(self, tokens: int) -> float:
         return _expert_fraction(self.experts, self.topk, tokens) if self.experts else 0.0
@@ -394,6 +392,7 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
         attention_dp=dp_attn,
         num_layers=a.num_layers,
         mla_layers=a.num_layers if a.mla is not None else 0,
+        moe_layer_total=sum(st.moe_layers for st in stages),
     )
 
 
