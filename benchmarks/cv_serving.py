@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from gpusizer.calibrate.fit import FORMAT_FAMILIES, CaseData, Scored, fit_rows, predict
+from gpusizer.calibrate.fit import CaseData, Scored, fit_rows, predict
 from gpusizer.calibrate.replay import FACTOR_NAMES
 from gpusizer.calibrate.serving_cv import METRICS, cv_tables, record_all
 
@@ -79,12 +79,7 @@ def print_yaml(data: list[CaseData]) -> None:
                 if r.group
                 else f"all {r.cases} published runs pooled (engines × vendors without a fit of their own)"
             )
-            if r.fmt:
-                what += f" with {r.fmt} weights"
             print(f"  - engine: {engine}\n    vendor: {vendor}\n    gpu_class: any")
-            if r.fmt:
-                keys = sorted(k for k, fam in FORMAT_FAMILIES.items() if fam == r.fmt)
-                print(f"    weight_formats: [{', '.join(keys)}]")
             for name in FACTOR_NAMES:
                 src = f"benchmarks/cv_serving.py: fit on {what} in tests/golden/serving_cases.jsonl"
                 print(

@@ -9,6 +9,7 @@ falls as concurrency rises."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from gpusizer.calibrate.cases import ServingCase, Skipped, load_rows, serving_ca
 from gpusizer.calibrate.replay import Factors, retime
 from gpusizer.calibrate.simulate_case import run_case
 from gpusizer.catalog.load import model_catalogue
-from gpusizer.estimate.roofline import build_step_model
+from gpusizer.estimate.roofline import StepModel, build_step_model
 
 HERE = Path(__file__).parent
 ROWS = {r["case_id"]: r for r in load_rows(HERE / "serving_cases.jsonl")}
@@ -92,6 +93,14 @@ DEPLOYMENTS = [
 ]
 
 
+@functools.cache
+def _step_model(model: str, gpu: str, n: int, engine: str) -> StepModel:
+    """Built once per deployment, not once per generated example."""
+    res = fit(model, gpu, gpus=n, engine=engine, max_model_len=32_768, suggest=False)
+    eff, _, _ = efficiency_of(res.deployment)
+    return build_step_model(res.deployment, eff)
+
+
 @pytest.mark.parametrize(("model", "gpu", "n", "engine"), DEPLOYMENTS)
 @settings(max_examples=40, deadline=None)
 @given(
@@ -102,9 +111,7 @@ def test_more_concurrency_never_lowers_tpot(
 ) -> None:
     """Without speculative decoding a step with more sequences is never faster, so the time
     per output token never falls as concurrency rises."""
-    res = fit(model, gpu, gpus=n, engine=engine, max_model_len=32_768, suggest=False)
-    eff, _, _ = efficiency_of(res.deployment)
-    sm = build_step_model(res.deployment, eff)
+    sm = _step_model(model, gpu, n, engine)
     pre = (512, 512.0 * 512, 512 * 256.0, 1) if prefill else (0, 0.0, 0.0, 0)
 
     def step(b: int) -> float:

@@ -47,7 +47,7 @@ GPUS = {
 }
 
 
-def _quant(precision: str, model_id: str) -> tuple[str | None, str | None]:
+def _quant(precision: str) -> tuple[str | None, str | None]:
     """(weight format key or None for the checkpoint's own, reason to skip)."""
     p = precision.lower()
     if p.startswith("nvfp4"):
@@ -138,7 +138,7 @@ def serving_case(row: dict[str, Any], known_models: set[str]) -> ServingCase | S
     gpu = GPUS.get(str(row.get("gpu_key")))
     if gpu is None:
         return Skipped(case_id=cid, reason=f"GPU {row.get('gpu_key')!r} not mapped")
-    quant, why = _quant(str(row.get("weight_precision") or ""), model)
+    quant, why = _quant(str(row.get("weight_precision") or ""))
     if why:
         return Skipped(case_id=cid, reason=why)
     if "-FP8" in row["model_id"] and quant is None:

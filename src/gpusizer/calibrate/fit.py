@@ -26,13 +26,11 @@ from gpusizer.calibrate.replay import FACTOR_NAMES, Factors, Prediction, Recordi
 
 __all__ = [
     "BOUNDS",
-    "FORMAT_FAMILIES",
     "CaseData",
     "FittedRow",
     "Scored",
     "cross_validate",
     "fit_rows",
-    "format_family",
     "predict",
     "summarize_errors",
 ]
@@ -79,7 +77,6 @@ class CaseData:
 
     case_id: str
     group: tuple[str, str]  # (engine, vendor): the efficiency row it uses
-    fmt: str  # weight-format family (FORMAT_FAMILIES): a row of its own where the data allow
     source: str
     family: str
     band: str
@@ -91,29 +88,9 @@ class CaseData:
     output_tps: float | None
 
 
-# Weight formats whose kernels behave alike at small batch: a row is fitted per family
-# (FP8 block-scaled GEMMs and MXFP4/NVFP4 grouped GEMMs reach a different share of peak
-# bandwidth than BF16 ones at the batch sizes serving runs at).
-FORMAT_FAMILIES = {
-    "bf16": "16-bit",
-    "fp16": "16-bit",
-    "fp8": "fp8",
-    "fp8-block": "fp8",
-    "mxfp4": "fp4",
-    "nvfp4": "fp4",
-    "awq": "int4",
-    "gptq": "int4",
-}
-
-
-def format_family(quant_key: str) -> str:
-    return FORMAT_FAMILIES.get(quant_key, quant_key)
-
-
 @dataclass(frozen=True, kw_only=True)
 class FittedRow:
     group: tuple[str, str] | None  # None: the pooled fallback row
-    fmt: str | None  # weight-format family the row is for; None: any
     factors: Factors
     cases: int
 
@@ -187,35 +164,24 @@ def _fit_one(cases: Sequence[CaseData], start: Factors, prior: Factors | None) -
     return _from_x(sol.x)
 
 
-def fit_rows(cases: Sequence[CaseData], min_cases: int = 3, by_format: bool = False) -> list[FittedRow]:
-    """A pooled row over every case; one row per (engine, vendor) with ≥ ``min_cases``, held
-    to the pooled one; with ``by_format``, one per (engine, vendor, weight-format family),
-    held to its engine × vendor row. (Per-format rows did not lower the leave-one-family-out
-    error on the published runs — 47 % vs 45 % TPOT — so they are off by default.)"""
+def fit_rows(cases: Sequence[CaseData], min_cases: int = 3) -> list[FittedRow]:
+    """A pooled row over every case, then one row per (engine, vendor) with ≥ ``min_cases``,
+    held to the pooled one. (Rows per weight-format family as well — FP8 block-scaled, MXFP4,
+    BF16 — were tried and did not lower the leave-one-family-out TPOT error: 47 % vs 45 %.)"""
     pooled = _fit_one(cases, START, None)
-    rows = [FittedRow(group=None, fmt=None, factors=pooled, cases=len(cases))]
+    rows = [FittedRow(group=None, factors=pooled, cases=len(cases))]
     groups: dict[tuple[str, str], list[CaseData]] = {}
     for c in cases:
         groups.setdefault(c.group, []).append(c)
     for g, items in sorted(groups.items()):
-        if len(items) < min_cases:
-            continue
-        base = _fit_one(items, pooled, pooled)
-        rows.append(FittedRow(group=g, fmt=None, factors=base, cases=len(items)))
-        fams: dict[str, list[CaseData]] = {}
-        for c in items:
-            fams.setdefault(c.fmt, []).append(c)
-        if not by_format or len(fams) < 2:
-            continue
-        for fam, sub in sorted(fams.items()):
-            if len(sub) >= min_cases:
-                rows.append(FittedRow(group=g, fmt=fam, factors=_fit_one(sub, base, base), cases=len(sub)))
+        if len(items) >= min_cases:
+            rows.append(FittedRow(group=g, factors=_fit_one(items, pooled, pooled), cases=len(items)))
     return rows
 
 
 def predict(rows: Sequence[FittedRow], case: CaseData) -> Scored:
-    by = {(r.group, r.fmt): r for r in rows}
-    row = by.get((case.group, case.fmt)) or by.get((case.group, None)) or by[(None, None)]
+    by = {r.group: r for r in rows}
+    row = by.get(case.group) or by[None]
     return Scored(case=case, prediction=retime(case.recording, row.factors), row=row.group)
 
 

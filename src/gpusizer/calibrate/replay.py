@@ -124,26 +124,31 @@ class _RecordingModel(StepModel):
         bw = self.bandwidth_bps
         row = (c, w / bw, kv / bw, comm, float(rows), float(prefills))
         self._rows.append(row)  # type: ignore[attr-defined]
-        return float(_step_times(np.array([row[:5]]), np.array([row[5]]), self, self._real)[0])  # type: ignore[attr-defined]
+        shape = (self.num_layers, self.moe_layer_total, self.mla_layers)
+        return float(_step_times(np.array([row[:5]]), np.array([row[5]]), shape, self._real)[0])  # type: ignore[attr-defined]
 
 
-def _step_times(terms: FloatArray, prefills: FloatArray, model: Any, f: Factors) -> FloatArray:
-    """Step durations from the factor-free terms (columns: compute, weights, KV, comm, rows)."""
+def _step_times(
+    terms: FloatArray, prefills: FloatArray, shape: tuple[int, int, int], f: Factors
+) -> FloatArray:
+    """Step durations from the factor-free terms (columns: compute, weights, KV, comm, rows);
+    ``shape`` is (layers, MoE layers, MLA layers)."""
+    layers, moe, mla = shape
     c, w, kv, comm, rows = terms[:, 0], terms[:, 1], terms[:, 2], terms[:, 3], terms[:, 4]
     busy = np.maximum(c / f.compute_fraction, w / f.bandwidth_fraction + kv / f.kv_bandwidth_fraction)
     fixed = (
         f.step_overhead_s
-        + model.num_layers * f.layer_overhead_s
-        + model.moe_layer_total * f.moe_layer_overhead_s
-        + model.mla_layers * f.mla_layer_overhead_s
+        + layers * f.layer_overhead_s
+        + moe * f.moe_layer_overhead_s
+        + mla * f.mla_layer_overhead_s
     )
     out: FloatArray = (
         busy
         + comm
         + fixed
-        + rows * (model.num_layers * f.sequence_layer_overhead_s + f.sequence_overhead_s)
+        + rows * (layers * f.sequence_layer_overhead_s + f.sequence_overhead_s)
         + prefills * f.prefill_overhead_s
-        + np.where(prefills > 0, model.moe_layer_total * f.prefill_moe_layer_overhead_s, 0.0)
+        + np.where(prefills > 0, moe * f.prefill_moe_layer_overhead_s, 0.0)
     )
     return out
 
@@ -179,16 +184,9 @@ def record_engine(dep: Any, eff: Efficiency, run: Any) -> tuple[Recording, Any]:
     return rec, trace
 
 
-class _Shape:
-    def __init__(self, layers: int, moe: int, mla: int) -> None:
-        self.num_layers = layers
-        self.moe_layer_total = moe
-        self.mla_layers = mla
-
-
 def retime(rec: Recording, f: Factors) -> Prediction:
     """TTFT, TPOT and output tokens/s of the recorded run under factors ``f``."""
-    dt = _step_times(rec.terms, rec.prefills, _Shape(rec.layers, rec.moe_layers, rec.mla_layers), f)
+    dt = _step_times(rec.terms, rec.prefills, (rec.layers, rec.moe_layers, rec.mla_layers), f)
     ends = np.concatenate([[0.0], np.cumsum(dt)])  # ends[i + 1]: end of step i; ends[0]: t = 0
     ok = rec.completed
     arrival = ends[rec.arrival_step[ok] + 1]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gpusizer.calibrate.cases import Skipped, load_rows, serving_case
-from gpusizer.calibrate.fit import CaseData, Scored, format_family, summarize_errors
+from gpusizer.calibrate.fit import CaseData, Scored, summarize_errors
 from gpusizer.calibrate.simulate_case import run_case
 from gpusizer.catalog.load import model_catalogue
 from gpusizer.errors import GpusizerError
@@ -46,7 +46,6 @@ def record_all(
             CaseData(
                 case_id=case.case_id,
                 group=(case.engine, case.vendor),
-                fmt=format_family(run.quant_key),
                 source=case.source,
                 family=case.family,
                 band=case.band,

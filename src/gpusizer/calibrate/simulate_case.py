@@ -36,7 +36,6 @@ class CaseRun:
     kv_tokens: int
     max_num_seqs: int
     trace: SimTrace  # the simulator's own run (at the catalogue factors)
-    quant_key: str  # the weight format the deployment runs
 
 
 def _lengths(mean: int, dataset: str) -> LengthDist:
@@ -77,5 +76,4 @@ def run_case(case: ServingCase, seed: int = 0) -> CaseRun:
         kv_tokens=res.estimate.kv_cache_tokens,
         max_num_seqs=limits.max_num_seqs,
         trace=trace,
-        quant_key=dep.quant.fmt.key,
     )
