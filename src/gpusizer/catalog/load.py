@@ -44,6 +44,7 @@ __all__ = [
     "cloud_instances",
     "cloud_prices",
     "efficiency_factors",
+    "engine_defaults",
     "engine_number",
     "engine_options",
     "gpu_catalogue",
@@ -140,6 +141,11 @@ def kv_dtype_table() -> dict[str, KvDtype]:
 @lru_cache(maxsize=1)
 def _engines() -> dict[str, EngineDefaults]:
     return {e.engine: e for e in _validate(EngineFile, "engines.yaml").engines}
+
+
+def engine_defaults(engine: str) -> EngineDefaults | None:
+    """One engine's named, sourced numbers (data/engines.yaml), or None if it has none."""
+    return _engines().get(engine)
 
 
 def engine_number(engine: str, name: str) -> float:
