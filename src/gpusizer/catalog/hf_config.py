@@ -41,6 +41,7 @@ CONFIG_INT_LIMITS: dict[str, tuple[int, int]] = {
     "num_key_value_heads": (1, 4096),
     "head_dim": (0, 4096),
     "intermediate_size": (0, 1_048_576),
+    "intermediate_size_mlp": (0, 1_048_576),
     "moe_intermediate_size": (0, 1_048_576),
     "shared_expert_intermediate_size": (0, 1_048_576),
     "vocab_size": (1, 2_000_000),
@@ -57,6 +58,7 @@ CONFIG_INT_LIMITS: dict[str, tuple[int, int]] = {
     "first_k_dense_replace": (0, 1024),
     "moe_layer_freq": (0, 1024),
     "decoder_sparse_step": (0, 1024),
+    "interleave_moe_layer_step": (0, 1024),
     "kv_lora_rank": (0, 65_536),
     "q_lora_rank": (0, 65_536),
     "qk_nope_head_dim": (0, 4096),
@@ -180,11 +182,10 @@ def _check_level(cfg: Mapping[str, Any], where: str) -> None:
     layers_max = CONFIG_INT_LIMITS["num_hidden_layers"][1]
     if cfg.get("layer_types") is not None:
         _check_list(f"{where}.layer_types", cfg["layer_types"], str, layers_max)
-    if cfg.get("mlp_only_layers") is not None:
-        for i, layer in enumerate(
-            _check_list(f"{where}.mlp_only_layers", cfg["mlp_only_layers"], int, layers_max)
-        ):
-            _check_int(f"{where}.mlp_only_layers[{i}]", layer, 0, layers_max - 1)
+    for key in ("mlp_only_layers", "moe_layers"):
+        if cfg.get(key) is not None:
+            for i, layer in enumerate(_check_list(f"{where}.{key}", cfg[key], int, layers_max)):
+                _check_int(f"{where}.{key}[{i}]", layer, 0, layers_max - 1)
     if cfg.get("rope_scaling") is not None:
         _check_rope(f"{where}.rope_scaling", cfg["rope_scaling"])
     if cfg.get("quantization_config") is not None:
@@ -290,7 +291,16 @@ def _moe(cfg: Mapping[str, Any], model_type: str, n_layers: int) -> tuple[MoeSpe
         expert_width = _int(cfg, "moe_intermediate_size", "config")
     else:
         expert_width = _int(cfg, "intermediate_size", "config")
-    if "first_k_dense_replace" in cfg or "n_routed_experts" in cfg:  # DeepSeek V2/V3
+    n_shared = int(cfg.get("n_shared_experts") or 0)
+    if model_type == "llama4_text":  # Llama 4: MoE on every step-th layer, one shared expert each
+        listed = cfg.get("moe_layers")
+        step = int(cfg.get("interleave_moe_layer_step") or 1)
+        if isinstance(listed, list):
+            layers = tuple(i for i in range(n_layers) if i in set(listed))
+        else:  # Llama4TextConfig: range(step - 1, num_hidden_layers, step)
+            layers = tuple(i for i in range(n_layers) if (i + 1) % step == 0)
+        n_shared = 1
+    elif "first_k_dense_replace" in cfg or "n_routed_experts" in cfg:  # DeepSeek V2/V3
         first_dense = int(cfg.get("first_k_dense_replace") or 0)
         freq = int(cfg.get("moe_layer_freq") or 1)
         layers = tuple(i for i in range(n_layers) if i >= first_dense and i % freq == 0)
@@ -303,7 +313,7 @@ def _moe(cfg: Mapping[str, Any], model_type: str, n_layers: int) -> tuple[MoeSpe
         num_experts=int(n_routed),
         experts_per_token=int(topk),
         expert_intermediate_size=expert_width,
-        num_shared_experts=int(cfg.get("n_shared_experts") or 0),
+        num_shared_experts=n_shared,
         shared_intermediate_size=shared_width,
         shared_expert_gate=shared_width > 0,
         router_bias=model_type == "gpt_oss" or cfg.get("topk_method") == "noaux_tc",
@@ -345,6 +355,8 @@ def arch_from_hf_config(config: Mapping[str, Any], name: str = "model") -> Model
         rotary = mla.qk_rope_head_dim
     moe, moe_layers = _moe(cfg, model_type, n_layers)
     intermediate = cfg.get("intermediate_size") or 4 * hidden
+    if model_type == "llama4_text" and cfg.get("intermediate_size_mlp"):
+        intermediate = cfg["intermediate_size_mlp"]  # Llama 4's dense layers; intermediate_size is per expert
     layer_attn, window = _layer_attention(cfg, model_type, n_layers)
     tie = cfg.get("tie_word_embeddings")
     if tie is None:
