@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
 
 from gpusizer.catalog.arch import LayerAttention, ModelArch
 from gpusizer.catalog.load import kv_dtype_table
+from gpusizer.engines import DEFAULT_ENGINE, ENGINE_NAMES, Engine, engine_spec
 from gpusizer.errors import BadInputError
 
 __all__ = [
@@ -34,8 +34,7 @@ __all__ = [
     "resolve_kv_dtype",
 ]
 
-Engine = Literal["vllm", "sglang", "tensorrt-llm", "llamacpp", "transformers"]
-ENGINES: tuple[Engine, ...] = ("vllm", "sglang", "tensorrt-llm", "llamacpp", "transformers")
+ENGINES: tuple[Engine, ...] = ENGINE_NAMES  # the engine registry's names (gpusizer.engines)
 
 MLA_FP8_DS_CELL = 656  # bytes/token/layer: 512 fp8 latent + 4 fp32 scales + 64 bf16 RoPE
 INDEXER_BLOCK = 128  # DeepSeek-V3.2 indexer key quant block; one fp32 scale per block
@@ -54,7 +53,7 @@ def _names() -> dict[str, str]:
 @lru_cache(maxsize=32)
 def kv_dtypes_for(engine: str, *, mla: bool = False) -> tuple[str, ...]:
     """The KV dtype keys ``engine`` accepts (data/quant.yaml), ``fp8_ds_mla`` only for MLA."""
-    return tuple(k for k, d in kv_dtype_table().items() if engine in d.engines and (mla or k != "fp8_ds_mla"))
+    return engine_spec(engine).kv_dtypes(mla=mla)
 
 
 def resolve_kv_dtype(kv_dtype: str, engine: str | None = None, *, mla: bool = False) -> str:
@@ -65,7 +64,7 @@ def resolve_kv_dtype(kv_dtype: str, engine: str | None = None, *, mla: bool = Fa
         raise BadInputError(
             "--kv-dtype",
             f"unknown KV dtype {kv_dtype!r}",
-            ", ".join(kv_dtypes_for(engine or "vllm", mla=mla)),
+            ", ".join(kv_dtypes_for(engine or DEFAULT_ENGINE, mla=mla)),
         )
     if engine is not None:
         accepted = kv_dtypes_for(engine, mla=mla)
@@ -137,20 +136,21 @@ def kv_layout(
 ) -> KvLayout:
     """The per-rank KV layout of ``a`` under ``engine``."""
     key = resolve_kv_dtype(kv_dtype, engine, mla=a.mla is not None)
+    spec = engine_spec(engine)
     elem = kv_element_bytes(key, model_dtype_bytes)
     full: LayerAttention = "full"
     layers: tuple[LayerAttention, ...] = a.layer_attention or tuple(full for _ in range(a.num_layers))
     if a.mla is not None:
         m = a.mla
         latent = m.kv_lora_rank + m.qk_rope_head_dim
-        if engine == "transformers":
+        if spec.mla_cache == "full-heads":
             per = a.num_attention_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim) * elem
             what = (
                 f"full per-head K/V: {a.num_attention_heads} heads × "
-                f"({m.qk_nope_head_dim + m.qk_rope_head_dim}+{m.v_head_dim}) × {elem:g} B — HF transformers decompresses MLA"
+                f"({m.qk_nope_head_dim + m.qk_rope_head_dim}+{m.v_head_dim}) × {elem:g} B — {spec.label} decompresses MLA"
             )
             return KvLayout(per_layer_bytes=per, layer_attention=layers, replicated_over_tp=False, what=what)
-        if engine == "llamacpp":
+        if spec.mla_cache == "latent-k":
             if legacy_llamacpp_mla:
                 per = a.num_attention_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim) * elem
                 what = "legacy GGUF without MLA metadata: full per-head K/V"
@@ -171,7 +171,7 @@ def kv_layout(
         what += f", replicated on every one of {tp} TP ranks" if tp > 1 else ""
         return KvLayout(per_layer_bytes=per, layer_attention=layers, replicated_over_tp=True, what=what)
     heads = a.num_kv_heads
-    if engine in ("vllm", "sglang", "tensorrt-llm"):
+    if spec.kv_split_over_tp:
         heads_rank = max(1, heads // tp)
         replicated = tp > heads
     else:
@@ -180,6 +180,6 @@ def kv_layout(
     what = f"K+V: {heads_rank} KV head{'s' if heads_rank > 1 else ''} × ({a.head_dim}+{a.v_head_dim}) × {elem:g} B"
     if replicated:
         what += f" ({heads} KV heads < TP {tp}: each rank keeps a replica)"
-    elif tp > 1 and engine in ("vllm", "sglang", "tensorrt-llm"):
+    elif tp > 1 and spec.kv_split_over_tp:
         what += f" ({heads} KV heads split over TP {tp})"
     return KvLayout(per_layer_bytes=per, layer_attention=layers, replicated_over_tp=replicated, what=what)

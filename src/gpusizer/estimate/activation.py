@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gpusizer.catalog.arch import ModelArch
+from gpusizer.engines import engine_spec
 from gpusizer.estimate.engine_settings import EngineSettings
 
 __all__ = ["activation_bytes"]
@@ -65,13 +66,14 @@ def activation_bytes(
     with_sampler: bool,
 ) -> float:
     """Peak activation bytes on one GPU running ``layers`` at ``st``'s token budget."""
-    if st.engine == "llamacpp":
+    model = engine_spec(st.engine).activation
+    if model == "compute-buffer":  # llama.cpp: f32 buffers for n_ubatch tokens
         ub = st.max_num_batched_tokens
         hidden = ub * a.hidden_size * 4 * numbers["compute_hidden_copies"]
         ffn = ub * a.intermediate_size * 4 * 2  # f32 gate and up outputs of one FFN
         logits = ub * a.vocab_size * numbers["logit_bytes"] if with_sampler else 0.0
         return hidden + ffn + logits
-    if st.engine == "transformers":
+    if model == "eager-batch":  # HF transformers: the whole batch in one forward
         tokens = st.max_num_batched_tokens * max(1, st.max_num_seqs)
         hidden = tokens * a.hidden_size * ACT_BYTES * numbers.get("activation_hidden_copies", 8)
         logits = st.max_num_seqs * a.vocab_size * 4 if with_sampler else 0.0

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field, replace
 from gpusizer.domain.kv import KvLayout, kv_layout
 from gpusizer.domain.scenario import Deployment
 from gpusizer.domain.weights import RankWeights, rank_weights, total_weight_bytes
+from gpusizer.engines import engine_spec
+from gpusizer.engines.base import MemoryBasis
 from gpusizer.estimate.activation import activation_bytes
 from gpusizer.estimate.engine_settings import EngineSettings, engine_settings
 from gpusizer.units import GIB
@@ -102,7 +104,7 @@ def _weights(dep: Deployment) -> tuple[RankWeights, ...]:
         dep.quant,
         dep.layout,
         with_mtp=dep.speculative_mtp,
-        serving_engine=dep.engine in ("vllm", "sglang", "tensorrt-llm"),
+        serving_engine=engine_spec(dep.engine).serving,
     )
     if dep.weights_scale == 1.0:
         return ranks
@@ -180,7 +182,7 @@ def _capacity(
 ) -> tuple[int, float, int, float]:
     """(tokens, max concurrency at L, max context at users, KV needed for users×L)."""
     block = st.block_size
-    window_extra = st.max_num_batched_tokens if dep.engine == "vllm" else 0
+    window_extra = st.max_num_batched_tokens if engine_spec(dep.engine).window_keeps_batch else 0
 
     def req(tokens: int) -> float:
         return kv.request_bytes(
@@ -207,12 +209,12 @@ def _capacity(
     return int(tokens * ranks), concurrency * ranks, int(max_ctx), need_one * users
 
 
-# ------------------------------------------------------------------------------- vLLM
-def _vllm(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
+# -------------------------------------------------- vLLM: a fraction of total memory
+def _of_total(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
     a = dep.model
     n = dep.engine_numbers
     cap = float(dep.visible_memory_bytes)
-    kv = kv_layout(a, "vllm", dep.kv_dtype, tp=_kv_tp(dep), model_dtype_bytes=2.0)
+    kv = kv_layout(a, dep.engine, dep.kv_dtype, tp=_kv_tp(dep), model_dtype_bytes=2.0)
     weights = _weights(dep)
     budget = cap * st.memory_fraction
     non_torch = n["non_torch_single_gpu_bytes"]
@@ -246,15 +248,15 @@ def _vllm(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
                 reserve=cap - budget - outside,
             )
         )
-    return _finish(dep, st, kv, ranks, pools, engine_label="vLLM")
+    return _finish(dep, st, kv, ranks, pools)
 
 
-# ----------------------------------------------------------------------------- SGLang
-def _sglang(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
+# ------------------------------- SGLang: a fraction of the free memory after NCCL init
+def _of_free_after_load(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
     a = dep.model
     n = dep.engine_numbers
     cap = float(dep.visible_memory_bytes)
-    kv = kv_layout(a, "sglang", dep.kv_dtype, tp=_kv_tp(dep))
+    kv = kv_layout(a, dep.engine, dep.kv_dtype, tp=_kv_tp(dep))
     weights = _weights(dep)
     pre = cap - n["pre_load_overhead_bytes"]
     ranks, pools = [], []
@@ -274,15 +276,15 @@ def _sglang(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
                 reserve=max(slack - act, 0.0),
             )
         )
-    return _finish(dep, st, kv, ranks, pools, engine_label="SGLang")
+    return _finish(dep, st, kv, ranks, pools)
 
 
-# ----------------------------------------------------------------------- TensorRT-LLM
-def _trtllm(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
+# -------------- TensorRT-LLM: a fraction of what is free after weights and activations
+def _of_free_after_peak(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
     a = dep.model
     n = dep.engine_numbers
     cap = float(dep.visible_memory_bytes)
-    kv = kv_layout(a, "tensorrt-llm", dep.kv_dtype, tp=_kv_tp(dep))
+    kv = kv_layout(a, dep.engine, dep.kv_dtype, tp=_kv_tp(dep))
     weights = _weights(dep)
     context = n["cuda_context_bytes"]
     graphs = 0.0 if dep.enforce_eager else n["cuda_graph_bytes"]
@@ -306,19 +308,16 @@ def _trtllm(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
                 reserve=max(free - pool, 0.0),
             )
         )
-    return _finish(dep, st, kv, ranks, pools, engine_label="TensorRT-LLM")
+    return _finish(dep, st, kv, ranks, pools)
 
 
 # -------------------------------------------------------- llama.cpp and transformers
-def _grow_as_needed(dep: Deployment, st: EngineSettings, engine: str) -> MemoryEstimate:
+def _grow_as_needed(dep: Deployment, st: EngineSettings) -> MemoryEstimate:
     """Engines that size KV to the request (llama.cpp n_ctx, HF DynamicCache)."""
     a = dep.model
     n = dep.engine_numbers
     cap = float(dep.visible_memory_bytes)
-    if engine == "llamacpp":
-        kv = kv_layout(a, "llamacpp", dep.kv_dtype)
-    else:
-        kv = kv_layout(a, "transformers", dep.kv_dtype)
+    kv = kv_layout(a, dep.engine, dep.kv_dtype)
     weights = _weights(dep)
     context = n["cuda_context_bytes"]
     pad = int(n.get("ctx_padding", 1))
@@ -334,8 +333,7 @@ def _grow_as_needed(dep: Deployment, st: EngineSettings, engine: str) -> MemoryE
         room = cap - rw.total_bytes - act - context
         pools.append(room)
         ranks.append(_rank(rw, cap, kv_pool=need, kv_needed=need, act=act, context=context))
-    label = "llama.cpp" if engine == "llamacpp" else "HF transformers"
-    return _finish(dep, st, kv, ranks, pools, engine_label=label, preallocated=False)
+    return _finish(dep, st, kv, ranks, pools, preallocated=False)
 
 
 # ------------------------------------------------------------------------------ verdict
@@ -346,9 +344,10 @@ def _finish(
     ranks: list[RankMemory],
     pools: list[float],
     *,
-    engine_label: str,
     preallocated: bool = True,
 ) -> MemoryEstimate:
+    spec = engine_spec(dep.engine)
+    engine_label = spec.label
     stages = [r.stage for r in ranks]
     layers = [r.layers for r in ranks]
     caps = [_capacity(dep, st, kv, layers[s], max(pools[s], 0.0)) for s in stages]
@@ -388,10 +387,8 @@ def _finish(
     # as its latent, anything else as full K/V — in the engine's own KV dtype (llama.cpp q8_0 …)
     kv_model = (
         kv.bytes_per_token()
-        if dep.engine in ("transformers", "llamacpp")
-        else kv_layout(
-            dep.model, "vllm" if dep.model.mla is not None else "transformers", dep.kv_dtype, tp=1
-        ).bytes_per_token()
+        if not spec.kv_split_over_tp
+        else kv_layout(dep.model, dep.engine, dep.kv_dtype, tp=1).bytes_per_token()
     )
     if dep.model.has_sliding_layers:
         notes.append(
@@ -416,13 +413,18 @@ def _finish(
     )
 
 
+# What the engine's memory-fraction setting is a fraction of decides how its KV pool is sized.
+_CONVENTIONS: dict[MemoryBasis, Callable[[Deployment, EngineSettings], MemoryEstimate]] = {
+    "total": _of_total,
+    "free-after-load": _of_free_after_load,
+    "free-after-peak": _of_free_after_peak,
+}
+
+
 def estimate_memory(dep: Deployment) -> MemoryEstimate:
     """Per-GPU memory breakdown and capacity of ``dep`` under its engine's conventions."""
     st = engine_settings(dep)
-    if dep.engine == "vllm":
-        return _vllm(dep, st)
-    if dep.engine == "sglang":
-        return _sglang(dep, st)
-    if dep.engine == "tensorrt-llm":
-        return _trtllm(dep, st)
-    return _grow_as_needed(dep, st, dep.engine)
+    fraction = engine_spec(dep.engine).memory_fraction
+    if fraction is None:
+        return _grow_as_needed(dep, st)
+    return _CONVENTIONS[fraction.basis](dep, st)
