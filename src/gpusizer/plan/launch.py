@@ -21,27 +21,15 @@ from dataclasses import dataclass
 
 from gpusizer.catalog.specs import Checkpoint
 from gpusizer.domain.scenario import Deployment
+from gpusizer.engines import EngineSpec, LaunchInput, all_engines, engine_spec
+from gpusizer.engines.base import ONLINE_QUANTS, PRE_QUANTIZED
 
 __all__ = ["IMAGES", "checkpoint_for", "launch_commands"]
 
-# vLLM's --quantization value for a pre-quantized checkpoint, per vendor (Marlin kernels are
-# CUDA-only; ROCm runs AWQ/GPTQ through its Triton/exllama kernels).
-_VLLM_QUANT = {
-    "nvidia": {"awq": "awq_marlin", "gptq": "gptq_marlin", "fp8": "fp8", "bnb-nf4": "bitsandbytes"},
-    "amd": {"awq": "awq", "gptq": "gptq", "fp8": "fp8"},
-}
-_ONLINE = ("fp8",)  # formats an engine makes from a 16-bit checkpoint at load time
-_PRE_QUANTIZED = ("awq", "gptq", "mxfp4", "nvfp4", "bnb-nf4")
-
-# Container images: vLLM's CUDA image runs `vllm serve` as its entrypoint (args follow the
-# image); AMD's ROCm image and the others take the full command.
-IMAGES = {
-    ("vllm", "nvidia"): "vllm/vllm-openai:latest",
-    ("vllm", "amd"): "rocm/vllm:latest",
-    ("sglang", "nvidia"): "lmsysorg/sglang:latest",
-    ("tensorrt-llm", "nvidia"): "nvcr.io/nvidia/tensorrt-llm/release:1.0.0",
-    ("llamacpp", "nvidia"): "ghcr.io/ggml-org/llama.cpp:server-cuda",
-}
+# Container images by (engine, vendor), from the engine registry. vLLM's CUDA image and the
+# llama.cpp image run the serving command as their entrypoint (args follow the image); the
+# others take the full command (``EngineSpec.container_args``).
+IMAGES = {(s.name, vendor): image for s in all_engines() for vendor, image in s.images.items()}
 _GPU_RESOURCE = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
 _DOCKER_DEVICES = {
     "nvidia": ["--gpus", "all"],
@@ -77,7 +65,8 @@ def _model(
     dep: Deployment, model_id: str, native_quant: str | None, catalogue: Sequence[Checkpoint]
 ) -> _Model:
     q = dep.quant.fmt.key
-    if dep.engine == "llamacpp":
+    kind = engine_spec(dep.engine).checkpoints
+    if kind == "gguf":
         ck = checkpoint_for(model_id, q, native_quant, catalogue)
         if ck is not None:
             return _Model(
@@ -91,7 +80,9 @@ def _model(
         )
     if q == (native_quant or "bf16") or q in ("bf16", "fp16"):
         return _Model(repo=model_id, note="", pre_quantized=q == native_quant and q not in ("bf16", "fp16"))
-    if dep.engine == "tensorrt-llm":  # loads NVIDIA ModelOpt checkpoints, not AutoAWQ/GPTQ/compressed-tensors
+    if (
+        kind == "modelopt"
+    ):  # TensorRT-LLM loads NVIDIA ModelOpt checkpoints, not AutoAWQ/GPTQ/compressed-tensors
         return _Model(
             repo=f"<{q.upper()}-ModelOpt-checkpoint-of-{model_id}>",
             note=f"  # TensorRT-LLM needs a ModelOpt-quantized {q.upper()} checkpoint: make one with NVIDIA "
@@ -101,12 +92,12 @@ def _model(
     ck = checkpoint_for(model_id, q, native_quant, catalogue)
     if ck is not None:
         return _Model(repo=ck.repo, note="", pre_quantized=True)
-    if q in _ONLINE:
+    if q in ONLINE_QUANTS:
         return _Model(repo=model_id, note="", pre_quantized=False)
     note = (
         f"  # no published {q.upper()} checkpoint of {model_id} in data/checkpoints.yaml: quantize it "
         "first (AutoAWQ / llm-compressor) and put its path here"
-        if q in _PRE_QUANTIZED
+        if q in PRE_QUANTIZED
         else ""
     )
     return _Model(repo=f"<{q.upper()}-checkpoint-of-{model_id}>", note=note, pre_quantized=True)
@@ -123,27 +114,22 @@ def launch_commands(
     boxes_per_replica: int = 1,
     boxes: int = 1,
 ) -> dict[str, str]:
-    """Commands for ``replicas`` engines of ``dep``. ``gpu_memory_utilization`` is the
-    engine's memory-fraction setting (vLLM gpu_memory_utilization, SGLang
-    mem_fraction_static, TensorRT-LLM kv_cache_free_gpu_memory_fraction)."""
+    """Commands for ``replicas`` engines of ``dep``. ``gpu_memory_utilization`` is the value
+    of the engine's own memory-fraction setting (``EngineSpec.memory_fraction``: vLLM
+    gpu_memory_utilization, SGLang mem_fraction_static, TensorRT-LLM
+    kv_cache_free_gpu_memory_fraction). An engine with no serving command gets none."""
+    spec = engine_spec(dep.engine)
+    if spec.launch_args is None:
+        return {}
     m = _model(dep, model_id, native_quant, checkpoints)
+    inp = _launch_input(dep, m, gpu_memory_utilization)
+    if spec.checkpoints == "gguf":
+        return _gguf_server(dep, spec, m, inp, replicas, boxes)
     vendor = dep.gpu.vendor
-    if dep.engine == "llamacpp":
-        return _llamacpp(dep, m, replicas, boxes)
     nodes = max(dep.layout.nodes, boxes_per_replica)
-    if dep.engine == "sglang":
-        argv = _sglang_args(dep, m, gpu_memory_utilization, vendor)
-        cmd = shlex.join(["python3", "-m", "sglang.launch_server", *argv])
-        name = "sglang"
-    elif dep.engine == "tensorrt-llm":
-        argv = _trtllm_args(dep, m, gpu_memory_utilization)
-        cmd = shlex.join(["trtllm-serve", *argv])
-        name = "trtllm-serve"
-    else:
-        argv = _vllm_args(dep, m, gpu_memory_utilization, vendor)
-        cmd = shlex.join(["vllm", "serve", *argv])
-        name = "vllm"
-    out = {name: cmd + m.note + _kv_note(dep)}
+    argv = spec.launch_args(inp)
+    cmd = shlex.join([*spec.command, *argv])
+    out = {spec.command_name: cmd + m.note + spec.launch_note(inp)}
     image = IMAGES.get((dep.engine, vendor))
     if image is not None:
         out["docker"] = _docker(dep.engine, vendor, image, cmd, argv)
@@ -163,86 +149,24 @@ def launch_commands(
     return out
 
 
-def _kv_note(dep: Deployment) -> str:
-    if dep.engine == "tensorrt-llm" and dep.kv_dtype != "auto":
-        return "  # extra.yaml: kv_cache_config: {dtype: fp8}"
-    return ""
-
-
-def _vllm_args(dep: Deployment, m: _Model, frac: float, vendor: str) -> list[str]:
-    tp, pp = dep.layout.tp, dep.layout.pp
-    # vLLM runs DP attention as data-parallel ranks sharing expert-parallel MoE layers
-    args = (
-        ["--data-parallel-size", str(tp), "--tensor-parallel-size", "1"]
-        if dep.layout.attention_dp
-        else ["--tensor-parallel-size", str(tp)]
+def _launch_input(dep: Deployment, m: _Model, frac: float) -> LaunchInput:
+    """The plain values an engine's command line is built from."""
+    return LaunchInput(
+        repo=m.repo,
+        pre_quantized=m.pre_quantized,
+        quant=dep.quant.fmt.key,
+        vendor=dep.gpu.vendor,
+        tp=dep.layout.tp,
+        pp=dep.layout.pp,
+        nodes=dep.layout.nodes,
+        attention_dp=dep.layout.attention_dp,
+        ep=dep.layout.ep,
+        max_model_len=dep.max_model_len,
+        users=dep.users,
+        memory_fraction=frac,
+        kv_dtype=dep.kv_dtype,
+        gguf_tag=m.gguf_tag,
     )
-    if pp > 1:
-        args += ["--pipeline-parallel-size", str(pp)]
-    args += [
-        "--max-model-len",
-        str(dep.max_model_len),
-        "--max-num-seqs",
-        str(max(dep.users, 1)),
-        "--gpu-memory-utilization",
-        f"{frac:g}",
-    ]
-    q = dep.quant.fmt.key
-    quant = _VLLM_QUANT.get(vendor, _VLLM_QUANT["nvidia"]).get(q)
-    if quant and (not m.pre_quantized or q in _PRE_QUANTIZED):
-        args += ["--quantization", quant]
-    if dep.kv_dtype != "auto":
-        args += ["--kv-cache-dtype", dep.kv_dtype]
-    if dep.layout.ep or dep.layout.attention_dp:
-        args += ["--enable-expert-parallel"]
-    if dep.layout.nodes > 1:
-        args += ["--distributed-executor-backend", "ray"]
-    return [m.repo, *args]
-
-
-def _sglang_args(dep: Deployment, m: _Model, frac: float, vendor: str) -> list[str]:
-    tp, pp = dep.layout.tp, dep.layout.pp
-    args = ["--model-path", m.repo, "--tp-size", str(tp)]
-    if pp > 1:
-        args += ["--pp-size", str(pp)]
-    if dep.layout.attention_dp:
-        args += ["--dp-size", str(tp), "--enable-dp-attention"]
-    args += [
-        "--context-length",
-        str(dep.max_model_len),
-        "--max-running-requests",
-        str(max(dep.users, 1)),
-        "--mem-fraction-static",
-        f"{frac:g}",
-    ]
-    q = dep.quant.fmt.key
-    if not m.pre_quantized and q in _ONLINE:
-        args += ["--quantization", q]
-    if dep.kv_dtype != "auto":
-        args += ["--kv-cache-dtype", "fp8_e4m3" if dep.kv_dtype == "fp8" else dep.kv_dtype]
-    del vendor
-    return args
-
-
-def _trtllm_args(dep: Deployment, m: _Model, frac: float) -> list[str]:
-    args = [
-        m.repo,
-        "--backend",
-        "pytorch",
-        "--tp_size",
-        str(dep.layout.tp),
-        "--pp_size",
-        str(dep.layout.pp),
-        "--max_batch_size",
-        str(max(dep.users, 1)),
-        "--max_seq_len",
-        str(dep.max_model_len),
-        "--kv_cache_free_gpu_memory_fraction",
-        f"{frac:g}",
-    ]
-    if dep.kv_dtype != "auto":
-        args += ["--extra_llm_api_options", "extra.yaml"]
-    return args
 
 
 def _docker(engine: str, vendor: str, image: str, cmd: str, argv: list[str]) -> str:
@@ -254,12 +178,7 @@ def _docker(engine: str, vendor: str, image: str, cmd: str, argv: list[str]) -> 
 
 def _container_args(engine: str, vendor: str, cmd: str) -> tuple[list[str], list[str]]:
     """(command, args) for a container spec: the image entrypoint is used where it serves."""
-    parts = shlex.split(cmd)
-    if engine == "vllm" and vendor == "nvidia":  # entrypoint `vllm serve` (older images: the API server)
-        return [], ["--model", *parts[2:]]
-    if engine == "llamacpp":  # the image's entrypoint is llama-server
-        return [], [*parts[1:], "--host", "0.0.0.0", "--port", "8000"]
-    return parts[:1], [*parts[1:], "--host", "0.0.0.0", "--port", "8000"]
+    return engine_spec(engine).container_args(vendor, shlex.split(cmd))
 
 
 def _compose(
@@ -398,20 +317,17 @@ def _lws(engine: str, vendor: str, image: str, cmd: str, nodes: int, gpus_each: 
     )
 
 
-def _llamacpp(dep: Deployment, m: _Model, replicas: int, boxes: int = 1) -> dict[str, str]:
+def _gguf_server(
+    dep: Deployment, spec: EngineSpec, m: _Model, inp: LaunchInput, replicas: int, boxes: int = 1
+) -> dict[str, str]:
     """llama-server (and Ollama where the model has a library tag): one slot per user, the
     context shared by the slots; the 8-bit KV cache needs flash attention."""
+    assert spec.launch_args is not None
     users = max(dep.users, 1)
-    ctx = dep.max_model_len * users
-    source = ["-hf", f"{m.repo}:{m.gguf_tag}"] if m.gguf_tag else ["-m", m.repo]
-    args = [*source, "-ngl", "99", "-c", str(ctx), "-np", str(users)]
-    if dep.layout.pp > 1:
-        args += ["--split-mode", "layer", "--tensor-split", ",".join(["1"] * dep.layout.pp)]
-    if dep.kv_dtype not in ("auto", "f16"):
-        args += ["-ctk", dep.kv_dtype, "-ctv", dep.kv_dtype, "--flash-attn", "on"]
+    args = spec.launch_args(inp)
     where = "  # one per Mac, behind a load balancer" if replicas > 1 and dep.gpu.vendor == "apple" else ""
-    base = shlex.join(["llama-server", *args])
-    out = {"llama-server": f"{base} --host 0.0.0.0 --port 8000{m.note}{where}"}
+    base = shlex.join([*spec.command, *args])
+    out = {spec.command_name: f"{base} --host 0.0.0.0 --port 8000{m.note}{where}"}
     if m.ollama and dep.layout.gpus == 1:
         env = [f"OLLAMA_NUM_PARALLEL={users}", f"OLLAMA_CONTEXT_LENGTH={dep.max_model_len}"]
         if dep.kv_dtype not in ("auto", "f16"):
@@ -420,12 +336,12 @@ def _llamacpp(dep: Deployment, m: _Model, replicas: int, boxes: int = 1) -> dict
             f"{' '.join(env)} ollama serve & sleep 3 && ollama run {m.ollama}"
             "  # the macOS app: set the same with `launchctl setenv NAME VALUE` and restart Ollama"
         )
-    image = IMAGES.get(("llamacpp", dep.gpu.vendor))
+    image = IMAGES.get((dep.engine, dep.gpu.vendor))
     if image is not None:
-        out["docker"] = _docker("llamacpp", dep.gpu.vendor, image, base, args)
+        out["docker"] = _docker(dep.engine, dep.gpu.vendor, image, base, args)
         per_box = max(1, replicas // max(boxes, 1))
         if per_box > 1:
-            compose = _compose("llamacpp", dep.gpu.vendor, image, base, args, per_box, dep.layout.gpus)
+            compose = _compose(dep.engine, dep.gpu.vendor, image, base, args, per_box, dep.layout.gpus)
             out["compose"] = (
                 f"# run this on each of the {boxes} boxes and balance the users across them\n{compose}"
                 if boxes > 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gpusizer.catalog.specs import GpuSpec
+from gpusizer.engines import PLAN_ENGINES, all_engines, engine_spec, engines_for_vendor
 from gpusizer.plan.systems import Placement
 
 __all__ = [
@@ -26,7 +27,7 @@ __all__ = [
 GPU_COUNTS = (1, 2, 4, 8, 16)  # GPUs per engine; 16 = two 8-GPU boxes (TP 8 × PP 2)
 REPLICAS = (1, 2, 4, 8)  # independent engines behind a load balancer (data parallel)
 CLASSES = ("consumer", "workstation", "datacenter", "apple")
-ENGINES = ("vllm", "sglang", "tensorrt-llm", "llamacpp")
+ENGINES = PLAN_ENGINES  # engines with a serving command (gpusizer.engines)
 
 # What a lower-precision KV cache costs in quality (shown next to a plan that uses one).
 KV_NOTES = {
@@ -44,8 +45,10 @@ def quants_for(
     16-bit (or native) and FP8 for ``precision="high"``."""
     if requested:
         return list(requested)
-    if engine == "llamacpp":  # GGUF: Q4_K_M is llama.cpp's usual 4-bit, Q8_0 its near-lossless one
-        return ["q8_0"] if precision == "high" else ["q4_k_m"]
+    gguf = engine_spec(engine).gguf_quants
+    if gguf is not None:  # GGUF: Q4_K_M is llama.cpp's usual 4-bit, Q8_0 its near-lossless one
+        usual, high = gguf
+        return [high] if precision == "high" else [usual]
     has_fp8 = bool(gpu.flops.fp8)
     if precision == "high":
         out = ["bf16"] if native is None else [native]
@@ -63,9 +66,10 @@ def kv_dtypes_for(gpu: GpuSpec, engine: str, requested: str | None) -> list[str]
     engine run it (FP8 on FP8-capable GPUs under vLLM/SGLang/TensorRT-LLM; q8_0 on llama.cpp)."""
     if requested is not None:
         return [requested]
-    if engine == "llamacpp":
-        return ["auto", "q8_0"]
-    return ["auto", "fp8"] if gpu.flops.fp8 else ["auto"]
+    spec = engine_spec(engine)
+    if spec.compact_kv is None or (spec.compact_kv_needs_fp8 and not gpu.flops.fp8):
+        return ["auto"]
+    return ["auto", spec.compact_kv]
 
 
 def layouts_for(heads: int, kv_heads: int, mla: bool, count: int, per_node: int = 8) -> list[tuple[int, int]]:
@@ -98,14 +102,16 @@ def candidate_name(
 
 
 def engines_for(gpu: GpuSpec, wanted: Sequence[str]) -> list[str]:
-    """Engines to try on ``gpu``: Apple GPUs run llama.cpp only; TensorRT-LLM runs on NVIDIA
-    only; ``auto`` tries vLLM and SGLang on data-centre and workstation cards, vLLM and
-    llama.cpp on consumer cards."""
-    if gpu.vendor == "apple":
-        return ["llamacpp"]
+    """Engines to try on ``gpu`` (``EngineSpec.vendors``, ``auto_classes``): a vendor that one
+    engine serves gets that engine (Apple: llama.cpp); ``auto`` tries vLLM and SGLang on
+    data-centre and workstation cards, vLLM and llama.cpp on consumer cards; named engines
+    are kept where they run on the vendor (TensorRT-LLM: NVIDIA only)."""
+    runs_here: list[str] = [e for e in engines_for_vendor(gpu.vendor) if e in PLAN_ENGINES]
+    if len(runs_here) == 1:
+        return runs_here
     if "auto" in wanted:
-        return ["vllm", "llamacpp"] if gpu.gpu_class == "consumer" else ["vllm", "sglang"]
-    return [e for e in wanted if e != "tensorrt-llm" or gpu.vendor == "nvidia"]
+        return [s.name for s in all_engines() if s.name in runs_here and gpu.gpu_class in s.auto_classes]
+    return [e for e in wanted if e in runs_here]
 
 
 def distinct_placements(ps: Sequence[Placement]) -> list[Placement]:
