@@ -12,6 +12,7 @@ from gpusizer.catalog.hf_config import arch_from_hf_config
 from gpusizer.catalog.load import gpu_catalogue, model_catalogue, model_config, quant_catalogue
 from gpusizer.cli.common import console, guarded
 from gpusizer.domain.params import count_params
+from gpusizer.report.layout import fold_columns
 from gpusizer.units import GIB
 
 __all__ = ["gpus_command", "models_command", "quants_command"]
@@ -46,7 +47,7 @@ def models_command(
         return
     t = Table(title=f"{len(rows)} models")
     for col in ("id", "attention", "MoE", "params (B)", "active (B)", "layers", "context"):
-        t.add_column(col, justify="right" if col not in ("id", "attention") else "left", no_wrap=col == "id")
+        t.add_column(col, justify="right" if col not in ("id", "attention") else "left")
     for r in rows:
         t.add_row(
             str(r["id"]),
@@ -57,7 +58,7 @@ def models_command(
             str(r["layers"]),
             f"{r['context']:,}",
         )
-    console.print(t)
+    console.print(fold_columns(t, console.width, ("layers", "attention")))
 
 
 @guarded
@@ -77,7 +78,7 @@ def gpus_command(
     t = Table(title=f"{len(gpus)} GPUs")
     cols = ("key", "class", "GiB", "visible", "TB/s", "BF16 TF", "FP8 TF", "link", "list $")
     for col in cols:
-        t.add_column(col, justify="left" if col in ("key", "class", "link") else "right", no_wrap=True)
+        t.add_column(col, justify="left" if col in ("key", "class", "link") else "right")
     for g in gpus:
         t.add_row(
             g.key,
@@ -90,7 +91,7 @@ def gpus_command(
             g.scale_up_link or "—",
             f"{g.list_price_usd:,.0f}" if g.list_price_usd else "—",
         )
-    console.print(t)
+    console.print(fold_columns(t, console.width, ("visible", "link", "FP8 TF", "class")))
 
 
 @guarded
@@ -109,4 +110,4 @@ def quants_command(
             continue
         kept = ", ".join(sorted(groups - set(f.quantized_groups))) if f.quantized_groups else "—"
         t.add_row(f.key, f"{f.linear_bits_per_weight:.3f}", kept, ", ".join(f.engines), f.description)
-    console.print(t)
+    console.print(fold_columns(t, console.width))

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from gpusizer.api import FitResult
 from gpusizer.estimate.memory import RULE_OF_THUMB_OVERHEAD, RankMemory
+from gpusizer.report.layout import fold_columns
 from gpusizer.units import GIB
 
 __all__ = ["SCHEMA_VERSION", "fit_to_dict", "render_fit"]
@@ -188,7 +189,7 @@ def render_fit(res: FitResult, console: Console) -> None:
             "bold",
             "Metal working-set limit of unified memory" if apple else "as the driver reports it",
         )
-        console.print(t)
+        console.print(fold_columns(t, console.width))
     console.print(f"KV per token per GPU: [bold]{est.kv_bytes_per_token:,.0f} B[/] — {est.kv.what}")
     console.print(
         f"Max concurrency at {dep.max_model_len:,} tokens: [bold]{est.max_concurrency:.2f}[/] · "

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gpusizer.api import PerfResult
+from gpusizer.report.layout import fold_columns
 
 __all__ = ["perf_to_dict", "render_perf"]
 
@@ -71,7 +72,7 @@ def render_perf(res: PerfResult, console: Console) -> None:
             f"{r.output_tokens_per_s:,.0f}",
             r.bound,
         )
-    console.print(t)
+    console.print(fold_columns(t, console.width))
     if res.rows:
         console.print(f"batch {res.rows[0].batch}: {res.rows[0].reason}")
         if len(res.rows) > 1:

@@ -12,6 +12,7 @@ from rich.text import Text
 from gpusizer.plan.evaluate import Accepted
 from gpusizer.plan.rank import group_rejections
 from gpusizer.planning import KV_NOTES, PlanResult, label_of
+from gpusizer.report.layout import fold_columns
 from gpusizer.units import GIB
 
 __all__ = ["PLAN_SCHEMA_VERSION", "plan_to_dict", "plan_to_markdown", "render_plan"]
@@ -174,6 +175,11 @@ def _weights(a: Accepted) -> str:
     return a.dep.quant.label + (f" · KV {a.dep.kv_dtype}" if a.dep.kv_dtype != "auto" else "")
 
 
+# Top-picks columns left out first when the terminal is too narrow for the rest (--json and
+# --markdown keep every one).
+_NARROW_DROPS = ("users fit", "$/hour", "VRAM/GPU", "cloud $/h")
+
+
 def render_plan(res: PlanResult, console: Console) -> None:
     slo = []
     if res.slo.ttft_s:
@@ -241,7 +247,7 @@ def render_plan(res: PlanResult, console: Console) -> None:
                 f"{a.memory.max_concurrency * a.replicas:,.1f}",
                 f"{used / GIB:,.1f}/{lim.capacity_bytes / GIB:,.0f} GiB",
             )
-        console.print(t)
+        console.print(fold_columns(t, console.width, _NARROW_DROPS))
         c = p.cheapest
         lim = c.memory.limiting
         console.print(
@@ -279,7 +285,7 @@ def render_plan(res: PlanResult, console: Console) -> None:
         t.add_column("example")
         for reason, n, ex in rej[:8]:
             t.add_row(reason, str(n), ex)
-        console.print(t)
+        console.print(fold_columns(t, console.width))
     for f in res.findings:
         mark = "[green]✓[/]" if f.holds else "[yellow]![/]"
         console.print(f"{mark} [bold]{f.rule}[/]: {f.evidence}. {f.advice}.", highlight=False)
