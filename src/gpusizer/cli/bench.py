@@ -268,7 +268,7 @@ def _bench(
                 sizing = size_synthetic_prompt(
                     base, model, in_tokens, headers=headers, timeout_s=min(timeout_s, 10)
                 )
-        for s in points_settings:
+        for index, s in enumerate(points_settings, 1):
             if interrupt.requested:
                 break
             s = replace(s, prompt_words=sizing.words if sizing else None)
@@ -285,7 +285,17 @@ def _bench(
             )
             current["run_id"] = run_id
             status, summary = _point(
-                store, run_id, s, prompts, interrupt, as_json, predict_model, gpu, gpus, engine
+                store,
+                run_id,
+                s,
+                prompts,
+                interrupt,
+                as_json,
+                predict_model,
+                gpu,
+                gpus,
+                engine,
+                sweep=(index, len(points_settings)),
             )
             current.pop("run_id")
             points.append({"run_id": run_id, "load": load, "status": status, **summary})
@@ -319,6 +329,7 @@ def _point(
     gpu: str | None,
     gpus: int | None,
     engine: str | None,
+    sweep: tuple[int, int] = (1, 1),
 ) -> tuple[RunStatus, dict[str, Any]]:
     """Run one load point into ``run_id`` and give the run its final state: ``complete``,
     ``interrupted`` (a signal; the requests in flight are stored as cancelled) or ``failed``
@@ -331,7 +342,7 @@ def _point(
             store.heartbeat(run_id)
 
     try:
-        with _progress(s, quiet=quiet) as advance:
+        with _progress(s, quiet=quiet, sweep=sweep) as advance:
 
             def on_record(rec: RequestRecord) -> None:
                 store.add_request(run_id, rec)
@@ -378,8 +389,13 @@ def _load_label(s: BenchSettings) -> str:
 
 
 @contextmanager
-def _progress(s: BenchSettings, *, quiet: bool) -> Iterator[Callable[[RequestRecord], None]]:
-    """A progress bar on stderr per load point; silent when stderr is not a terminal or for --json."""
+def _progress(
+    s: BenchSettings, *, quiet: bool, sweep: tuple[int, int] = (1, 1)
+) -> Iterator[Callable[[RequestRecord], None]]:
+    """A progress bar on stderr per load point, naming the point's place in the sweep
+    ("point 2/3 · concurrency=4"); silent when stderr is not a terminal or for --json."""
+    index, points = sweep
+    label = _load_label(s) if points == 1 else f"point {index}/{points} · {_load_label(s)}"
     total = s.requests + s.warmup if s.duration_s is None else None
     with Progress(
         TextColumn("{task.description}"),
@@ -391,7 +407,7 @@ def _progress(s: BenchSettings, *, quiet: bool) -> Iterator[Callable[[RequestRec
         transient=True,
         disable=quiet or not err_console.is_terminal,
     ) as bar:
-        task = bar.add_task(_load_label(s), total=total, failed=0)
+        task = bar.add_task(label, total=total, failed=0)
         failed = 0
 
         def advance(rec: RequestRecord) -> None:
