@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from gpusizer.engines import engine_for_metrics
+
 __all__ = ["ServerSnapshot", "parse_metrics"]
 
 
@@ -79,9 +81,7 @@ def parse_metrics(text: str) -> ServerSnapshot:
         total, count = first(names, "_sum"), first(names, "_count")
         return total / count if total is not None and count else None
 
-    engine = next(
-        (p for p in ("vllm", "sglang", "llamacpp") if any(k.startswith(p + ":") for k in values)), None
-    )
+    engine = engine_for_metrics(values)
     return ServerSnapshot(
         engine=engine,
         running=first(_RUNNING),

@@ -10,7 +10,7 @@ import typer
 from gpusizer import __version__
 from gpusizer.cli.bench import bench_command
 from gpusizer.cli.calibrate import calibrate_command
-from gpusizer.cli.catalog import gpus_command, models_command, quants_command
+from gpusizer.cli.catalog import engines_command, gpus_command, models_command, quants_command
 from gpusizer.cli.common import DEBUG
 from gpusizer.cli.diagnose import diagnose_command
 from gpusizer.cli.fit import fit_command
@@ -56,6 +56,7 @@ app.command("serve")(serve_command)
 app.command("models")(models_command)
 app.command("gpus")(gpus_command)
 app.command("quants")(quants_command)
+app.command("engines")(engines_command)
 
 
 def _click_exceptions() -> Any:

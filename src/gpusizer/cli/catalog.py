@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -12,10 +12,11 @@ from gpusizer.catalog.hf_config import arch_from_hf_config
 from gpusizer.catalog.load import gpu_catalogue, model_catalogue, model_config, quant_catalogue
 from gpusizer.cli.common import console, guarded
 from gpusizer.domain.params import count_params
+from gpusizer.engines import all_engines
 from gpusizer.report.layout import fold_columns
 from gpusizer.units import GIB
 
-__all__ = ["gpus_command", "models_command", "quants_command"]
+__all__ = ["engines_command", "gpus_command", "models_command", "quants_command"]
 
 
 @guarded
@@ -111,3 +112,46 @@ def quants_command(
         kept = ", ".join(sorted(groups - set(f.quantized_groups))) if f.quantized_groups else "—"
         t.add_row(f.key, f"{f.linear_bits_per_weight:.3f}", kept, ", ".join(f.engines), f.description)
     console.print(fold_columns(t, console.width))
+
+
+@guarded
+def engines_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the inference engines gpusizer models: memory-fraction setting, paging, KV dtypes, vendors."""
+    rows: list[dict[str, Any]] = []
+    for s in all_engines():
+        frac = s.memory_fraction
+        rows.append(
+            {
+                "engine": s.name,
+                "label": s.label,
+                "serving": s.serving,
+                "memory_setting": frac.setting if frac else None,
+                "memory_flag": frac.flag if frac else None,
+                "memory_meaning": frac.meaning
+                if frac
+                else "none: the engine allocates what the requests need",
+                "block_size_default": s.default_block_size(s.numbers()),
+                "kv_dtypes": list(s.kv_dtypes(mla=True)),
+                "prefix_cache_default": s.prefix_cache_default,
+                "admission": s.admission,
+                "vendors": sorted(s.vendors),
+                "command": " ".join(s.command) or None,
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    t = Table(title=f"{len(rows)} engines")
+    for col in ("engine", "memory setting", "block", "KV dtypes", "prefix cache", "admission", "vendors"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(
+            f"{r['engine']} ({r['label']})",
+            str(r["memory_flag"] or "—"),
+            str(r["block_size_default"]),
+            ", ".join(r["kv_dtypes"]),
+            "on" if r["prefix_cache_default"] else "off",
+            str(r["admission"]),
+            ", ".join(r["vendors"]),
+        )
+    console.print(t)

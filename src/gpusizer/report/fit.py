@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gpusizer.api import FitResult
+from gpusizer.engines import engine_spec
 from gpusizer.estimate.memory import RULE_OF_THUMB_OVERHEAD, RankMemory
 from gpusizer.report.layout import fold_columns
 from gpusizer.units import GIB
@@ -59,7 +60,7 @@ def fit_to_dict(res: FitResult) -> dict[str, Any]:
         "tp": dep.layout.tp,
         "pp": dep.layout.pp,
         "engine": dep.engine,
-        "engine_version": ".".join(map(str, st.version)) if st.engine == "vllm" else None,
+        "engine_version": ".".join(map(str, st.version)) if engine_spec(st.engine).versioned else None,
         "accounting_band": st.band,
         "quant": dep.quant.label,
         "kv_dtype": dep.kv_dtype,
@@ -102,13 +103,7 @@ def render_fit(res: FitResult, console: Console) -> None:
     est = res.estimate
     dep = res.deployment
     st = est.settings
-    engine = {
-        "vllm": "vLLM",
-        "sglang": "SGLang",
-        "tensorrt-llm": "TensorRT-LLM",
-        "llamacpp": "llama.cpp",
-        "transformers": "HF transformers",
-    }[dep.engine]
+    engine = engine_spec(dep.engine).label
     head = (
         f"[bold]{res.model.name}[/] · {dep.quant.label} weights · KV {dep.kv_dtype} · "
         f"{dep.layout.gpus}× {dep.gpu.name}"

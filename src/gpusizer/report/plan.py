@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from gpusizer.engines import DEFAULT_ENGINE
 from gpusizer.plan.evaluate import Accepted
 from gpusizer.plan.rank import group_rejections
 from gpusizer.planning import KV_NOTES, PlanResult, label_of
@@ -236,7 +237,7 @@ def render_plan(res: PlanResult, console: Console) -> None:
                 name + same,
                 hardware_of(a)
                 + (f" · {a.replicas} engines" if a.replicas > 1 else "")
-                + ("" if a.dep.engine == "vllm" else f" ({a.dep.engine})"),
+                + ("" if a.dep.engine == DEFAULT_ENGINE else f" ({a.dep.engine})"),
                 _weights(a),
                 f"{a.capex_usd:,.0f}" if a.capex_usd is not None else "—",
                 f"{a.usd_per_hour:,.2f}",
