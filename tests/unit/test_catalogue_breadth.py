@@ -65,22 +65,28 @@ def _counts(model_id: str) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("entry", [e for e in model_catalogue() if e.published], ids=lambda e: e.id)
-def test_derived_count_within_three_percent_of_the_model_card(entry) -> None:  # type: ignore[no-untyped-def]
-    # The card figures are rounded ("24B", "1T"); 3 % covers that rounding and nothing more
+def test_derived_count_within_five_percent_of_the_model_card(entry) -> None:  # type: ignore[no-untyped-def]
+    # The card figures are rounded ("7B" for 6.74B, "14B" for 14.66B); 5 % covers that rounding
     # (Llama-4-Maverick counted every layer as MoE once: 778B against the card's 400B).
     total, active = _counts(entry.id)
     pub = entry.published
     if pub.total_params:
-        assert total == pytest.approx(pub.total_params, rel=0.03), entry.id
+        assert total == pytest.approx(pub.total_params, rel=0.05), entry.id
     if pub.active_params:
-        # "activated" figures differ in whether embeddings count: 15 %, not 3 %
+        # "activated" figures differ in whether embeddings count: 15 %, not 5 %
         assert active == pytest.approx(pub.active_params, rel=0.15), entry.id
 
 
-def test_every_added_model_has_a_published_count() -> None:
-    ids = {e.id: e for e in model_catalogue()}
-    missing = [m for m in NAMED.values() if not ids[m].published]
-    assert not missing
+# Models whose owner publishes no count of their own shape, with the reason.
+NO_PUBLISHED_COUNT = {
+    "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B": "named 1.5B after Qwen2.5-Math-1.5B (tied embeddings, "
+    "1.54B), but the distill unties them: 1.78B; no published figure for that shape",
+}
+
+
+def test_every_model_has_a_published_count() -> None:
+    missing = {e.id for e in model_catalogue() if not e.published}
+    assert missing == set(NO_PUBLISHED_COUNT)
 
 
 def test_llama4_counts_shared_expert_and_interleaved_dense_layers() -> None:
