@@ -94,7 +94,7 @@ def test_every_spec_is_complete(spec: EngineSpec) -> None:
         value = getattr(spec, f.name)
         if f.name in ("memory_fraction", "launch_args", "compact_kv", "gguf_quants", "numbers_base"):
             continue  # may be None by design; checked below
-        if f.name in ("metrics_prefix", "block_size_number"):
+        if f.name in ("metrics_prefix", "block_size_number", "prefill_chunk_number"):
             continue
         if isinstance(value, (bool, int, float)):
             continue
@@ -107,8 +107,9 @@ def test_every_spec_is_complete(spec: EngineSpec) -> None:
     if spec.memory_fraction is not None:
         mf = spec.memory_fraction
         assert mf.setting and mf.flag.startswith("--") and mf.meaning
-    if spec.block_size_number is not None:
-        assert spec.block_size_number in spec.numbers(), "block size must be a sourced number"
+    for number in (spec.block_size_number, spec.prefill_chunk_number):
+        if number is not None:
+            assert number in spec.numbers(), f"{number} must be a sourced number in data/engines.yaml"
     assert "auto" in spec.kv_dtypes()
     assert spec.has_command == bool(spec.command)
     st = spec.settings(_settings_input(spec))
@@ -329,3 +330,20 @@ def test_an_engine_without_a_server_gets_no_command() -> None:
 
     res = fit("llama-3.1-8b", "h100", engine="transformers", max_model_len=4096)
     assert launch_commands(res.deployment, "meta-llama/Llama-3.1-8B", 0.9) == {}
+
+
+def test_dp_attention_and_prefill_chunk_follow_the_engines_commands() -> None:
+    """DP attention is planned where the command can say it (vLLM --data-parallel-size with
+    expert parallelism, SGLang --enable-dp-attention); llama.cpp prefills n_batch = 2048
+    prompt tokens per decode call (common.h), the others their token budget."""
+    for spec in SPECS:
+        if spec.dp_attention:
+            assert spec.launch_args is not None
+            argv = spec.launch_args(_launch_input(attention_dp=True, ep=True))
+            assert {"--enable-dp-attention", "--data-parallel-size"} & set(argv), spec.name
+    assert {s.name for s in SPECS if s.dp_attention} == {"vllm", "sglang"}
+    lcpp = engine_spec("llamacpp")
+    assert lcpp.prefill_chunk(lcpp.settings(_settings_input(lcpp))) == 2048
+    vllm = engine_spec("vllm")
+    st = vllm.settings(_settings_input(vllm, max_num_batched_tokens=4096))
+    assert vllm.prefill_chunk(st) == 4096

@@ -20,6 +20,24 @@ Public API::
     engine_for_metrics(ks) the engine whose Prometheus prefix names exported metrics
     EngineSpec, EngineSettings, MemoryFraction, LaunchInput, SettingsInput  (base.py)
 
+Replacing a name comparison (for code not converted yet)::
+
+    engine in ("vllm", "sglang", "tensorrt-llm")   spec.serving (or spec.kv_split_over_tp for KV)
+    engine in ("llamacpp", "transformers")          spec.layer_split   (multi-GPU = layer split)
+    engine == "llamacpp" (weights / quant names)    spec.checkpoints == "gguf"; spec.gguf_quants
+    engine == "llamacpp" ... else 2048              spec.prefill_chunk(settings)
+    "q8_0" if llamacpp else "fp8"                   spec.compact_kv
+    engine == "sglang" (admission reserve)          spec.admission == "reserve-ratio"
+    mixed_prefill=engine != "sglang"                spec.mixed_prefill
+    PREFIX_CACHING_DEFAULT[engine]                  spec.prefix_cache_default
+    engine in ("vllm", "sglang") (DP attention)     spec.dp_attention
+    engine == "vllm" (gpu_memory_utilization)       spec.memory_fraction.basis == "total"
+    engine == "vllm" (version bands)                spec.versioned
+    engine != "vllm" (show the engine's name)       engine != DEFAULT_ENGINE
+    {"vllm": "vLLM", ...}[engine]                   spec.label
+    ("vllm", "sglang", ..., "auto") name lists      ENGINE_NAMES / PLAN_ENGINES (+ "auto")
+    api.engine_numbers(engine)                      spec.numbers()
+
 Examples::
 
     engine_spec("sglang").memory_fraction.flag       # "--mem-fraction-static"

@@ -193,6 +193,9 @@ class EngineSpec:
     compact_kv: str | None  # the 8-bit KV cache `plan` tries (fp8, q8_0); None: none
     compact_kv_needs_fp8: bool  # … only on GPUs with FP8 tensor cores
     gguf_quants: tuple[str, str] | None = None  # (usual, high-precision) GGUF types plan tries
+    dp_attention: bool  # its command runs data-parallel attention for MLA models (plan tries it)
+    prefill_chunk_number: str | None = None  # data/engines.yaml number: prompt tokens per step
+    # when the engine's token budget is not the prefill chunk (llama.cpp n_batch)
     versioned: bool  # memory accounting depends on the version the user gives
     metrics_prefix: str | None  # Prometheus metric prefix ("vllm" for vllm:num_requests_running)
     command: tuple[str, ...]  # the serving command; () when the engine has none
@@ -223,6 +226,12 @@ class EngineSpec:
     def default_block_size(self, numbers: Mapping[str, float]) -> int:
         """Tokens per KV block (page) when the user sets none."""
         return int(numbers[self.block_size_number]) if self.block_size_number else 1
+
+    def prefill_chunk(self, settings: EngineSettings) -> int:
+        """Prompt tokens one step prefills: the token budget, or the engine's own chunk."""
+        if self.prefill_chunk_number is None:
+            return settings.max_num_batched_tokens
+        return int(self.numbers()[self.prefill_chunk_number])
 
     @property
     def has_command(self) -> bool:

@@ -115,6 +115,7 @@ SPEC = EngineSpec(
     checkpoints="hf",
     compact_kv="fp8",
     compact_kv_needs_fp8=True,
+    dp_attention=True,
     versioned=False,
     metrics_prefix="sglang",
     command=("python3", "-m", "sglang.launch_server"),

@@ -85,6 +85,7 @@ SPEC = EngineSpec(
     checkpoints="modelopt",
     compact_kv="fp8",
     compact_kv_needs_fp8=True,
+    dp_attention=False,
     versioned=False,
     metrics_prefix=None,
     command=("trtllm-serve",),

@@ -48,6 +48,7 @@ SPEC = EngineSpec(
     checkpoints="hf",
     compact_kv=None,
     compact_kv_needs_fp8=False,
+    dp_attention=False,
     versioned=False,
     metrics_prefix=None,
     command=(),

@@ -166,6 +166,7 @@ SPEC = EngineSpec(
     checkpoints="hf",
     compact_kv="fp8",
     compact_kv_needs_fp8=True,
+    dp_attention=True,
     versioned=True,
     metrics_prefix="vllm",
     command=("vllm", "serve"),
