@@ -152,6 +152,8 @@ def test_llama4_moe_layers_are_bounds_checked() -> None:
         ("Tesla T4", "t4"),
         ("AMD Instinct MI300X", "mi300x"),
         ("amd instinct mi325x", "mi325x"),
+        ("AMD Instinct MI250X/MI250", "mi250x"),  # rocm-smi's name
+        ("AMD Instinct MI300X VF", "mi300x"),  # an SR-IOV function in a cloud VM
     ],
 )
 def test_nvidia_smi_and_marketing_names_resolve(typed: str, key: str) -> None:
