@@ -15,6 +15,7 @@ from gpusizer.catalog.load import (
 )
 from gpusizer.catalog.resolve import resolve_gpu, resolve_model, resolve_quant
 from gpusizer.domain.params import count_params
+from gpusizer.domain.quant import native_quant_key
 from gpusizer.errors import BadInputError
 
 # Names as a user would type them → catalogue id. Each entry's published count and its
@@ -87,6 +88,38 @@ NO_PUBLISHED_COUNT = {
 def test_every_model_has_a_published_count() -> None:
     missing = {e.id for e in model_catalogue() if not e.published}
     assert missing == set(NO_PUBLISHED_COUNT)
+
+
+# Quantized releases users name by repo id, and the format their quantization_config gives.
+QUANTIZED = {
+    "Qwen/Qwen2.5-32B-Instruct-AWQ": "awq",
+    "Qwen/Qwen2.5-32B-Instruct-GPTQ-Int4": "gptq",
+    "Qwen/Qwen2.5-72B-Instruct-AWQ": "awq",
+    "Qwen/Qwen2.5-Coder-32B-Instruct-AWQ": "awq",
+    "Qwen/QwQ-32B-AWQ": "awq",
+    "Qwen/Qwen3-Coder-30B-A3B-Instruct-FP8": "fp8-block",
+    "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8": "fp8-block",
+    "Qwen/Qwen3-Coder-480B-A35B-Instruct-FP8": "fp8-block",
+    "zai-org/GLM-4.5-FP8": "fp8-block",
+    "zai-org/GLM-4.5-Air-FP8": "fp8-block",
+    "zai-org/GLM-4.6-FP8": "fp8-block",
+    "moonshotai/Kimi-K2.5": "gptq",  # compressed-tensors int4 group 32 on the routed experts
+}
+
+
+@pytest.mark.parametrize(("model_id", "fmt"), sorted(QUANTIZED.items()))
+def test_quantized_releases_carry_their_own_format(model_id: str, fmt: str) -> None:
+    entry = resolve_model(model_id.split("/")[1].lower(), model_catalogue())
+    assert entry.id == model_id
+    assert (
+        native_quant_key(
+            model_config(entry).get("quantization_config")
+            or model_config(entry).get("text_config", {}).get("quantization_config")
+        )
+        == fmt
+    )
+    # the same shape as the 16-bit release it quantizes: the published count still holds
+    assert entry.published is not None
 
 
 def test_llama4_counts_shared_expert_and_interleaved_dense_layers() -> None:
