@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gpusizer.planning import plan
+from gpusizer.api import plan
 from gpusizer.report.plan import hardware_of
 
 CASES: tuple[tuple[str, dict[str, Any]], ...] = (

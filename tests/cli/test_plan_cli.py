@@ -6,8 +6,8 @@ import json
 
 from typer.testing import CliRunner
 
+from gpusizer.api import plan
 from gpusizer.cli.app import app
-from gpusizer.planning import plan
 
 runner = CliRunner()
 

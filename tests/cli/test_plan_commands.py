@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from gpusizer.api import PlanResult, plan
 from gpusizer.catalog.load import checkpoints, engine_options
-from gpusizer.planning import PlanResult, plan
 
 # docker options that take a separate value; the image is the first other bare word
 _DOCKER_VALUED = {"--gpus", "-p", "--publish", "-v", "--volume", "--device", "--group-add", "--shm-size",

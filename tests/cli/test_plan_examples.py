@@ -7,9 +7,9 @@ import json
 
 from typer.testing import CliRunner
 
-from gpusizer.api import fit
+from gpusizer.api import fit, plan
 from gpusizer.cli.app import app
-from gpusizer.planning import label_of, plan
+from gpusizer.plan.pipeline import label_of
 from gpusizer.units import GIB
 
 runner = CliRunner()

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
+from gpusizer.api import PlanResult, plan
 from gpusizer.cli.app import app
-from gpusizer.planning import PlanResult, label_of, plan
+from gpusizer.plan.pipeline import label_of
 from gpusizer.units import GIB
 
 runner = CliRunner()

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
+from gpusizer.api import plan as run_plan
 from gpusizer.cli.common import console, err_console, guarded, parse_tokens, write_report, write_svgs
 from gpusizer.cli.options import EfficiencyOpt, ReportOpt, number, whole
 from gpusizer.errors import BadInputError
-from gpusizer.planning import plan as run_plan
 from gpusizer.report.plan import plan_to_dict, plan_to_markdown, render_plan
 
 __all__ = ["plan_command"]

@@ -9,10 +9,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from gpusizer.api import PlanResult
 from gpusizer.engines import DEFAULT_ENGINE
 from gpusizer.plan.evaluate import Accepted
+from gpusizer.plan.pipeline import label_of
 from gpusizer.plan.rank import group_rejections
-from gpusizer.planning import KV_NOTES, PlanResult, label_of
+from gpusizer.plan.space import KV_NOTES
 from gpusizer.report.layout import fold_columns
 from gpusizer.units import GIB
 

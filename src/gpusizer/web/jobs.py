@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gpusizer.api import ResolvedModel, catalogue_model, fit, model_from_config, perf, simulate
-from gpusizer.planning import plan
+from gpusizer.api import ResolvedModel, catalogue_model, fit, model_from_config, perf, plan, simulate
 from gpusizer.report.fit import fit_to_dict
 from gpusizer.report.perf import perf_to_dict
 from gpusizer.report.plan import plan_to_dict

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from gpusizer.api import plan
 from gpusizer.catalog.load import model_catalogue
 from gpusizer.errors import BadInputError, GpusizerError
-from gpusizer.planning import plan
 from gpusizer.report.html import document, plan_sections
 from gpusizer.report.plan import plan_to_dict
 

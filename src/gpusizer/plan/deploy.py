@@ -1,0 +1,326 @@
+"""A resolved model on a GPU under an engine → one frozen ``Deployment`` and its memory
+estimate: the step ``fit`` answers and every ``plan`` candidate takes.
+
+    ResolvedModel + GpuSpec + settings
+      → engine (the user's; llama.cpp for GGUF and Apple; else vLLM)
+      → TP × PP layout (TP inside a node, PP across; a layer split on llama.cpp)
+      → weight format (the user's, the GGUF file's, the checkpoint's) and where it runs
+      → context (the user's, checked against the trained length) → Deployment → memory
+
+Pure: names were resolved before (``gpusizer.resolve``); catalogue tables are package data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from gpusizer.catalog.arch import ModelArch
+from gpusizer.catalog.load import (
+    _engines,
+    efficiency_factors,
+    interconnects,
+    quant_catalogue,
+)
+from gpusizer.catalog.resolve import resolve_quant
+from gpusizer.catalog.specs import EfficiencyFactor, GpuSpec, ModelEntry
+from gpusizer.domain.kv import ENGINES, Engine, resolve_kv_dtype
+from gpusizer.domain.params import ParamCounts
+from gpusizer.domain.quant import AppliedQuant, apply_quant
+from gpusizer.domain.scenario import Deployment, Usage
+from gpusizer.domain.topology import Layout
+from gpusizer.domain.weights import total_weight_bytes
+from gpusizer.errors import BadInputError, NotInCatalogueError
+from gpusizer.estimate.memory import MemoryEstimate, estimate_memory
+from gpusizer.estimate.perf import efficiency_for, link_for, node_link_for
+from gpusizer.estimate.roofline import Efficiency
+from gpusizer.plan.suggest import suggest_changes
+
+__all__ = [
+    "MAX_SCALE_UP_GPUS",
+    "FitResult",
+    "ResolvedModel",
+    "deploy",
+    "efficiency_of",
+    "engine_numbers",
+]
+
+# GPUs one tensor-parallel group can span: TP runs inside one scale-up (NVLink/PCIe) domain,
+# and the largest catalogued one is a GB200 NVL72 rack (data/gpus, data/interconnects.yaml).
+MAX_SCALE_UP_GPUS = 72
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResolvedModel:
+    name: str
+    arch: ModelArch
+    counts: ParamCounts
+    source: str
+    entry: ModelEntry | None = None
+    native_quant: str | None = None
+    exact_weight_bytes: int | None = None
+    exact_includes_mtp: bool = False
+    gguf_type: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class FitResult:
+    model: ResolvedModel
+    deployment: Deployment
+    estimate: MemoryEstimate
+    gpu_note: str | None = None
+    notes: tuple[str, ...] = field(default=())
+    suggestions: tuple[str, ...] = field(default=())
+
+
+def engine_numbers(engine: str) -> dict[str, float]:
+    """The named constants of ``engine`` (data/engines.yaml); engines that run a
+    vLLM-like profile forward inherit vLLM's activation constants."""
+    table = _engines()
+    base = {k: v.value for k, v in table["vllm"].numbers.items()}
+    if engine != "vllm" and engine in table:
+        base.update({k: v.value for k, v in table[engine].numbers.items()})
+    return base
+
+
+def efficiency_of(
+    dep: Deployment, link: str | None = None, user_factors: tuple[EfficiencyFactor, ...] = ()
+) -> tuple[Efficiency, str, str | None]:
+    """The efficiency factors for ``dep`` (engine × vendor × class; ``user_factors`` first),
+    with the GPU link its collectives cross and the inter-node network; also the factor
+    row's name and the link's name."""
+    links = interconnects()
+    lk = link_for(dep, links, link)
+    eff, row = efficiency_for(
+        (*user_factors, *efficiency_factors()),
+        dep.engine,
+        dep.gpu.vendor,
+        lk,
+        gpu_class=dep.gpu.gpu_class,
+        weight_format=dep.quant.fmt.key,
+    )
+    name = next((k for k, v in links.items() if v is lk), None) if lk else None
+    return replace(eff, node_link=node_link_for(dep, links)), row, name
+
+
+def _quant(
+    model: ResolvedModel, quant: str | None, engine: str = "vllm"
+) -> tuple[AppliedQuant, tuple[str, ...]]:
+    """The weight format: the user's, else the GGUF file's, else (llama.cpp) Q4_K_M, else the
+    checkpoint's own. On llama.cpp a 16-bit choice means GGUF F16."""
+    formats = quant_catalogue()
+    notes: list[str] = []
+    key = quant
+    if key is None and model.gguf_type:
+        key = model.gguf_type.lower()
+        try:
+            resolve_quant(key, formats)
+        except NotInCatalogueError:
+            key = "q4_k_m"
+            notes.append(f"GGUF type {model.gguf_type} not catalogued; exact file bytes used")
+    if key is None and engine == "llamacpp":
+        key = "q4_k_m"
+        notes.append("llama.cpp: weights taken as a Q4_K_M GGUF (pass --quant for another type)")
+    if key is None:
+        key = model.native_quant or "bf16"
+        if model.native_quant:
+            notes.append(f"weights as the checkpoint ships them: {model.native_quant}")
+    fmt = resolve_quant(key, formats)
+    if engine == "llamacpp" and fmt.kind == "float" and fmt.key in ("bf16", "fp16"):
+        fmt = resolve_quant("f16-gguf", formats)
+    elif engine != "llamacpp" and fmt.key == "f16-gguf":  # llama.cpp's type name F16 on a GPU engine
+        fmt = resolve_quant("fp16", formats)
+    native = fmt.key == model.native_quant
+    cfg = model.arch.quantization_config
+    return apply_quant(fmt, quantization_config=cfg, native=native), tuple(notes)
+
+
+def _llamacpp_only(quant: str) -> bool:
+    """Whether ``quant`` names a format only llama.cpp runs (a GGUF type such as Q4_K_M)."""
+    try:
+        return resolve_quant(quant, quant_catalogue()).engines == ("llamacpp",)
+    except NotInCatalogueError:
+        return False
+
+
+def _check_quant_on_gpu(q: AppliedQuant, gpu: GpuSpec, engine: Engine) -> tuple[str, ...]:
+    """Refuse formats a GPU cannot run on ``engine``; note the ones it runs weight-only.
+
+    FP8 needs FP8 tensor cores (Ada/Hopper/Blackwell, compute capability ≥ 8.9) for W8A8;
+    vLLM (and SGLang) still serve FP8 checkpoints on Ampere as weight-only W8A16 (Marlin), at
+    16-bit math speed; TensorRT-LLM's FP8 needs SM 8.9+. NVFP4 math needs Blackwell FP4 tensor cores.
+    """
+    if gpu.vendor != "nvidia" or q.fmt.compute_dtype not in ("fp8", "fp4"):
+        return ()
+    has = gpu.flops.fp8 if q.fmt.compute_dtype == "fp8" else gpu.flops.fp4
+    if has:
+        return ()
+    alternatives = "int8, awq, gptq, bf16" if q.fmt.compute_dtype == "fp8" else "fp8, awq, bf16"
+    if engine in ("vllm", "sglang") and q.fmt.compute_dtype == "fp8":
+        return (
+            f"{gpu.name} has no FP8 tensor cores: {engine} runs {q.fmt.key} weight-only (W8A16 Marlin), "
+            "FP8 storage with 16-bit math",
+        )
+    raise BadInputError(
+        "--quant",
+        f"{q.fmt.key} needs {q.fmt.compute_dtype.upper()} tensor cores, which {gpu.name} "
+        f"({gpu.architecture}) lacks on {engine}",
+        alternatives,
+    )
+
+
+def _engine(resolved: ResolvedModel, gpu: GpuSpec, engine: str | None, quant: str | None) -> Engine:
+    """The user's engine, else llama.cpp for a GGUF file, a GGUF type name or an Apple GPU,
+    else vLLM."""
+    gguf_only = quant is not None and _llamacpp_only(quant)  # --quant Q4_K_M names a GGUF type
+    eng = engine or ("llamacpp" if resolved.gguf_type or gguf_only or gpu.vendor == "apple" else "vllm")
+    if eng not in ENGINES:
+        raise BadInputError("--engine", f"unknown engine {eng!r}", ", ".join(ENGINES))
+    name: Engine = eng
+    return name
+
+
+def _layout(
+    engine: Engine, gpus: int | None, tp: int | None, pp: int | None, gpus_per_node: int
+) -> tuple[int, int]:
+    """(TP, PP): as given, else TP inside a node and PP across nodes; llama.cpp and HF
+    transformers split layers instead (-ngl / device_map="auto")."""
+    n_gpus = gpus or (tp or 1) * (pp or 1)
+    if tp is None and pp is None:
+        if engine in ("llamacpp", "transformers"):
+            tp_, pp_ = 1, n_gpus
+        else:
+            tp_ = min(n_gpus, gpus_per_node)
+            pp_ = max(1, n_gpus // tp_)
+    else:
+        tp_ = tp or max(1, n_gpus // (pp or 1))
+        pp_ = pp or max(1, n_gpus // tp_)
+    if tp_ * pp_ != n_gpus:
+        raise BadInputError("--gpus", f"{n_gpus} GPUs do not equal tp {tp_} × pp {pp_}")
+    if tp_ > MAX_SCALE_UP_GPUS:
+        raise BadInputError(
+            "--tp",
+            f"{tp_} GPUs in one tensor-parallel group; the largest scale-up domain is "
+            f"{MAX_SCALE_UP_GPUS} GPUs (GB200 NVL72)",
+            f"TP ≤ {MAX_SCALE_UP_GPUS}; use --pp across nodes",
+        )
+    return tp_, pp_
+
+
+def _context(
+    resolved: ResolvedModel, max_model_len: int | None, allow_long_context: bool
+) -> tuple[int, tuple[str, ...]]:
+    """The context per request (the user's, else the model's), and the note a context past
+    the trained length needs; refused there unless ``allow_long_context``."""
+    context = max_model_len or resolved.arch.max_position_embeddings or 4096
+    trained = resolved.arch.max_position_embeddings
+    long_note: tuple[str, ...] = ()
+    if max_model_len is not None and trained and max_model_len > trained:
+        if not allow_long_context:
+            raise BadInputError(
+                "--max-model-len",
+                f"{max_model_len:,} tokens is beyond {resolved.name}'s maximum of {trained:,} "
+                "(max_position_embeddings)",
+                f"a context ≤ {trained:,}, or --allow-long-context if you extend it with RoPE scaling",
+            )
+        long_note = (
+            f"context {max_model_len:,} exceeds the model's {trained:,} (max_position_embeddings): "
+            "the engine needs RoPE scaling configured (e.g. YaRN rope_scaling; vLLM also "
+            "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1), and quality beyond the trained length is not guaranteed",
+        )
+    if resolved.entry is not None and resolved.entry.context_length and max_model_len is None:
+        context = min(context, resolved.entry.context_length)
+    return context, long_note
+
+
+def _weights_scale(resolved: ResolvedModel, applied: AppliedQuant) -> float:
+    """Exact file bytes (a GGUF, safetensors headers) over the modelled weight bytes; 1 when
+    the file's size is unknown."""
+    if not resolved.exact_weight_bytes:
+        return 1.0
+    modelled = total_weight_bytes(resolved.counts, applied)
+    if resolved.exact_includes_mtp:
+        modelled += (
+            sum(lp.total for lp in resolved.counts.mtp_layers) * applied.fmt.linear_bits_per_weight / 8
+        )
+    return resolved.exact_weight_bytes / modelled if modelled else 1.0
+
+
+def deploy(
+    resolved: ResolvedModel,
+    gpu: GpuSpec,
+    *,
+    gpu_note: str | None = None,
+    gpus: int | None = None,
+    tp: int | None = None,
+    pp: int | None = None,
+    quant: str | None = None,
+    kv_dtype: str = "auto",
+    engine: str | None = None,
+    engine_version: str | None = None,
+    engine_mode: Literal["V0", "V1"] | None = None,
+    max_model_len: int | None = None,
+    users: int = 1,
+    gpu_memory_utilization: float | None = None,
+    max_num_seqs: int | None = None,
+    max_num_batched_tokens: int | None = None,
+    block_size: int | None = None,
+    enforce_eager: bool = False,
+    speculative_mtp: bool = False,
+    usage: Usage = "serve",
+    ep: bool = False,
+    gpus_per_node: int = 8,
+    dp_attention: bool = False,
+    suggest: bool = True,
+    allow_long_context: bool = True,
+) -> FitResult:
+    """``resolved`` on ``gpu`` with these settings: the deployment, its memory estimate and
+    (when it does not fit and ``suggest``) the single changes that would make it fit."""
+    engine_name = _engine(resolved, gpu, engine, quant)
+    tp_, pp_ = _layout(engine_name, gpus, tp, pp, gpus_per_node)
+    applied, qnotes = _quant(resolved, quant, engine_name)
+    if engine_name not in applied.fmt.engines:
+        raise BadInputError(
+            "--quant",
+            f"{applied.fmt.key} does not run on {engine_name}",
+            "engines: " + ", ".join(applied.fmt.engines),
+        )
+    qnotes = (*qnotes, *_check_quant_on_gpu(applied, gpu, engine_name))
+    if dp_attention and (tp_ < 2 or engine_name not in ("vllm", "sglang", "tensorrt-llm")):
+        raise BadInputError("--dp-attention", "needs TP ≥ 2 on vLLM, SGLang or TensorRT-LLM")
+    context, long_note = _context(resolved, max_model_len, allow_long_context)
+    dep = Deployment(
+        model=resolved.arch,
+        quant=applied,
+        gpu=gpu,
+        # a TP group is one scale-up domain (16× RTX 3090 in one box is TP 16 on one node)
+        layout=Layout(
+            tp=tp_, pp=pp_, ep=ep, gpus_per_node=max(gpus_per_node, tp_), attention_dp=dp_attention
+        ),
+        engine=engine_name,
+        engine_version=engine_version,
+        engine_mode=engine_mode,
+        kv_dtype=resolve_kv_dtype(kv_dtype, engine_name, mla=resolved.arch.mla is not None),
+        max_model_len=context,
+        users=users,
+        gpu_memory_utilization=gpu_memory_utilization,
+        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens,
+        block_size=block_size,
+        enforce_eager=enforce_eager,
+        speculative_mtp=speculative_mtp,
+        usage=usage,
+        engine_numbers=engine_numbers(engine_name),
+        counts=resolved.counts,
+        weights_scale=_weights_scale(resolved, applied),
+    )
+    est = estimate_memory(dep)
+    return FitResult(
+        model=resolved,
+        deployment=dep,
+        estimate=est,
+        gpu_note=gpu_note,
+        notes=(*resolved.notes, *qnotes, *long_note),
+        suggestions=() if est.fits or not suggest else suggest_changes(dep),
+    )
