@@ -81,10 +81,10 @@ def test_md1_queue_with_batch_one() -> None:
         block_size=LIMITS.block_size,
         kv_blocks=LIMITS.kv_blocks,
     )
-    alone, s_alone = _run(rate=0.001, n=5, inp=256, out=4, limits=one)
+    alone, s_alone = _run(rate=0.001, n=5, inp=256, out=4, limits=one, jitter=0.0)
     service = float(np.mean(alone.finish_s - alone.arrival_s))
     rho = 0.5
-    _, s = _run(rate=rho / service, n=6000, inp=256, out=4, limits=one, seed=7)
+    _, s = _run(rate=rho / service, n=6000, inp=256, out=4, limits=one, seed=7, jitter=0.0)
     wait = s.ttft.mean - s_alone.ttft.mean
     expected = rho * service / (2 * (1 - rho))
     assert abs(wait - expected) / expected < 0.12
@@ -118,3 +118,30 @@ def test_kv_that_holds_every_request_never_preempts(blocks: int, seed: int) -> N
     big, _ = _run(rate=40, n=n, inp=inp, out=out, limits=lim(max(blocks, demand)), seed=seed)
     assert big.preemptions == 0
     assert big.preemptions <= small.preemptions
+
+
+def test_fixed_lengths_in_a_closed_loop_desynchronise_unless_lockstep_is_asked() -> None:
+    """Fixed lengths, closed loop: with jitter 0 every wave of users arrives at one instant
+    (the synchronised worst case); with the default ±5 % the waves break up after the
+    first rounds, as they do behind a real benchmark client, and the median TTFT falls."""
+    users, n = 32, 32 * 8
+    lock, s_lock = _run(users=users, n=n, inp=2048, out=128, jitter=0.0)
+    spread, s_spread = _run(users=users, n=n, inp=2048, out=128)
+    late = slice(3 * users, n)  # after the first rounds
+    waves = len(np.unique(np.round(lock.arrival_s[late], 9)))  # users arriving together
+    apart = len(np.unique(np.round(spread.arrival_s[late], 9)))
+    assert 2 * waves <= apart
+    assert apart >= (n - 3 * users) // 2
+    assert s_spread.ttft.p50 < s_lock.ttft.p50
+    # the spread is ±5 % of the fixed length
+    assert lock.output_tokens.min() == lock.output_tokens.max() == 128
+    assert spread.output_tokens.min() >= 121 and spread.output_tokens.max() <= 135
+
+
+def test_jitter_outside_zero_to_one_is_refused() -> None:
+    import pytest
+
+    from gpusizer.errors import BadInputError
+
+    with pytest.raises(BadInputError, match="jitter"):
+        Workload(input_len=LengthDist(mean=8), output_len=LengthDist(mean=8), users=1, jitter=1.0)

@@ -91,6 +91,7 @@ class ServingCase:
     dataset: Literal["random", "sharegpt", "fixed"]
     measured: Measured
     source_url: str
+    warmup: int = 0  # the first requests sent, left out of the figures (the client's warm-up)
 
     @property
     def band(self) -> str:

@@ -9,55 +9,65 @@ online (a concurrency cap) or burst (every request at once).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from gpusizer.calibrate.cases import Skipped, load_rows, serving_case
+from gpusizer.calibrate.cases import ServingCase, Skipped, load_rows, serving_case
 from gpusizer.calibrate.fit import CaseData, Scored, summarize_errors
 from gpusizer.calibrate.simulate_case import run_case
 from gpusizer.catalog.load import model_catalogue
 from gpusizer.errors import GpusizerError
 
-__all__ = ["METRICS", "cv_tables", "record_all"]
+__all__ = ["METRICS", "case_data", "cv_tables", "record_all", "record_cases"]
 
 METRICS = ("tpot", "ttft", "otps")
 
 
-def record_all(
-    path: str | Path, progress: Callable[[str], None] | None = None
+def case_data(case: ServingCase) -> CaseData:
+    """Simulate ``case`` once (catalogue factors) and keep what the fit and the CV need."""
+    run = run_case(case)
+    m = case.measured
+    return CaseData(
+        case_id=case.case_id,
+        group=(case.engine, case.vendor),
+        source=case.source,
+        family=case.family,
+        band=case.band,
+        deepseek=case.deepseek,
+        online=case.users is not None,
+        recording=run.recording,
+        tpot_ms=m.tpot_ms,
+        ttft_ms=m.ttft_ms,
+        output_tps=m.output_tps,
+    )
+
+
+def record_cases(
+    cases: Iterable[ServingCase | Skipped], progress: Callable[[str], None] | None = None
 ) -> tuple[list[CaseData], list[Skipped]]:
-    known = {e.id for e in model_catalogue()}
+    """Simulate every mappable case; the rest (and any gpusizer refuses) come back as skipped."""
     data: list[CaseData] = []
     skipped: list[Skipped] = []
-    for row in load_rows(path):
-        case = serving_case(row, known)
+    for case in cases:
         if isinstance(case, Skipped):
             skipped.append(case)
             continue
         try:
-            run = run_case(case)
+            data.append(case_data(case))
         except GpusizerError as exc:
             skipped.append(Skipped(case_id=case.case_id, reason=f"gpusizer refused it: {exc}"))
             continue
         if progress:
             progress(case.case_id)
-        m = case.measured
-        data.append(
-            CaseData(
-                case_id=case.case_id,
-                group=(case.engine, case.vendor),
-                source=case.source,
-                family=case.family,
-                band=case.band,
-                deepseek=case.deepseek,
-                online=case.users is not None,
-                recording=run.recording,
-                tpot_ms=m.tpot_ms,
-                ttft_ms=m.ttft_ms,
-                output_tps=m.output_tps,
-            )
-        )
     return data, skipped
+
+
+def record_all(
+    path: str | Path, progress: Callable[[str], None] | None = None
+) -> tuple[list[CaseData], list[Skipped]]:
+    """Every row of a ``serving_cases.jsonl`` file, mapped and simulated."""
+    known = {e.id for e in model_catalogue()}
+    return record_cases((serving_case(row, known) for row in load_rows(path)), progress)
 
 
 def cv_tables(scored: Sequence[Scored]) -> list[tuple[str, dict[str, dict[str, float] | None]]]:

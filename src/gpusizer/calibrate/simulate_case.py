@@ -10,7 +10,7 @@ simulates the same requests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -52,14 +52,19 @@ def run_case(case: ServingCase, seed: int = 0) -> CaseRun:
     model, gpu = kwargs.pop("model"), kwargs.pop("gpu")
     inp, out = _lengths(case.input_len, case.dataset), _lengths(case.output_len, case.dataset)
     n = min(case.requests, MAX_REQUESTS)
-    longest = int(
-        (inp.mean if inp.kind == "fixed" else inp.high) + (out.mean if out.kind == "fixed" else out.high)
+    w = Workload(input_len=inp, output_len=out, users=case.users or 1, requests=n)
+    spread = 1 + w.jitter  # fixed lengths are drawn within ±jitter (workload.DEFAULT_JITTER)
+    longest = (
+        int(
+            (inp.mean * spread if inp.kind == "fixed" else inp.high)
+            + (out.mean * spread if out.kind == "fixed" else out.high)
+        )
+        + 2
     )
     res = fit(model, gpu, max_model_len=longest, users=case.users or 1, **kwargs)
     dep = res.deployment
     eff, row, _ = efficiency_of(dep)
     limits = engine_limits(dep, res.estimate)
-    w = Workload(input_len=inp, output_len=out, users=case.users or 1, requests=n)
     reqs = sample_requests(w, np.random.default_rng(seed))
     if case.users is None:
         reqs = Requests(arrival_s=np.zeros(n), input_len=reqs.input_len, output_len=reqs.output_len)
@@ -68,6 +73,10 @@ def run_case(case: ServingCase, seed: int = 0) -> CaseRun:
         return run_engine(model_, reqs, limits, closed_users=case.users)  # type: ignore[arg-type]
 
     rec, trace = record_engine(dep, eff, go)
+    if case.warmup:  # closed-loop requests are issued in order: the first ones are the warm-up
+        done = rec.completed.copy()
+        done[: min(case.warmup, n // 2)] = False
+        rec = replace(rec, completed=done)
     return CaseRun(
         case=case,
         recording=rec,

@@ -3,8 +3,17 @@
 For each batch size B: TTFT is the prefill of one ``input_len`` prompt (in chunks of the
 engine's token budget) on an otherwise idle engine; TPOT is one decode step of B sequences
 at the mean context ``input_len + output_len / 2``. Tokens/s per user = 1 / TPOT; total
-output tokens/s = B / TPOT. This is the analytic picture (no queueing): ``simulate`` adds
-arrivals, continuous batching and a finite KV cache on top.
+output tokens/s = B / TPOT.
+
+The ``loaded`` figures are the same B sequences as B users in a closed loop (each sends its
+next request when the last one finishes, as a benchmark client at ``--max-concurrency B``
+does): a new prompt waits for the step in flight (half a decode step on average), then
+runs its prefill — in chunks that share steps with the B − 1 decodes on engines that mix
+them (vLLM, TensorRT-LLM), or in steps of its own that pause every decode (SGLang) — and
+queues behind the other users' prefills (M/D/1). The decodes in turn slow by the time the
+prefills take. The arrival rate that closes the loop, B / (TTFT + (output − 1) · TPOT), is
+found by fixed-point iteration. ``simulate`` replaces these averages by the full
+step-by-step run (arrivals, continuous batching, a finite KV cache).
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from dataclasses import dataclass
 
 from gpusizer.catalog.specs import EfficiencyFactor, LinkSpec
 from gpusizer.domain.scenario import Deployment
+from gpusizer.engines import engine_spec
 from gpusizer.estimate.roofline import Batch, Bound, Efficiency, StepTime, step_time
 
 __all__ = ["PerfRow", "efficiency_for", "link_for", "node_link_for", "perf_rows"]
@@ -30,6 +40,8 @@ class PerfRow:
     bound: Bound
     reason: str
     decode_step: StepTime
+    ttft_loaded_s: float = 0.0  # B users in a closed loop: step in flight + prefill + queue
+    tpot_loaded_s: float = 0.0  # decode steps slowed by the other users' prefills
 
 
 def efficiency_for(
@@ -109,6 +121,51 @@ def node_link_for(dep: Deployment, links: dict[str, LinkSpec]) -> LinkSpec | Non
     return links.get(name)
 
 
+def _prefill_alone(dep: Deployment, eff: Efficiency, input_len: int, chunk: int) -> float:
+    """The prompt in chunks of the engine's token budget, one sequence alone."""
+    total, done = 0.0, 0
+    while done < input_len:
+        n = min(chunk, input_len - done)
+        total += step_time(dep, Batch(prefill=((n, done),)), eff).total_s
+        done += n
+    return total
+
+
+def _prefill_among(
+    dep: Deployment, eff: Efficiency, input_len: int, chunk: int, decodes: tuple[int, ...], decode_s: float
+) -> tuple[float, float]:
+    """(latency of a prompt's prefill, time it adds to the engine) with ``decodes`` running
+    and sharing each chunk's step (the token budget left after the decodes)."""
+    room = max(1, chunk - len(decodes))
+    latency = extra = 0.0
+    done = 0
+    while done < input_len:
+        n = min(room, input_len - done)
+        t = step_time(dep, Batch(prefill=((n, done),), decode=decodes), eff).total_s
+        latency += t
+        extra += max(0.0, t - decode_s)
+        done += n
+    return latency, extra
+
+
+def _closed_loop(
+    prefill_s: float, prefill_extra_s: float, decode_s: float, users: int, output_len: int
+) -> tuple[float, float]:
+    """(TTFT, TPOT) of ``users`` closed-loop users at the fixed point of their arrival rate."""
+    tpot = decode_s
+    ttft = decode_s / 2 + prefill_s
+    for _ in range(50):
+        rate = users / max(1e-12, ttft + max(0, output_len - 1) * tpot)
+        busy = min(0.95, rate * prefill_extra_s)  # fraction of time spent on prefill work
+        queue = busy * prefill_extra_s / (2 * (1 - busy))  # M/D/1 wait behind other prefills
+        new_ttft = decode_s / 2 + prefill_s + queue
+        new_tpot = decode_s / (1 - busy)
+        if abs(new_ttft - ttft) < 1e-9 and abs(new_tpot - tpot) < 1e-9:
+            break
+        ttft, tpot = (ttft + new_ttft) / 2, (tpot + new_tpot) / 2  # damped: the map can oscillate
+    return ttft, tpot
+
+
 def perf_rows(
     dep: Deployment,
     eff: Efficiency,
@@ -117,19 +174,24 @@ def perf_rows(
     output_len: int,
     batches: Sequence[int],
     chunk: int,
+    mixed_prefill: bool | None = None,
 ) -> list[PerfRow]:
+    """``mixed_prefill``: prompt chunks share steps with decodes (False: SGLang's
+    prefill-only steps, which pause the decodes); None: as the deployment's engine does."""
+    if mixed_prefill is None:
+        mixed_prefill = engine_spec(dep.engine).mixed_prefill
     rows: list[PerfRow] = []
-    # TTFT: the prompt in chunks of the engine's token budget, one sequence alone
-    ttft = 0.0
-    done = 0
-    while done < input_len:
-        n = min(chunk, input_len - done)
-        ttft += step_time(dep, Batch(prefill=((n, done),)), eff).total_s
-        done += n
+    ttft = _prefill_alone(dep, eff, input_len, chunk)
     ctx = input_len + output_len // 2
     for b in batches:
         st = step_time(dep, Batch(decode=(ctx,) * b), eff)
         tpot = st.total_s
+        if mixed_prefill and b > 1:
+            others = step_time(dep, Batch(decode=(ctx,) * (b - 1)), eff).total_s
+            pre, extra = _prefill_among(dep, eff, input_len, chunk, (ctx,) * (b - 1), others)
+        else:
+            pre = extra = ttft
+        ttft_loaded, tpot_loaded = _closed_loop(pre, extra, tpot, b, output_len)
         rows.append(
             PerfRow(
                 batch=b,
@@ -141,6 +203,8 @@ def perf_rows(
                 bound=st.bound,
                 reason=st.reason,
                 decode_step=st,
+                ttft_loaded_s=ttft_loaded,
+                tpot_loaded_s=tpot_loaded,
             )
         )
     return rows

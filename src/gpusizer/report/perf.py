@@ -35,6 +35,8 @@ def perf_to_dict(res: PerfResult) -> dict[str, Any]:
                 "batch": r.batch,
                 "ttft_ms": round(r.ttft_s * 1e3, 3),
                 "tpot_ms": round(r.tpot_s * 1e3, 3),
+                "ttft_loaded_ms": round(r.ttft_loaded_s * 1e3, 3),
+                "tpot_loaded_ms": round(r.tpot_loaded_s * 1e3, 3),
                 "prefill_tokens_per_s": round(r.prefill_tokens_per_s, 1),
                 "decode_tokens_per_s": round(r.decode_tokens_per_s, 2),
                 "output_tokens_per_s": round(r.output_tokens_per_s, 1),
@@ -59,17 +61,32 @@ def render_perf(res: PerfResult, console: Console) -> None:
         band = "uncertainty unknown: default factors, not yet fitted for this engine"
     link = f" · link {res.link_name}" if res.link_name else ""
     console.print(f"[dim]efficiency factors: {res.efficiency_row} (data/efficiency.yaml) · {band}{link}[/]")
-    t = Table(title="Latency and throughput by batch size (analytic, no queueing)", title_justify="left")
-    for col in ("batch", "TTFT ms", "TPOT ms", "tok/s per user", "output tok/s", "bound"):
+    t = Table(
+        title="Latency and throughput by batch size (analytic). idle: one request alone; "
+        "B users: B closed-loop users, prefills queued and interleaved with the decodes",
+        title_justify="left",
+    )
+    cols = (
+        "batch",
+        "TTFT ms idle",
+        "TTFT ms B users",
+        "TPOT ms",
+        "TPOT ms B users",
+        "tok/s per user",
+        "output tok/s",
+    )
+    for col in (*cols, "bound"):
         t.add_column(col, justify="right" if col != "bound" else "left")
     pm = f" ±{100 * res.uncertainty:.0f}%" if res.uncertainty is not None else ""
     for r in res.rows:
         t.add_row(
             str(r.batch),
-            f"{r.ttft_s * 1e3:,.1f}{pm}",
-            f"{r.tpot_s * 1e3:,.2f}{pm}",
-            f"{r.decode_tokens_per_s:,.1f}",
-            f"{r.output_tokens_per_s:,.0f}",
+            f"{r.ttft_s * 1e3:,.1f}",
+            f"{r.ttft_loaded_s * 1e3:,.1f}{pm}",
+            f"{r.tpot_s * 1e3:,.2f}",
+            f"{r.tpot_loaded_s * 1e3:,.2f}{pm}",
+            f"{1 / r.tpot_loaded_s:,.1f}",
+            f"{r.batch / r.tpot_loaded_s:,.0f}",
             r.bound,
         )
     console.print(fold_columns(t, console.width))

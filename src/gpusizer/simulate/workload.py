@@ -13,7 +13,15 @@ import numpy.typing as npt
 
 from gpusizer.errors import BadInputError
 
-__all__ = ["LengthDist", "Requests", "Workload", "requests_from_trace", "sample_requests"]
+__all__ = ["DEFAULT_JITTER", "LengthDist", "Requests", "Workload", "requests_from_trace", "sample_requests"]
+
+# Fixed lengths in a closed loop put every user in lockstep: each wave arrives in the same
+# step, queues behind the others' prefills and finishes in the same step — a synchronised
+# worst case no real benchmark holds for long (client and tokenizer timing split the waves
+# within a few rounds). A fixed length is therefore drawn uniformly within ±5 % unless the
+# caller asks for lockstep (jitter 0). 5 % is the smallest spread that breaks the waves of
+# the published fixed-length runs within the warm-up (checked in tests/simulate).
+DEFAULT_JITTER = 0.05
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -73,6 +81,7 @@ class Workload:
     requests: int = 1000
     prefix_tokens: int = 0  # the first tokens of every prompt are shared within its group
     prefix_groups: int = 1  # distinct shared prefixes (system prompts), requests spread evenly
+    jitter: float = DEFAULT_JITTER  # fixed lengths drawn within ±jitter (0: exact, lockstep)
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.users is None):
@@ -87,6 +96,8 @@ class Workload:
             raise BadInputError("--burstiness", "must be positive")
         if not 0 <= self.prefix_tokens <= 1 << 21:
             raise BadInputError("--prefix-tokens", f"must be 0..{1 << 21}, got {self.prefix_tokens}")
+        if not 0 <= self.jitter < 1:
+            raise BadInputError("--jitter", f"must be in [0, 1), got {self.jitter}")
         if not 1 <= self.prefix_groups <= 1_000_000:
             raise BadInputError("--prefix-groups", f"must be 1..1000000, got {self.prefix_groups}")
 
@@ -103,10 +114,18 @@ class Requests:
     prefix_len: IntArray | None = None
 
 
+def _jittered(d: LengthDist, jitter: float) -> LengthDist:
+    """A fixed length as a uniform spread of ±``jitter`` around it; other kinds as given."""
+    if d.kind != "fixed" or jitter <= 0 or round(d.mean * jitter) < 1:
+        return d
+    lo, hi = max(1, round(d.mean * (1 - jitter))), round(d.mean * (1 + jitter))
+    return LengthDist(kind="uniform", low=max(lo, d.low), high=min(hi, d.high))
+
+
 def sample_requests(w: Workload, rng: np.random.Generator) -> Requests:
     n = w.requests
-    inp = w.input_len.sample(rng, n)
-    out = w.output_len.sample(rng, n)
+    inp = _jittered(w.input_len, w.jitter).sample(rng, n)
+    out = _jittered(w.output_len, w.jitter).sample(rng, n)
     if w.rate is not None:
         k = w.burstiness
         gaps = rng.gamma(k, 1.0 / (k * w.rate), size=n)

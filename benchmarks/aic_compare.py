@@ -1,0 +1,157 @@
+"""gpusizer next to NVIDIA's aiconfigurator, on the serving runs aiconfigurator measured.
+
+aiconfigurator ships ``silicon_sample.csv`` in its wheel: end-to-end runs on real servers
+(fixed input/output lengths, a closed-loop concurrency, measured mean TTFT and TPOT). This
+script maps the aggregated-serving rows gpusizer can model (calibrate/aic.py), simulates
+each, and scores gpusizer's TTFT and TPOT next to aiconfigurator's own predictions for the
+same rows (made by ``aic_predict.py`` where aiconfigurator is installed, or read from the
+saved copy in tests/golden/).
+
+gpusizer is scored out of sample: each set (one model × GPU × engine) is predicted by
+factors fitted on the published runs of tests/golden/serving_cases.jsonl plus the other
+aiconfigurator sets, never on its own rows (leave one set out).
+
+    python benchmarks/aic_compare.py             # the four headline sets
+    python benchmarks/aic_compare.py --check     # CI: exit 1 if gpusizer's figures regress
+    python benchmarks/aic_compare.py --aic-predictions OUT.jsonl   # another aiconfigurator run
+
+The rows come from the installed aiconfigurator wheel when there is one, else from
+tests/golden/aic_silicon_sample.csv (the headline rows, copied from aiconfigurator 0.12.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from aic_rows import ROOT, headline_rows, load_rows
+
+from gpusizer.calibrate.aic import aic_case, set_of
+from gpusizer.calibrate.cases import ServingCase, Skipped
+from gpusizer.calibrate.fit import CaseData, Scored, fit_rows, predict
+from gpusizer.calibrate.serving_cv import case_data, record_all
+from gpusizer.catalog.load import model_catalogue
+
+CASES = ROOT / "tests" / "golden" / "serving_cases.jsonl"
+SAVED_AIC = ROOT / "tests" / "golden" / "aic_predictions_0.12.0.jsonl"
+
+# Regression guard (--check): gpusizer's mean |error| over the headline rows, leave one set
+# out, with a little slack for sampling. README holds the figures these guard.
+CHECKS = {"ttft": 0.44, "tpot": 0.20}
+
+
+def _record(case: ServingCase) -> CaseData | Skipped:
+    try:
+        return case_data(case)
+    except Exception as exc:  # a case gpusizer refuses is reported, not fatal
+        return Skipped(case_id=case.case_id, reason=f"gpusizer refused it: {exc}")
+
+
+def record_aic(cases: list[ServingCase], workers: int) -> tuple[list[CaseData], list[Skipped]]:
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        out = list(pool.map(_record, cases, chunksize=4))
+    return [d for d in out if isinstance(d, CaseData)], [s for s in out if isinstance(s, Skipped)]
+
+
+def leave_one_set_out(published: list[CaseData], aic: list[CaseData]) -> list[Scored]:
+    scored: list[Scored] = []
+    for held in sorted({c.source for c in aic}):
+        rows = fit_rows(published + [c for c in aic if c.source != held])
+        scored.extend(predict(rows, c) for c in aic if c.source == held)
+    return scored
+
+
+def _mean_abs(errors: list[float]) -> float | None:
+    return statistics.fmean(abs(e) for e in errors) if errors else None
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.0%}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--all-sets", action="store_true", help="every aggregated set gpusizer can model")
+    ap.add_argument("--aic-predictions", type=Path, default=SAVED_AIC)
+    ap.add_argument(
+        "--vendored", action="store_true", help="read the copied rows even if aiconfigurator is installed"
+    )
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    rows = None if args.vendored else load_rows()
+    origin = "installed aiconfigurator wheel"
+    if rows is None:
+        rows, origin = load_rows(vendored=True), "tests/golden/aic_silicon_sample.csv"
+    assert rows is not None
+    if not args.all_sets:
+        rows = headline_rows(rows)
+    known = {e.id for e in model_catalogue()}
+    mapped = [(r, aic_case(r, known)) for r in rows]
+    cases = [c for _, c in mapped if isinstance(c, ServingCase)]
+    set_name = {r["id"]: set_of(r) for r in rows}
+    t0 = time.perf_counter()
+    published, _ = record_all(CASES)
+    aic, refused = record_aic(cases, args.workers)
+    print(
+        f"{len(rows)} rows from the {origin}: {len(aic)} simulated, "
+        f"{len(rows) - len(aic)} not modelled ({time.perf_counter() - t0:.0f} s)"
+    )
+    for s in [c for _, c in mapped if isinstance(c, Skipped)][:5] + refused[:5]:
+        print(f"  not modelled: {s.case_id}: {s.reason}")
+    scored = leave_one_set_out(published, aic)
+    measured = {c.case_id: (c.ttft_ms, c.tpot_ms) for c in aic}
+    theirs: dict[str, tuple[float, float]] = {}
+    if args.aic_predictions.is_file():
+        for line in args.aic_predictions.read_text(encoding="utf-8").splitlines():
+            p = json.loads(line)
+            if "ttft_ms" in p:
+                theirs[p["id"]] = (p["ttft_ms"], p["tpot_ms"])
+    print(f"\naiconfigurator predictions: {args.aic_predictions.name if theirs else 'none found'}")
+    print("mean |error| (gpusizer: leave one set out)")
+    head = f"{'set':40}{'n':>5}{'TTFT gpusizer':>15}{'aiconfigurator':>16}{'TPOT gpusizer':>15}{'aiconfigurator':>16}"
+    print(head)
+    groups: dict[str, list[Scored]] = {}
+    for s in scored:
+        groups.setdefault(set_name[s.case.case_id], []).append(s)
+    totals: dict[str, list[float]] = {k: [] for k in ("gs_ttft", "aic_ttft", "gs_tpot", "aic_tpot")}
+    for name, items in [*sorted(groups.items()), ("all", scored)]:
+        e: dict[str, list[float]] = {k: [] for k in totals}
+        for s in items:
+            cid = s.case.case_id
+            m_ttft, m_tpot = measured[cid]
+            assert m_ttft and m_tpot
+            e["gs_ttft"].append(s.prediction.ttft_s * 1e3 / m_ttft - 1)
+            e["gs_tpot"].append(s.prediction.tpot_s * 1e3 / m_tpot - 1)
+            if cid in theirs:
+                e["aic_ttft"].append(theirs[cid][0] / m_ttft - 1)
+                e["aic_tpot"].append(theirs[cid][1] / m_tpot - 1)
+        if name == "all":
+            totals = e
+        print(
+            f"{name:40}{len(items):>5}{_fmt(_mean_abs(e['gs_ttft'])):>15}{_fmt(_mean_abs(e['aic_ttft'])):>16}"
+            f"{_fmt(_mean_abs(e['gs_tpot'])):>15}{_fmt(_mean_abs(e['aic_tpot'])):>16}"
+        )
+    bias = {k: statistics.median(v) for k, v in totals.items() if v}
+    print("median bias: " + ", ".join(f"{k} {v:+.0%}" for k, v in bias.items()))
+    if args.check:
+        failed = []
+        for metric, bound in CHECKS.items():
+            got = _mean_abs(totals[f"gs_{metric}"])
+            if got is None or got > bound:
+                failed.append(f"{metric}: gpusizer mean |error| {_fmt(got)} > {bound:.0%}")
+        for line in failed:
+            print(f"REGRESSION: {line}")
+        return 1 if failed else 0
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""NVIDIA aiconfigurator's measured serving runs (``silicon_sample.csv``) as gpusizer inputs.
+
+aiconfigurator (Apache-2.0, https://github.com/ai-dynamo/aiconfigurator) ships in its wheel a
+table of end-to-end runs it measured on real servers — model, GPU, engine and version,
+parallel layout, fixed input/output lengths, a concurrency (``batch_size``, the benchmark
+client's cap) and the measured TTFT and TPOT. It uses them to score its own estimator; we
+use them the same way, as data gpusizer's factors were never fitted on.
+
+``aic_case`` maps one row to a :class:`~gpusizer.calibrate.cases.ServingCase` (aggregated
+serving on one node only; disaggregated prefill/decode is not a gpusizer deployment), or a
+:class:`~gpusizer.calibrate.cases.Skipped` with the reason. ``HEADLINE_SETS`` are the four
+sets issue 16 compares on: DeepSeek-V3 on 8×H200 with SGLang and TensorRT-LLM, Llama-3.1-8B
+on H100 with TensorRT-LLM and Llama-3.1-70B FP8 on H200 with vLLM.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from gpusizer.calibrate.cases import Measured, ServingCase, Skipped
+
+__all__ = [
+    "HEADLINE_SETS",
+    "REQUESTS_PER_USER",
+    "WARMUP_PER_USER",
+    "aic_case",
+    "find_silicon_sample",
+    "read_rows",
+    "set_of",
+]
+
+# aiconfigurator system name → catalogue GPU
+SYSTEMS = {
+    "h100_sxm": "H100 SXM",
+    "h200_sxm": "H200",
+    "b200_sxm": "B200",
+    "a100_sxm": "A100 SXM 80GB",
+}
+
+# checkpoint ids in the table → the catalogue's entry for the same architecture
+MODELS = {
+    "meta-llama/Llama-3.1-70B": "meta-llama/Llama-3.1-70B-Instruct",
+    "nvidia/Llama-3.1-8B-Instruct-FP8": "meta-llama/Llama-3.1-8B-Instruct",
+    "Qwen/Qwen3-32B-FP8": "Qwen/Qwen3-32B",
+}
+
+BACKENDS = {"trtllm": "tensorrt-llm", "sglang": "sglang", "vllm": "vllm"}
+
+# (backend, model, system): the sets issue 16 names
+HEADLINE_SETS = {
+    ("sglang", "deepseek-ai/DeepSeek-V3", "h200_sxm"): "DeepSeek-V3 · 8×H200 · SGLang",
+    ("trtllm", "deepseek-ai/DeepSeek-V3", "h200_sxm"): "DeepSeek-V3 · 8×H200 · TensorRT-LLM",
+    ("trtllm", "meta-llama/Llama-3.1-8B-Instruct", "h100_sxm"): "Llama-3.1-8B · H100 · TensorRT-LLM",
+    ("vllm", "meta-llama/Llama-3.1-70B", "h200_sxm"): "Llama-3.1-70B FP8 · H200 · vLLM",
+}
+
+# The table does not say how each run was driven. aiconfigurator's own benchmark recipe
+# (generator/config/backend_templates/benchmark/bench_run.sh.j2, v0.12.0) runs aiperf at a
+# fixed concurrency with fixed lengths (isl/osl stddev 0, ignore_eos), 20 × concurrency
+# measured requests after 2 × concurrency warm-up requests. We simulate the same warm-up and
+# 8 measured rounds: with the length jitter the waves are gone by the third round, and 8
+# rounds hold the medians within a few per cent of 20 at 40 % of the simulation time.
+REQUESTS_PER_USER = 8
+WARMUP_PER_USER = 2
+
+
+def set_of(row: dict[str, str]) -> str:
+    """The comparison set a row belongs to: a headline set's name, or backend · model · GPU."""
+    key = (row["backend"], row["model_path"], row["system"])
+    return (
+        HEADLINE_SETS.get(key) or f"{row['model_path'].split('/')[-1]} · {row['system']} · {row['backend']}"
+    )
+
+
+def find_silicon_sample() -> Path | None:
+    """``silicon_sample.csv`` of the installed aiconfigurator wheel, or None."""
+    for package in ("aiconfigurator_core", "aiconfigurator"):
+        try:
+            ref = resources.files(package).joinpath("systems", "silicon_sample.csv")
+        except (ModuleNotFoundError, TypeError):
+            continue
+        if ref.is_file():
+            return Path(str(ref))
+    return None
+
+
+def read_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _quant(row: dict[str, str], model: str) -> tuple[str | None, str | None]:
+    """(gpusizer weight format, reason to skip)."""
+    gemm, moe = row.get("gemm_quant_mode", ""), row.get("moe_quant_mode", "")
+    precision = row.get("precision", "")
+    if "deepseek" in model.lower() and precision == "fp8":
+        return "fp8-block", None  # DeepSeek-V3/R1 ship 128×128 block-scaled FP8
+    if precision in ("", "bf16", "fp16") and gemm in ("", "float16", "bfloat16"):
+        return "bf16", None
+    if precision == "fp8" or gemm == "fp8":
+        return ("fp8-block" if "block" in (gemm + moe) else "fp8"), None
+    if precision == "fp4" and "gpt-oss" in model:
+        return None, None  # the checkpoint's own MXFP4 experts
+    return None, f"precision {precision!r} (gemm {gemm!r}, moe {moe!r}) not mapped"
+
+
+def _int(row: dict[str, str], key: str, default: int = 1) -> int:
+    v = row.get(key) or ""
+    return int(float(v)) if v.strip() else default
+
+
+def aic_case(row: dict[str, str], known_models: Iterable[str]) -> ServingCase | Skipped:
+    """One ``silicon_sample.csv`` row as a closed-loop serving case."""
+    cid = row["id"]
+    if row.get("mode") != "agg":
+        return Skipped(case_id=cid, reason=f"mode {row.get('mode')!r}: disaggregated serving is not modelled")
+    engine = BACKENDS.get(row["backend"])
+    if engine is None:
+        return Skipped(case_id=cid, reason=f"backend {row['backend']!r}")
+    model = MODELS.get(row["model_path"], row["model_path"])
+    if model not in set(known_models):
+        return Skipped(case_id=cid, reason=f"{row['model_path']} not in the model catalogue")
+    gpu = SYSTEMS.get(row["system"])
+    if gpu is None:
+        return Skipped(case_id=cid, reason=f"system {row['system']!r} not mapped")
+    quant, why = _quant(row, model)
+    if why:
+        return Skipped(case_id=cid, reason=why)
+    tp, pp, dp = _int(row, "tp_size"), _int(row, "pp_size"), _int(row, "attention_dp_size")
+    ep = _int(row, "moe_ep_size")
+    users = _int(row, "batch_size", 0)
+    m = re.search(r"silicon_concurrency=(\d+)", row.get("silicon_data_source", ""))
+    if m:
+        users = int(m.group(1))
+    if users < 1:
+        return Skipped(case_id=cid, reason="no concurrency")
+    gpus = tp * pp if dp <= 1 else max(tp, dp) * pp
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "gpu": gpu,
+        "gpus": gpus,
+        "tp": max(tp, dp) if dp > 1 else tp,
+        "pp": pp,
+        "engine": engine,
+        "ep": ep > 1,
+        "dp_attention": dp > 1,
+        "gpus_per_node": gpus,
+        "suggest": False,
+    }
+    if quant:
+        kwargs["quant"] = quant
+    ttft, tpot = row.get("silicon_ttft_ms") or "", row.get("silicon_tpot_ms") or ""
+    isl, osl = _int(row, "isl", 0), _int(row, "osl", 0)
+    if not ttft or not tpot or isl < 1 or osl < 1:
+        return Skipped(case_id=cid, reason="no TTFT/TPOT or lengths")
+    source = row.get("silicon_data_source", "").split(";")[0].strip()
+    return ServingCase(
+        case_id=cid,
+        source=f"aiconfigurator silicon_sample.csv: {source}",
+        publisher="aiconfigurator",
+        family=model.split("/")[-1],
+        engine=engine,
+        vendor="nvidia",
+        deepseek="deepseek" in model.lower(),
+        fit_kwargs=kwargs,
+        users=users,
+        requests=(REQUESTS_PER_USER + WARMUP_PER_USER) * users,
+        warmup=WARMUP_PER_USER * users,
+        input_len=isl,
+        output_len=osl,
+        dataset="fixed",
+        measured=Measured(tpot_ms=float(tpot), ttft_ms=float(ttft), output_tps=None),
+        source_url="https://github.com/ai-dynamo/aiconfigurator (aiconfigurator_core/systems/silicon_sample.csv)",
+    )
