@@ -14,7 +14,9 @@ from typing import Any, Literal
 
 from gpusizer.catalog.load import interconnects
 from gpusizer.catalog.specs import GpuSpec
+from gpusizer.domain.options import DeploymentOptions, SearchOptions, WorkloadOptions, checked, parse_field
 from gpusizer.domain.scenario import Usage
+from gpusizer.engines import engine_spec
 from gpusizer.errors import BadInputError
 from gpusizer.estimate.perf import PerfRow, perf_rows
 from gpusizer.plan.deploy import FitResult, ResolvedModel, deploy, efficiency_of, engine_numbers
@@ -24,7 +26,6 @@ from gpusizer.plan.pipeline import (
     PlanResult,
     Progress,
     check_plan_inputs,
-    engines_wanted,
     run_plan,
 )
 from gpusizer.plan.sweep import SimPoint, SimulateResult, sim_point, sim_warning
@@ -89,12 +90,32 @@ def fit(
     allow_long_context: bool = True,
 ) -> FitResult:
     """Does ``model`` fit on ``gpu`` for ``users`` at ``max_model_len``? Per-GPU answer.
+    Every option is checked against its field in ``domain.options.DeploymentOptions``.
 
     A ``max_model_len`` beyond the model's ``max_position_embeddings`` is refused unless
     ``allow_long_context`` (then a note says RoPE scaling must be configured). The library
     default allows it, as engines do when told to (vLLM ``VLLM_ALLOW_LONG_MAX_MODEL_LEN``,
     and published measurements ran so); the CLI and the web API pass False unless the user
     asks (``--allow-long-context``)."""
+    checked(
+        DeploymentOptions,
+        gpus=gpus,
+        tp=tp,
+        pp=pp,
+        quant=quant,
+        kv_dtype=kv_dtype,
+        engine=engine,
+        engine_version=engine_version,
+        max_model_len=max_model_len,
+        users=users,
+        gpu_memory_utilization=gpu_memory_utilization,
+        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens,
+        block_size=block_size,
+        gpus_per_node=gpus_per_node,
+        gpu_memory_gib=gpu_memory_gib,
+        gpu_bandwidth_gbps=gpu_bandwidth_gbps,
+    )
     resolved = model if isinstance(model, ResolvedModel) else resolve_model_spec(model, hf=hf)
     gpu_spec, gpu_note = resolve_gpu_spec(
         gpu, memory_gib=gpu_memory_gib, bandwidth_gbps=gpu_bandwidth_gbps, gpu_file=gpu_file
@@ -163,10 +184,11 @@ def plan(
     ``systems`` limits the boxes (kinds such as ``workstation`` or system keys);
     ``headroom`` is kept free on the KV pool and under the TTFT/TPOT targets;
     ``progress(stage, done, total)`` hears the search and the verifying simulations."""
-    money = (("--ttft-ms", ttft_ms), ("--tpot-ms", tpot_ms))
-    budgets = (("--max-cost-per-hour", max_cost_per_hour), ("--capex", max_capex))
-    check_plan_inputs(users, max_gpus, classes, money + budgets, years, kwh_price, headroom, percentile)
-    engines_wanted(engine)  # a bad engine is named before any file is read
+    check_plan_inputs(  # every option checked before any file is read
+        engine,
+        **{k: v for k, v in locals().items() if k in SearchOptions.model_fields},
+        capex=max_capex,
+    )
     user_factors = load_efficiency_file(efficiency_file) if efficiency_file else ()
     resolved = model if isinstance(model, ResolvedModel) else resolve_model_spec(model)
     return run_plan(
@@ -227,9 +249,8 @@ def perf(
     **fit_kwargs: Any,
 ) -> PerfResult:
     """TTFT, TPOT and throughput by batch size (the analytic step-time model)."""
-    for name, value in (("--input-len", input_len), ("--output-len", output_len)):
-        if not 1 <= value <= 16 * 1024 * 1024:
-            raise BadInputError(name, f"must be 1..16M tokens, got {value}")
+    input_len = parse_field(WorkloadOptions, "input_len", input_len)
+    output_len = parse_field(WorkloadOptions, "output_len", output_len)
     if link is not None and link not in interconnects():
         raise BadInputError("--link", f"unknown link {link!r}", ", ".join(sorted(interconnects())))
     fit_kwargs.setdefault("max_model_len", input_len + output_len)
@@ -241,7 +262,7 @@ def perf(
             1,
         )
     if any(not 1 <= b <= MAX_BATCH for b in batches):
-        raise BadInputError("--batch", f"must be 1..{MAX_BATCH}")
+        raise BadInputError("batch", f"must be 1..{MAX_BATCH}")
     user = load_efficiency_file(efficiency_file) if efficiency_file else ()
     eff, row, link_name = efficiency_of(dep, link, user)
     rows = perf_rows(
@@ -250,7 +271,7 @@ def perf(
         input_len=input_len,
         output_len=output_len,
         batches=batches,
-        chunk=res.estimate.settings.max_num_batched_tokens if dep.engine != "llamacpp" else 2048,
+        chunk=engine_spec(dep.engine).prefill_chunk(res.estimate.settings),
     )
     return PerfResult(
         fit=res,

@@ -182,9 +182,9 @@ def resolve_gpu_spec(
 ) -> tuple[GpuSpec, str | None]:
     """Catalogue GPU (optionally with overridden capacity), a user YAML file, or a
     custom GPU from numbers alone."""
-    memory_gib = _positive("--gpu-memory-gib", memory_gib)
-    bandwidth_gbps = _positive("--gpu-bandwidth-gbps", bandwidth_gbps)
-    tflops_bf16 = _positive("--gpu-tflops", tflops_bf16)
+    memory_gib = _positive("gpu_memory_gib", memory_gib)
+    bandwidth_gbps = _positive("gpu_bandwidth_gbps", bandwidth_gbps)
+    tflops_bf16 = _positive("gpu_tflops", tflops_bf16)
     note: str | None = None
     if isinstance(name, GpuSpec):
         gpu = name

@@ -53,13 +53,13 @@ def test_does_not_fit_exit_1(cfg: str) -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--tp", "3"], "--tp"),
-        (["--context", "lots"], "--max-model-len"),
-        (["--kv-dtype", "fp7"], "--kv-dtype"),
+        (["--tp", "3"], "tp"),
+        (["--context", "lots"], "max_model_len"),
+        (["--kv-dtype", "fp7"], "kv_dtype"),
         (["--quant", "awq5"], "quant"),
-        (["--engine", "vllmx"], "--engine"),
+        (["--engine", "vllmx"], "engine"),
         (["--users", "0"], "users"),
-        (["--gpu-memory-gib", "-3"], "gpu-memory-gib"),
+        (["--gpu-memory-gib", "-3"], "gpu_memory_gib"),
     ],
 )
 def test_bad_input_exit_2_one_line(cfg: str, args: list[str], needle: str) -> None:

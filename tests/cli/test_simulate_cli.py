@@ -80,7 +80,7 @@ def test_bad_simulate_input() -> None:
             "zipf:1:2",
         ],
     )
-    assert r.exit_code == 2 and "--input-len" in r.output
+    assert r.exit_code == 2 and "input_len: unknown distribution" in r.output
 
 
 def test_plot_writes_time_series_and_cdfs(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -198,4 +198,4 @@ def test_length_histogram_file(tmp_path: Path) -> None:
             f"hist:{bad}",
         ],
     )
-    assert r.exit_code == 2 and "--input-len" in r.output and "line 2" in r.output
+    assert r.exit_code == 2 and "input_len: " in r.output and "line 2" in r.output

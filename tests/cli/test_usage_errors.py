@@ -11,8 +11,8 @@ import pytest
 CASES = [
     (["fit", "qwen3-8b", "--tpp", "2"], "No such option: --tpp"),
     (["fit", "qwen3-8b", "--gpu"], "'--gpu' requires an argument"),
-    (["plan", "qwen3-8b", "--ttft-ms", "nan"], "--ttft-ms"),
-    (["plan", "qwen3-8b", "--headroom", "inf"], "--headroom"),
+    (["plan", "qwen3-8b", "--ttft-ms", "nan"], "ttft_ms: must be a finite number"),
+    (["plan", "qwen3-8b", "--headroom", "inf"], "headroom: must be a finite number"),
     (["simulate"], "Missing argument"),
 ]
 

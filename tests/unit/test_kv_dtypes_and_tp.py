@@ -81,7 +81,7 @@ def test_tp_rule_matches_vllm_for_every_size() -> None:
 def test_tp_beyond_any_scale_up_domain_is_a_tp_error() -> None:
     with pytest.raises(BadInputError) as err:
         fit("qwen2.5-14b-instruct", "H100", tp=1024)
-    assert err.value.field == "--tp" and "72" in err.value.message
+    assert err.value.field == "tp" and "72" in err.value.message
 
 
 def test_context_beyond_the_model_needs_explicit_consent() -> None:

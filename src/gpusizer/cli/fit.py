@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from gpusizer.api import fit as api_fit
-from gpusizer.cli.common import console, guarded, parse_tokens, write_report
+from gpusizer.cli.common import console, guarded, write_report
 from gpusizer.cli.options import (
     AllowLongContextOpt,
     DpAttentionOpt,
@@ -25,9 +25,9 @@ from gpusizer.cli.options import (
     QuantOpt,
     ReportOpt,
     TpOpt,
-    number,
-    whole,
+    option,
 )
+from gpusizer.domain.options import DeploymentOptions as D
 from gpusizer.errors import BadInputError
 from gpusizer.report.fit import fit_to_dict, render_fit
 
@@ -49,27 +49,34 @@ def fit_command(
         typer.Option(help="Engine version, e.g. 0.11.0 (vLLM's accounting changed at 0.9.2 and 0.21)"),
     ] = None,
     max_model_len: Annotated[
-        str | None,
-        typer.Option("--max-model-len", "--context", "-L", help="Context per request: 4096, 32k, 128k"),
+        int | None,
+        typer.Option(
+            "--max-model-len",
+            "--context",
+            "-L",
+            help="Context per request: 4096, 32k, 128k",
+            parser=option(D, "max_model_len"),
+        ),
     ] = None,
     users: Annotated[
         int,
-        typer.Option(
-            "--users", "-n", help="Concurrent requests at full context", parser=whole("--users", 1, 1_000_000)
-        ),
+        typer.Option("--users", "-n", help="Concurrent requests at full context", parser=option(D, "users")),
     ] = 1,
     gpu_memory_utilization: Annotated[
         float | None,
         typer.Option(
             help="vLLM gpu_memory_utilization / SGLang mem_fraction_static / TRT-LLM free fraction, 0.05..1",
-            parser=number("--gpu-memory-utilization", 0.05, 1.0),
+            parser=option(D, "gpu_memory_utilization"),
         ),
     ] = None,
-    max_num_seqs: Annotated[int | None, typer.Option(parser=whole("--max-num-seqs", 1, 1_000_000))] = None,
+    max_num_seqs: Annotated[int | None, typer.Option(parser=option(D, "max_num_seqs"))] = None,
     max_num_batched_tokens: Annotated[
-        str | None, typer.Option(help="Token budget per step, e.g. 8192, 16k")
+        int | None,
+        typer.Option(
+            help="Token budget per step, e.g. 8192, 16k", parser=option(D, "max_num_batched_tokens")
+        ),
     ] = None,
-    block_size: Annotated[int | None, typer.Option(parser=whole("--block-size", 1, 4096))] = None,
+    block_size: Annotated[int | None, typer.Option(parser=option(D, "block_size"))] = None,
     enforce_eager: Annotated[bool, typer.Option(help="No CUDA graphs")] = False,
     mtp: Annotated[
         bool, typer.Option(help="DeepSeek MTP speculative decoding (loads the MTP layer)")
@@ -83,9 +90,7 @@ def fit_command(
     gpu_memory_gib: GpuMemOpt = None,
     gpu_bandwidth_gbps: Annotated[
         float | None,
-        typer.Option(
-            help="Override memory bandwidth (GB/s)", parser=number("--gpu-bandwidth-gbps", 0, 1e6, above=True)
-        ),
+        typer.Option(help="Override memory bandwidth (GB/s)", parser=option(D, "gpu_bandwidth_gbps")),
     ] = None,
     allow_long_context: AllowLongContextOpt = False,
     gpu_file: Annotated[str | None, typer.Option(help="A YAML file describing a custom GPU")] = None,
@@ -114,11 +119,11 @@ def fit_command(
         kv_dtype=kv_dtype,
         engine=engine,
         engine_version=engine_version,
-        max_model_len=parse_tokens("--max-model-len", max_model_len),
+        max_model_len=max_model_len,
         users=users,
         gpu_memory_utilization=gpu_memory_utilization,
         max_num_seqs=max_num_seqs,
-        max_num_batched_tokens=parse_tokens("--max-num-batched-tokens", max_num_batched_tokens),
+        max_num_batched_tokens=max_num_batched_tokens,
         block_size=block_size,
         enforce_eager=enforce_eager,
         speculative_mtp=mtp,

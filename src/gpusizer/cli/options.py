@@ -1,9 +1,10 @@
-"""Command-line options shared by fit, perf and simulate, each defined once (name, help,
-bounds); the commands import these aliases instead of repeating them.
+"""Command-line options shared by fit, perf and simulate, each defined once (name, help);
+the commands import these aliases instead of repeating them.
 
-Numbers are read by the parsers here, not by click's ``min``/``max``: a value out of range,
-not a number, NaN or infinite is refused with one line naming the flag and exit status 2
-(click would print a usage box, and lets NaN through every range check).
+Values are read by ``option(Model, field)``: the field of ``domain.options`` gives the type,
+bounds and accepted values, so the CLI refuses exactly what the web API and the Python API
+refuse — with one line naming the field (``users: must be 1..1000000, got 0``) and exit
+status 2 (click would print a usage box, and lets NaN through every range check).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from collections.abc import Callable
 from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import BaseModel
 
 from gpusizer.cli.common import err_console
 from gpusizer.domain.kv import kv_dtypes_for
+from gpusizer.domain.options import DeploymentOptions, parse_field
+from gpusizer.engines import ENGINE_NAMES
 from gpusizer.errors import BadInputError
 
 __all__ = [
@@ -33,6 +37,7 @@ __all__ = [
     "QuantOpt",
     "TpOpt",
     "number",
+    "option",
     "refuse",
     "whole",
 ]
@@ -46,6 +51,18 @@ def refuse(flag: str, problem: str, accepted: str | None = None) -> NoReturn:
         soft_wrap=True,
     )
     raise typer.Exit(code=2)
+
+
+def option(model: type[BaseModel], name: str) -> Callable[[Any], Any]:
+    """A parser that reads an option as field ``name`` of ``model`` (``domain.options``)."""
+
+    def parse(text: Any) -> Any:
+        try:
+            return parse_field(model, name, text)
+        except BadInputError as exc:
+            refuse(exc.field, exc.message.removeprefix(f"{exc.field}: "))
+
+    return parse
 
 
 def whole(flag: str, low: int, high: int) -> Callable[[Any], int]:
@@ -101,10 +118,14 @@ GpuOpt = Annotated[
 ]
 GpusOpt = Annotated[
     int | None,
-    typer.Option(help="Number of GPUs (default: tp × pp), 1..4096", parser=whole("--gpus", 1, 4096)),
+    typer.Option(help="Number of GPUs (default: tp × pp), 1..4096", parser=option(DeploymentOptions, "gpus")),
 ]
-TpOpt = Annotated[int | None, typer.Option(help="Tensor-parallel size", parser=whole("--tp", 1, 1024))]
-PpOpt = Annotated[int | None, typer.Option(help="Pipeline-parallel size", parser=whole("--pp", 1, 256))]
+TpOpt = Annotated[
+    int | None, typer.Option(help="Tensor-parallel size", parser=option(DeploymentOptions, "tp"))
+]
+PpOpt = Annotated[
+    int | None, typer.Option(help="Pipeline-parallel size", parser=option(DeploymentOptions, "pp"))
+]
 QuantOpt = Annotated[
     str | None,
     typer.Option(
@@ -112,6 +133,7 @@ QuantOpt = Annotated[
         "-q",
         help="Weight format: bf16, fp8, fp8-block, awq, gptq, int8, bnb-nf4, mxfp4, "
         "nvfp4, q4_k_m, or a llama.cpp type name (F16, Q8_0, Q4_K_M …) (default: as the checkpoint ships)",
+        parser=option(DeploymentOptions, "quant"),
     ),
 ]
 KvDtypeOpt = Annotated[
@@ -120,13 +142,15 @@ KvDtypeOpt = Annotated[
         help="KV cache dtype (data/quant.yaml). vLLM/SGLang: "
         + ", ".join(kv_dtypes_for("vllm", mla=True))
         + " (fp8_ds_mla: DeepSeek MLA only); llama.cpp -ctk/-ctv: "
-        + ", ".join(kv_dtypes_for("llamacpp"))
+        + ", ".join(kv_dtypes_for("llamacpp")),
+        parser=option(DeploymentOptions, "kv_dtype"),
     ),
 ]
 EngineOpt = Annotated[
     str | None,
     typer.Option(
-        help="vllm | sglang | tensorrt-llm | llamacpp | transformers (default vllm; llamacpp for GGUF/Apple)"
+        help=" | ".join(ENGINE_NAMES) + " (default vllm; llamacpp for GGUF/Apple)",
+        parser=option(DeploymentOptions, "engine"),
     ),
 ]
 EpOpt = Annotated[
@@ -142,13 +166,13 @@ DpAttentionOpt = Annotated[
 ]
 GpusPerNodeOpt = Annotated[
     int,
-    typer.Option(help="GPUs per node (TP inside, PP across), 1..72", parser=whole("--gpus-per-node", 1, 72)),
+    typer.Option(
+        help="GPUs per node (TP inside, PP across), 1..72", parser=option(DeploymentOptions, "gpus_per_node")
+    ),
 ]
 GpuMemOpt = Annotated[
     float | None,
-    typer.Option(
-        help="Override the GPU's memory (GiB)", parser=number("--gpu-memory-gib", 0, 1e6, above=True)
-    ),
+    typer.Option(help="Override the GPU's memory (GiB)", parser=option(DeploymentOptions, "gpu_memory_gib")),
 ]
 AllowLongContextOpt = Annotated[
     bool,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from gpusizer.api import perf as api_perf
-from gpusizer.cli.common import console, guarded, parse_tokens, write_report
+from gpusizer.cli.common import console, guarded, write_report
 from gpusizer.cli.options import (
     AllowLongContextOpt,
     DpAttentionOpt,
@@ -26,8 +26,10 @@ from gpusizer.cli.options import (
     QuantOpt,
     ReportOpt,
     TpOpt,
-    whole,
+    option,
 )
+from gpusizer.domain.options import WorkloadOptions as W
+from gpusizer.domain.options import parse_field
 from gpusizer.errors import BadInputError
 from gpusizer.report.perf import perf_to_dict, render_perf
 
@@ -50,12 +52,12 @@ def perf_command(
     ] = None,
     users: Annotated[
         int | None,
-        typer.Option(
-            "--users", "-n", help="One row at this batch size, 1..4096", parser=whole("--users", 1, 4096)
-        ),
+        typer.Option("--users", "-n", help="One row at this batch size, 1..4096", parser=option(W, "batch")),
     ] = None,
-    input_len: Annotated[str, typer.Option(help="Prompt tokens, e.g. 1024 or 8k")] = "1024",
-    output_len: Annotated[str, typer.Option(help="Generated tokens")] = "256",
+    input_len: Annotated[
+        int, typer.Option(help="Prompt tokens, e.g. 1024 or 8k", parser=option(W, "input_len"))
+    ] = 1024,
+    output_len: Annotated[int, typer.Option(help="Generated tokens", parser=option(W, "output_len"))] = 256,
     link: Annotated[
         str | None, typer.Option(help="Force the GPU link: nvlink4, pcie4-x16, pcie4-x4, pcie-through-cpu …")
     ] = None,
@@ -76,14 +78,9 @@ def perf_command(
         raise BadInputError("--gpu", "missing", "a GPU name (see `gpusizer gpus`)")
     batches: tuple[int, ...] | None = None
     if batch:
-        try:
-            batches = tuple(int(x) for x in batch.split(","))
-        except ValueError as exc:
-            raise BadInputError("--batch", f"cannot read {batch!r}", "e.g. 1,8,32") from exc
+        batches = tuple(parse_field(W, "batch", x) for x in batch.split(","))
     elif users:
         batches = (users,)
-    i = parse_tokens("--input-len", input_len) or 1
-    o = parse_tokens("--output-len", output_len) or 1
     res = api_perf(
         model,
         gpu,
@@ -91,8 +88,8 @@ def perf_command(
         ep=ep,
         dp_attention=dp_attention,
         gpus_per_node=gpus_per_node,
-        input_len=i,
-        output_len=o,
+        input_len=input_len,
+        output_len=output_len,
         batches=batches,
         link=link,
         gpus=gpus,

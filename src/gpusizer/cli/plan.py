@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 
 from gpusizer.api import plan as run_plan
-from gpusizer.cli.common import console, err_console, guarded, parse_tokens, write_report, write_svgs
-from gpusizer.cli.options import EfficiencyOpt, ReportOpt, number, whole
-from gpusizer.errors import BadInputError
+from gpusizer.cli.common import console, err_console, guarded, write_report, write_svgs
+from gpusizer.cli.options import EfficiencyOpt, ReportOpt, option
+from gpusizer.domain.options import SearchOptions as S
+from gpusizer.domain.options import parse_field
 from gpusizer.report.plan import plan_to_dict, plan_to_markdown, render_plan
 
 __all__ = ["plan_command"]
@@ -24,40 +25,44 @@ def _list(value: str | None) -> list[str] | None:
 def plan_command(
     model: Annotated[str, typer.Argument(help="Catalogue name, config.json, model directory or .gguf")],
     context: Annotated[
-        str, typer.Option("--context", "-L", help="Max tokens per request: 8k, 32k, 128k")
-    ] = "8k",
-    users: Annotated[
         int,
         typer.Option(
-            "--users", "-n", help="Concurrent users at full context", parser=whole("--users", 1, 100_000)
+            "--context", "-L", help="Max tokens per request: 8k, 32k, 128k", parser=option(S, "context")
         ),
+    ] = 8192,
+    users: Annotated[
+        int,
+        typer.Option("--users", "-n", help="Concurrent users at full context", parser=option(S, "users")),
     ] = 1,
     input_len: Annotated[
-        str | None, typer.Option(help="Typical prompt tokens for TTFT (default min(2k, context))")
+        int | None,
+        typer.Option(
+            help="Typical prompt tokens for TTFT (default min(2k, context))", parser=option(S, "input_len")
+        ),
     ] = None,
-    output_len: Annotated[str, typer.Option(help="Typical output tokens")] = "512",
+    output_len: Annotated[
+        int, typer.Option(help="Typical output tokens", parser=option(S, "output_len"))
+    ] = 512,
     ttft_ms: Annotated[
         float | None,
-        typer.Option(help="Time-to-first-token target, ms", parser=number("--ttft-ms", 0, 3.6e6, above=True)),
+        typer.Option(help="Time-to-first-token target, ms", parser=option(S, "ttft_ms")),
     ] = None,
     tpot_ms: Annotated[
         float | None,
-        typer.Option(
-            help="Time-per-output-token target, ms", parser=number("--tpot-ms", 0, 3.6e6, above=True)
-        ),
+        typer.Option(help="Time-per-output-token target, ms", parser=option(S, "tpot_ms")),
     ] = None,
     tokens_per_s_per_user: Annotated[
         float | None,
         typer.Option(
             help="Per-user decode speed target (= 1000/TPOT ms)",
-            parser=number("--tokens-per-s-per-user", 0, 1e6, above=True),
+            parser=option(S, "tokens_per_s_per_user"),
         ),
     ] = None,
     gpu: Annotated[str | None, typer.Option("--gpu", help="Only these GPUs, comma-separated")] = None,
     gpu_class: Annotated[
         str | None, typer.Option("--class", help="consumer,workstation,datacenter,apple")
     ] = None,
-    max_gpus: Annotated[int, typer.Option(help="Most GPUs per plan", parser=whole("--max-gpus", 1, 64))] = 8,
+    max_gpus: Annotated[int, typer.Option(help="Most GPUs per plan", parser=option(S, "max_gpus"))] = 8,
     quant: Annotated[
         str | None, typer.Option("--quant", "-q", help="Only these weight formats, comma-separated")
     ] = None,
@@ -82,7 +87,7 @@ def plan_command(
     headroom: Annotated[
         float,
         typer.Option(
-            parser=number("--headroom", 0.0, 0.9),
+            parser=option(S, "headroom"),
             help="Share kept free: the KV pool must hold (1 + h) × the users and the simulated "
             "percentile must be under (1 − h) × the TTFT/TPOT targets",
         ),
@@ -91,7 +96,7 @@ def plan_command(
         int,
         typer.Option(
             help="Latency percentile the targets apply to: 50, 90, 95 or 99",
-            parser=whole("--percentile", 1, 99),
+            parser=option(S, "percentile"),
         ),
     ] = 95,
     system: Annotated[
@@ -104,29 +109,29 @@ def plan_command(
     ] = None,
     max_simulations: Annotated[
         int,
-        typer.Option(help="Simulations the verification may run", parser=whole("--max-simulations", 1, 1000)),
+        typer.Option(help="Simulations the verification may run", parser=option(S, "max_simulations")),
     ] = 60,
     max_cost_per_hour: Annotated[
         float | None,
         typer.Option(
             help="Budget, USD per hour for the deployment",
-            parser=number("--max-cost-per-hour", 0, 1e9, above=True),
+            parser=option(S, "max_cost_per_hour"),
         ),
     ] = None,
     capex: Annotated[
         float | None,
         typer.Option(
             help="Hardware budget, USD: boxes + GPUs + network of the whole deployment",
-            parser=number("--capex", 0, 1e12, above=True),
+            parser=option(S, "capex"),
         ),
     ] = None,
     profile: EfficiencyOpt = None,
     years: Annotated[
         float,
-        typer.Option(help="Owned hardware: amortisation years", parser=number("--years", 0, 50, above=True)),
+        typer.Option(help="Owned hardware: amortisation years", parser=option(S, "years")),
     ] = 3.0,
     kwh_price: Annotated[
-        float, typer.Option(help="Owned hardware: USD per kWh", parser=number("--kwh-price", 0, 100))
+        float, typer.Option(help="Owned hardware: USD per kWh", parser=option(S, "kwh_price"))
     ] = 0.15,
     rank_by: Annotated[
         str,
@@ -150,28 +155,22 @@ def plan_command(
     --percentile with --headroom. Costs: box + GPUs + network + power (owned) or instance-hours
     (cloud); $/M tokens from the simulated throughput. Prints launch commands for the pick's
     engine and platform (CUDA, ROCm, Apple; docker, compose, Kubernetes, LeaderWorkerSet)."""
-    if rank_by not in ("owned", "cloud"):
-        raise BadInputError("--rank-by", f"unknown basis {rank_by!r}", "owned, cloud")
-    if precision not in ("default", "high"):
-        raise BadInputError("--precision", f"unknown value {precision!r}", "default, high")
     if tokens_per_s_per_user is not None:
-        if tokens_per_s_per_user <= 0:
-            raise BadInputError("--tokens-per-s-per-user", "must be positive")
         tpot = 1000.0 / tokens_per_s_per_user
         tpot_ms = min(tpot_ms, tpot) if tpot_ms else tpot
     res = run_plan(
         model,
-        context=parse_tokens("--context", context) or 8192,
+        context=context,
         users=users,
-        input_len=parse_tokens("--input-len", input_len),
-        output_len=parse_tokens("--output-len", output_len) or 512,
+        input_len=input_len,
+        output_len=output_len,
         ttft_ms=ttft_ms,
         tpot_ms=tpot_ms,
         gpus=_list(gpu),
         classes=_list(gpu_class),
         max_gpus=max_gpus,
         quants=_list(quant),
-        precision="high" if precision == "high" else "default",
+        precision=parse_field(S, "precision", precision),
         engine=_list(engine) or ["vllm"],
         kv_dtype=None if kv_dtype == "search" else kv_dtype,
         headroom=headroom,
@@ -183,7 +182,7 @@ def plan_command(
         efficiency_file=profile,
         years=years,
         kwh_price=kwh_price,
-        rank_by="cloud" if rank_by == "cloud" else "owned",
+        rank_by=parse_field(S, "rank_by", rank_by),
     )
     if report or plot:
         doc = plan_to_dict(res)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Annotated, Any
 
 import typer
@@ -36,9 +35,11 @@ from gpusizer.cli.options import (
     QuantOpt,
     ReportOpt,
     TpOpt,
-    number,
-    whole,
+    option,
 )
+from gpusizer.domain.options import SloOptions as SLO
+from gpusizer.domain.options import WorkloadOptions as W
+from gpusizer.domain.options import parse_field
 from gpusizer.errors import BadInputError
 from gpusizer.report.simulate import POINT_COLUMNS, point_rows, sim_charts, sim_to_dict
 from gpusizer.simulate.workload import LengthDist
@@ -99,19 +100,11 @@ def parse_length(field: str, text: str) -> LengthDist:
     raise BadInputError(field, f"unknown distribution {kind!r}", "uniform, normal, lognormal")
 
 
-def _numbers(field: str, text: str | None, cast: type) -> tuple[Any, ...]:
-    """A comma-separated sweep of positive finite numbers (``cast`` int or float)."""
+def _numbers(field: str, text: str | None) -> tuple[Any, ...]:
+    """A comma-separated sweep, each value read as ``WorkloadOptions.<field>``."""
     if not text:
         return ()
-    try:
-        values = tuple(cast(v) for v in text.split(","))
-    except ValueError as exc:
-        raise BadInputError(field, f"cannot read {text!r}", "e.g. 1,2,4,8") from exc
-    for v in values:
-        if not math.isfinite(v) or v <= 0:
-            raise BadInputError(
-                field, f"every value must be a positive finite number, got {v!r}", "e.g. 1,2,4,8"
-            )
+    values = tuple(parse_field(W, field, v) for v in text.split(","))
     if len(values) > MAX_SWEEP_POINTS:
         raise BadInputError(field, f"at most {MAX_SWEEP_POINTS} points in one sweep, got {len(values)}")
     return values
@@ -141,24 +134,24 @@ def simulate_command(
     ] = "1024",
     output_len: Annotated[str, typer.Option(help="as --input-len")] = "256",
     requests: Annotated[
-        int, typer.Option(help="Requests to simulate, 1..2000000", parser=whole("--requests", 1, 2_000_000))
+        int, typer.Option(help="Requests to simulate, 1..2000000", parser=option(W, "requests"))
     ] = 1000,
     duration: Annotated[
         float | None,
         typer.Option(
             help="Open loop: simulate S seconds of arrivals (sets --requests)",
-            parser=number("--duration", 0.001, 86_400 * 7),
+            parser=option(W, "duration"),
         ),
     ] = None,
     prefix_tokens: Annotated[
         int,
         typer.Option(
             help="Leading prompt tokens shared within a group (a system prompt)",
-            parser=whole("--prefix-tokens", 0, 1 << 21),
+            parser=option(W, "prefix_tokens"),
         ),
     ] = 0,
     prefix_groups: Annotated[
-        int, typer.Option(help="Distinct shared prefixes", parser=whole("--prefix-groups", 1, 1_000_000))
+        int, typer.Option(help="Distinct shared prefixes", parser=option(W, "prefix_groups"))
     ] = 1,
     prefix_caching: Annotated[
         bool | None,
@@ -171,31 +164,31 @@ def simulate_command(
         float,
         typer.Option(
             help="Closed loop: seconds between a reply and the next request",
-            parser=number("--think-time-s", 0, 86_400),
+            parser=option(W, "think_time_s"),
         ),
     ] = 0.0,
     burstiness: Annotated[
         float,
         typer.Option(
             help="Gamma shape of inter-arrivals: 1 = Poisson, <1 bursty",
-            parser=number("--burstiness", 0, 1000, above=True),
+            parser=option(W, "burstiness"),
         ),
     ] = 1.0,
     seed: Annotated[
-        int, typer.Option(help="Random seed of the sampled workload", parser=whole("--seed", 0, 2**32 - 1))
+        int, typer.Option(help="Random seed of the sampled workload", parser=option(W, "seed"))
     ] = 0,
     slo_ttft_ms: Annotated[
         float | None,
         typer.Option(
             help="TTFT target per request (ms), for goodput",
-            parser=number("--slo-ttft-ms", 0, 1e7, above=True),
+            parser=option(SLO, "ttft_ms"),
         ),
     ] = None,
     slo_tpot_ms: Annotated[
         float | None,
         typer.Option(
             help="TPOT target per request (ms), for goodput",
-            parser=number("--slo-tpot-ms", 0, 1e7, above=True),
+            parser=option(SLO, "tpot_ms"),
         ),
     ] = None,
     gpu_memory_gib: GpuMemOpt = None,
@@ -213,20 +206,21 @@ def simulate_command(
     """Simulate the engine under load: TTFT/TPOT/ITL/E2E percentiles, throughput, goodput."""
     if gpu is None and gpu_memory_gib is None:
         raise BadInputError("--gpu", "missing", "a GPU name (see `gpusizer gpus`)")
-    rates = _numbers("--rate", rate, float)
+    rates = _numbers("rate", rate)
     if duration is not None:
         if not rates or users:
             raise BadInputError("--duration", "works with --rate (open loop); a closed loop takes --requests")
         requests = max(1, min(2_000_000, round(max(rates) * duration)))
+    sim_users = _numbers("concurrency", users)
     res = api_simulate(
         model,
         gpu,
         efficiency_file=efficiency,
         trace_rows=_read_trace(trace) if trace else None,
         rates=rates,
-        users=_numbers("--users", users, int),
-        input_len=parse_length("--input-len", input_len),
-        output_len=parse_length("--output-len", output_len),
+        users=sim_users,
+        input_len=parse_length("input_len", input_len),
+        output_len=parse_length("output_len", output_len),
         requests=requests,
         think_time_s=think_time_s,
         burstiness=burstiness,
@@ -257,6 +251,11 @@ def simulate_command(
     if as_json:
         typer.echo(json.dumps({**sim_to_dict(res), "warnings": list(res.warnings)}, indent=2))
         return
+    _render(res, requests, prefix_tokens, written)
+
+
+def _render(res: SimulateResult, requests: int, prefix_tokens: int, written: list[str]) -> None:
+    """The simulation as tables and sentences on stdout."""
     dep = res.fit.deployment
     console.print(
         f"[bold]{res.fit.model.name}[/] · {dep.quant.label} · {dep.layout.gpus}× {dep.gpu.name} · "

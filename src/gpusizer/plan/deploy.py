@@ -16,20 +16,16 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from gpusizer.catalog.arch import ModelArch
-from gpusizer.catalog.load import (
-    _engines,
-    efficiency_factors,
-    interconnects,
-    quant_catalogue,
-)
+from gpusizer.catalog.load import efficiency_factors, interconnects, quant_catalogue
 from gpusizer.catalog.resolve import resolve_quant
 from gpusizer.catalog.specs import EfficiencyFactor, GpuSpec, ModelEntry
-from gpusizer.domain.kv import ENGINES, Engine, resolve_kv_dtype
+from gpusizer.domain.kv import resolve_kv_dtype
 from gpusizer.domain.params import ParamCounts
 from gpusizer.domain.quant import AppliedQuant, apply_quant
 from gpusizer.domain.scenario import Deployment, Usage
 from gpusizer.domain.topology import Layout
 from gpusizer.domain.weights import total_weight_bytes
+from gpusizer.engines import ENGINE_NAMES, Engine, engine_spec, is_engine
 from gpusizer.errors import BadInputError, NotInCatalogueError
 from gpusizer.estimate.memory import MemoryEstimate, estimate_memory
 from gpusizer.estimate.perf import efficiency_for, link_for, node_link_for
@@ -77,11 +73,7 @@ class FitResult:
 def engine_numbers(engine: str) -> dict[str, float]:
     """The named constants of ``engine`` (data/engines.yaml); engines that run a
     vLLM-like profile forward inherit vLLM's activation constants."""
-    table = _engines()
-    base = {k: v.value for k, v in table["vllm"].numbers.items()}
-    if engine != "vllm" and engine in table:
-        base.update({k: v.value for k, v in table[engine].numbers.items()})
-    return base
+    return engine_spec(engine).numbers()
 
 
 def efficiency_of(
@@ -108,7 +100,9 @@ def _quant(
     model: ResolvedModel, quant: str | None, engine: str = "vllm"
 ) -> tuple[AppliedQuant, tuple[str, ...]]:
     """The weight format: the user's, else the GGUF file's, else (llama.cpp) Q4_K_M, else the
-    checkpoint's own. On llama.cpp a 16-bit choice means GGUF F16."""
+    checkpoint's own. On a GGUF engine (llama.cpp) a 16-bit choice means GGUF F16."""
+    spec = engine_spec(engine)
+    gguf = spec.checkpoints == "gguf"
     formats = quant_catalogue()
     notes: list[str] = []
     key = quant
@@ -119,17 +113,17 @@ def _quant(
         except NotInCatalogueError:
             key = "q4_k_m"
             notes.append(f"GGUF type {model.gguf_type} not catalogued; exact file bytes used")
-    if key is None and engine == "llamacpp":
-        key = "q4_k_m"
-        notes.append("llama.cpp: weights taken as a Q4_K_M GGUF (pass --quant for another type)")
+    if key is None and gguf and spec.gguf_quants:
+        key = spec.gguf_quants[0]
+        notes.append(f"{spec.label}: weights taken as a {key.upper()} GGUF (pass --quant for another type)")
     if key is None:
         key = model.native_quant or "bf16"
         if model.native_quant:
             notes.append(f"weights as the checkpoint ships them: {model.native_quant}")
     fmt = resolve_quant(key, formats)
-    if engine == "llamacpp" and fmt.kind == "float" and fmt.key in ("bf16", "fp16"):
+    if gguf and fmt.kind == "float" and fmt.key in ("bf16", "fp16"):
         fmt = resolve_quant("f16-gguf", formats)
-    elif engine != "llamacpp" and fmt.key == "f16-gguf":  # llama.cpp's type name F16 on a GPU engine
+    elif not gguf and fmt.key == "f16-gguf":  # llama.cpp's type name F16 on a GPU engine
         fmt = resolve_quant("fp16", formats)
     native = fmt.key == model.native_quant
     cfg = model.arch.quantization_config
@@ -137,11 +131,12 @@ def _quant(
 
 
 def _llamacpp_only(quant: str) -> bool:
-    """Whether ``quant`` names a format only llama.cpp runs (a GGUF type such as Q4_K_M)."""
+    """Whether ``quant`` names a format only GGUF engines run (a type such as Q4_K_M)."""
     try:
-        return resolve_quant(quant, quant_catalogue()).engines == ("llamacpp",)
+        runs_on = resolve_quant(quant, quant_catalogue()).engines
     except NotInCatalogueError:
         return False
+    return bool(runs_on) and all(is_engine(e) and engine_spec(e).checkpoints == "gguf" for e in runs_on)
 
 
 def _check_quant_on_gpu(q: AppliedQuant, gpu: GpuSpec, engine: Engine) -> tuple[str, ...]:
@@ -163,7 +158,7 @@ def _check_quant_on_gpu(q: AppliedQuant, gpu: GpuSpec, engine: Engine) -> tuple[
             "FP8 storage with 16-bit math",
         )
     raise BadInputError(
-        "--quant",
+        "quant",
         f"{q.fmt.key} needs {q.fmt.compute_dtype.upper()} tensor cores, which {gpu.name} "
         f"({gpu.architecture}) lacks on {engine}",
         alternatives,
@@ -175,20 +170,19 @@ def _engine(resolved: ResolvedModel, gpu: GpuSpec, engine: str | None, quant: st
     else vLLM."""
     gguf_only = quant is not None and _llamacpp_only(quant)  # --quant Q4_K_M names a GGUF type
     eng = engine or ("llamacpp" if resolved.gguf_type or gguf_only or gpu.vendor == "apple" else "vllm")
-    if eng not in ENGINES:
-        raise BadInputError("--engine", f"unknown engine {eng!r}", ", ".join(ENGINES))
-    name: Engine = eng
-    return name
+    if not is_engine(eng):
+        raise BadInputError("engine", f"unknown engine {eng!r}", ", ".join(ENGINE_NAMES))
+    return eng
 
 
 def _layout(
     engine: Engine, gpus: int | None, tp: int | None, pp: int | None, gpus_per_node: int
 ) -> tuple[int, int]:
-    """(TP, PP): as given, else TP inside a node and PP across nodes; llama.cpp and HF
-    transformers split layers instead (-ngl / device_map="auto")."""
+    """(TP, PP): as given, else TP inside a node and PP across nodes; engines that split
+    layers (llama.cpp -ngl, HF transformers device_map="auto") put every GPU in the PP split."""
     n_gpus = gpus or (tp or 1) * (pp or 1)
     if tp is None and pp is None:
-        if engine in ("llamacpp", "transformers"):
+        if engine_spec(engine).layer_split:
             tp_, pp_ = 1, n_gpus
         else:
             tp_ = min(n_gpus, gpus_per_node)
@@ -197,10 +191,10 @@ def _layout(
         tp_ = tp or max(1, n_gpus // (pp or 1))
         pp_ = pp or max(1, n_gpus // tp_)
     if tp_ * pp_ != n_gpus:
-        raise BadInputError("--gpus", f"{n_gpus} GPUs do not equal tp {tp_} × pp {pp_}")
+        raise BadInputError("gpus", f"{n_gpus} GPUs do not equal tp {tp_} × pp {pp_}")
     if tp_ > MAX_SCALE_UP_GPUS:
         raise BadInputError(
-            "--tp",
+            "tp",
             f"{tp_} GPUs in one tensor-parallel group; the largest scale-up domain is "
             f"{MAX_SCALE_UP_GPUS} GPUs (GB200 NVL72)",
             f"TP ≤ {MAX_SCALE_UP_GPUS}; use --pp across nodes",
@@ -219,7 +213,7 @@ def _context(
     if max_model_len is not None and trained and max_model_len > trained:
         if not allow_long_context:
             raise BadInputError(
-                "--max-model-len",
+                "max_model_len",
                 f"{max_model_len:,} tokens is beyond {resolved.name}'s maximum of {trained:,} "
                 "(max_position_embeddings)",
                 f"a context ≤ {trained:,}, or --allow-long-context if you extend it with RoPE scaling",
@@ -282,13 +276,13 @@ def deploy(
     applied, qnotes = _quant(resolved, quant, engine_name)
     if engine_name not in applied.fmt.engines:
         raise BadInputError(
-            "--quant",
+            "quant",
             f"{applied.fmt.key} does not run on {engine_name}",
             "engines: " + ", ".join(applied.fmt.engines),
         )
     qnotes = (*qnotes, *_check_quant_on_gpu(applied, gpu, engine_name))
-    if dp_attention and (tp_ < 2 or engine_name not in ("vllm", "sglang", "tensorrt-llm")):
-        raise BadInputError("--dp-attention", "needs TP ≥ 2 on vLLM, SGLang or TensorRT-LLM")
+    if dp_attention and (tp_ < 2 or not engine_spec(engine_name).serving):
+        raise BadInputError("dp_attention", "needs TP ≥ 2 on vLLM, SGLang or TensorRT-LLM")
     context, long_note = _context(resolved, max_model_len, allow_long_context)
     dep = Deployment(
         model=resolved.arch,

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from gpusizer.catalog.load import checkpoints, cloud_prices, interconnects, system_file
 from gpusizer.catalog.specs import EfficiencyFactor, LinkSpec
+from gpusizer.domain.options import SearchOptions, checked
 from gpusizer.errors import BadInputError
 from gpusizer.plan.deploy import ResolvedModel
 from gpusizer.plan.evaluate import Accepted, CostModel, Rejected, Slo, latency_curve
@@ -28,7 +29,7 @@ from gpusizer.plan.launch import launch_commands
 from gpusizer.plan.rank import Picks, pareto_front, pick
 from gpusizer.plan.rules import Finding, findings
 from gpusizer.plan.search import Found, SearchSpace, gpu_pool, hardware, search_gpu, systems_wanted
-from gpusizer.plan.space import CLASSES, ENGINES, candidate_name
+from gpusizer.plan.space import candidate_name
 from gpusizer.plan.verify import verify_picks
 from gpusizer.simulate.run import simulate_deployment
 from gpusizer.simulate.stats import SimStats
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_MAX_SIMULATIONS",
     "PlanResult",
     "Progress",
+    "check_plan_inputs",
     "label_of",
     "run_plan",
 ]
@@ -87,46 +89,13 @@ def label_of(a: Accepted, *, with_engine: bool = False) -> str:
     ) + (f" in {a.placement.system.key}" if a.placement is not None and with_engine else "")
 
 
-def check_plan_inputs(
-    users: int,
-    max_gpus: int,
-    classes: Sequence[str] | None,
-    numbers: Sequence[tuple[str, float | None]],
-    years: float,
-    kwh_price: float,
-    headroom: float,
-    percentile: int,
-) -> None:
-    """The checks a caller that skipped ``domain.options`` still gets."""
-    if not 1 <= users <= 100_000:
-        raise BadInputError("--users", f"must be 1..100000, got {users}")
-    if not 1 <= max_gpus <= 64:
-        raise BadInputError("--max-gpus", f"must be 1..64, got {max_gpus}")
-    if classes:
-        bad = [c for c in classes if c not in CLASSES]
-        if bad:
-            raise BadInputError("--class", f"unknown class {bad[0]!r}", ", ".join(CLASSES))
-    for name, v in numbers:
-        if v is not None and v <= 0:
-            raise BadInputError(name, f"must be positive, got {v}")
-    if years <= 0 or kwh_price < 0:
-        raise BadInputError("--years/--kwh-price", "years must be positive, kWh price non-negative")
-    if not 0 <= headroom < 1:
-        raise BadInputError("--headroom", f"must be in [0, 1), got {headroom}")
-    if percentile not in (50, 90, 95, 99):
-        raise BadInputError("--percentile", f"must be 50, 90, 95 or 99, got {percentile}")
-
-
-def engines_wanted(engine: str | Sequence[str]) -> list[str]:
-    wanted = [engine] if isinstance(engine, str) else list(engine)
-    bad = [e for e in wanted if e not in (*ENGINES, "auto")]
-    if bad or not wanted:
-        raise BadInputError(
-            "--engine",
-            f"unknown engine {bad[0] if bad else ''!r}",
-            "vllm, sglang, tensorrt-llm, llamacpp, auto",
-        )
-    return wanted
+def check_plan_inputs(engine: str | Sequence[str], **values: Any) -> SearchOptions:
+    """The plan's options checked against ``domain.options.SearchOptions`` (a one-line
+    BadInputError naming the first bad field); ``engine`` is one name or a list."""
+    wanted = (engine,) if isinstance(engine, str) else tuple(engine)
+    lists = ("gpus", "classes", "quants", "systems")
+    shaped = {k: tuple(v) if k in lists and v is not None else v for k, v in values.items()}
+    return checked(SearchOptions, engines=wanted, **shaped)
 
 
 def _simulate(a: Accepted, *, input_len: int, output_len: int) -> SimStats:
@@ -236,14 +205,36 @@ def run_plan(
 ) -> PlanResult:
     """Search hardware × count × layout × quantization × KV dtype for ``users`` at ``context``,
     verify the picks by simulation, rank them and write their launch commands."""
-    money = (("--ttft-ms", ttft_ms), ("--tpot-ms", tpot_ms))
-    budgets = (("--max-cost-per-hour", max_cost_per_hour), ("--capex", max_capex))
-    check_plan_inputs(users, max_gpus, classes, money + budgets, years, kwh_price, headroom, percentile)
-    wanted = engines_wanted(engine)
+    wanted = list(
+        check_plan_inputs(
+            engine,
+            context=context,
+            users=users,
+            input_len=input_len,
+            output_len=output_len,
+            ttft_ms=ttft_ms,
+            tpot_ms=tpot_ms,
+            gpus=gpus,
+            classes=classes,
+            max_gpus=max_gpus,
+            quants=quants,
+            precision=precision,
+            kv_dtype=kv_dtype,
+            headroom=headroom,
+            percentile=percentile,
+            max_simulations=max_simulations,
+            max_cost_per_hour=max_cost_per_hour,
+            capex=max_capex,
+            years=years,
+            kwh_price=kwh_price,
+            rank_by=rank_by,
+            systems=systems,
+        ).engines
+    )
     out_len = min(output_len, max(1, context // 2))
     in_len = input_len if input_len is not None else min(2048, max(1, context - out_len))
     if in_len + out_len > context:
-        raise BadInputError("--input-len", f"input {in_len} + output {out_len} exceed the context {context}")
+        raise BadInputError("input_len", f"input {in_len} + output {out_len} exceed the context {context}")
     prices = {k: v.usd_per_gpu_hour for k, v in cloud_prices().items()}
     links: dict[str, LinkSpec] = {**interconnects(), **system_file().links}
     space = SearchSpace(

@@ -18,6 +18,7 @@ from typing import Any
 from gpusizer.catalog.load import cloud_instances, gpu_catalogue, quant_catalogue, system_file
 from gpusizer.catalog.resolve import resolve_gpu
 from gpusizer.catalog.specs import EfficiencyFactor, GpuSpec, LinkSpec, SystemSpec
+from gpusizer.engines import engine_spec
 from gpusizer.errors import BadInputError, GpusizerError
 from gpusizer.plan.deploy import FitResult, ResolvedModel, deploy, efficiency_of
 from gpusizer.plan.evaluate import Accepted, CostModel, Rejected, Slo, evaluate
@@ -65,7 +66,8 @@ def _tighter_memory(
     retried at ``TIGHT_MEMORY_UTILIZATION``; the label says so when that is what makes it fit."""
     dep = res.deployment
     est = res.estimate
-    if (est.fits and est.max_concurrency >= need_users) or dep.engine != "vllm":
+    fraction = engine_spec(dep.engine).memory_fraction
+    if (est.fits and est.max_concurrency >= need_users) or fraction is None or fraction.basis != "total":
         return res, label
     if dep.gpu_memory_utilization is not None or est.settings.memory_fraction >= TIGHT_MEMORY_UTILIZATION:
         return res, label
@@ -119,7 +121,7 @@ def systems_wanted(wanted: Sequence[str] | None) -> list[SystemSpec]:
     bad = [w for w in wanted if w not in kinds and w not in {s.key for s in every}]
     if bad:
         raise BadInputError(
-            "--system",
+            "systems",
             f"unknown system {bad[0]!r}",
             ", ".join(sorted(kinds)) + " or a key from `gpusizer catalog` / data/systems.yaml",
         )
@@ -133,7 +135,7 @@ def gpu_pool(
     fmts = {f.key for f in quant_catalogue()}
     for q in quants or ():
         if q not in fmts:
-            raise BadInputError("--quant", f"unknown format {q!r}", ", ".join(sorted(fmts)))
+            raise BadInputError("quants", f"unknown format {q!r}", ", ".join(sorted(fmts)))
     if gpus:
         return [resolve_gpu(g, gpu_catalogue()).gpu for g in gpus]
     wanted_classes = set(classes or ("consumer", "workstation", "datacenter"))
@@ -179,7 +181,7 @@ def search_gpu(ctx: SearchSpace, gpu: GpuSpec, boxes: list[SystemSpec]) -> Found
     for eng in engines_for(gpu, ctx.wanted):
         for count in (c for c in GPU_COUNTS if c <= ctx.max_gpus):
             layouts = layouts_for(a.num_attention_heads, a.num_kv_heads, a.mla is not None, count)
-            if eng == "llamacpp":
+            if engine_spec(eng).layer_split:
                 layouts = [(1, count)] if count <= 8 else []
             # a format that leaves no room for any KV (or cannot run at all) on `count` GPUs
             # fails the same way for every replica count: fitted once
@@ -218,7 +220,8 @@ def _engines_of(
             )
         )
         return
-    dp_options = [False, True] if a.mla is not None and count >= 2 and eng in ("vllm", "sglang") else [False]
+    dp_ok = a.mla is not None and count >= 2 and engine_spec(eng).dp_attention
+    dp_options = [False, True] if dp_ok else [False]
     for q in quants_for(ctx.model.native_quant, gpu, ctx.precision, ctx.quants, eng):
         for kv in kv_dtypes_for(gpu, eng, ctx.kv_dtype):
             for dp_attn in dp_options:

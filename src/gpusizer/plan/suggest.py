@@ -11,6 +11,7 @@ from gpusizer.catalog.load import quant_catalogue
 from gpusizer.domain.quant import apply_quant
 from gpusizer.domain.scenario import Deployment
 from gpusizer.domain.topology import Layout
+from gpusizer.engines import engine_spec
 from gpusizer.errors import BadInputError
 from gpusizer.estimate.memory import estimate_memory
 
@@ -27,17 +28,17 @@ def _fits(d: Deployment) -> bool:
 def suggest_changes(dep: Deployment) -> tuple[str, ...]:
     """Single changes that would make a failing deployment fit (each one checked)."""
     out: list[str] = []
-    if dep.kv_dtype == "auto" and dep.engine != "transformers":
-        kv = "q8_0" if dep.engine == "llamacpp" else "fp8"
-        if _fits(replace(dep, kv_dtype=kv)):
-            out.append(f"--kv-dtype {kv} (half the KV bytes) fits")
+    spec = engine_spec(dep.engine)
+    kv = spec.compact_kv
+    if dep.kv_dtype == "auto" and kv is not None and _fits(replace(dep, kv_dtype=kv)):
+        out.append(f"--kv-dtype {kv} (half the KV bytes) fits")
     awq = next((f for f in quant_catalogue() if f.key == "awq"), None)
     native16 = dep.quant.fmt.key in ("bf16", "fp16")
     if awq and native16 and dep.engine in awq.engines and _fits(replace(dep, quant=apply_quant(awq))):
         out.append("--quant awq (4-bit, the guide's production default) fits")
     for factor in (2, 4, 8):
         try:
-            if dep.engine in ("llamacpp", "transformers"):
+            if spec.layer_split:
                 layout = Layout(tp=1, pp=dep.layout.pp * factor)
             else:
                 layout = Layout(tp=dep.layout.tp * factor, pp=dep.layout.pp)

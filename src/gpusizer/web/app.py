@@ -30,12 +30,21 @@ from starlette.responses import Response
 from gpusizer import __version__
 from gpusizer.api import model_from_config
 from gpusizer.catalog.load import gpu_catalogue, model_catalogue
+from gpusizer.domain.options import (
+    DeploymentOptions,
+    KvDtype,
+    PlanEngine,
+    SearchOptions,
+    WorkloadOptions,
+    option_field,
+)
+from gpusizer.engines import Engine
 from gpusizer.errors import BadInputError, GpusizerError
 from gpusizer.readers.bounded import parse_json
 from gpusizer.report.html import document
 from gpusizer.units import GIB, TokenCount
 from gpusizer.web.guard import BodyGuard, OriginGuard, SecurityHeaders, content_security_policy
-from gpusizer.web.page import FIRST_VISIT, LIVE_SCRIPT, PageInputs, error_page
+from gpusizer.web.page import FIRST_VISIT, LIVE_SCRIPT, SERVICE_LIMITS, PageInputs, error_page
 from gpusizer.web.worker import JobAbandoned, JobRunner
 
 __all__ = [
@@ -43,6 +52,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_UPLOAD_BYTES",
     "MAX_UPLOAD_FORM_BYTES",
+    "SERVICE_LIMITS",
     "FitBody",
     "PerfBody",
     "PlanBody",
@@ -80,58 +90,60 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_D, _W, _S = DeploymentOptions, WorkloadOptions, SearchOptions
+
+
 class FitBody(_Body):
     model: str = Field(min_length=1, max_length=200, description="Catalogue model name or HF id")
     gpu: str = Field(min_length=1, max_length=100)
-    gpus: int | None = Field(default=None, ge=1, le=64)
-    quant: str | None = Field(default=None, max_length=40)
-    kv_dtype: str = Field(default="auto", max_length=20)
-    engine: Literal["vllm", "sglang", "tensorrt-llm", "llamacpp", "transformers"] | None = None
-    max_model_len: TokenCount | None = Field(default=None, ge=1, le=2_097_152)
-    users: int = Field(default=1, ge=1, le=10_000, description="concurrent users (the planner's bound)")
-    allow_long_context: bool = Field(
-        default=False,
-        description="accept a max_model_len beyond the model's max_position_embeddings (RoPE scaling)",
-    )
+    gpus: int | None = option_field(_D, "gpus", le=SERVICE_LIMITS["gpus"])
+    quant: str | None = option_field(_D, "quant")
+    kv_dtype: KvDtype = option_field(_D, "kv_dtype")
+    engine: Engine | None = option_field(_D, "engine")
+    max_model_len: TokenCount | None = option_field(_D, "max_model_len", le=SERVICE_LIMITS["max_model_len"])
+    users: int = option_field(_D, "users", le=SERVICE_LIMITS["users"])
+    allow_long_context: bool = option_field(_D, "allow_long_context")
 
 
 class PerfBody(FitBody):
-    input_len: TokenCount = Field(default=1024, ge=1, le=1_048_576)
-    output_len: TokenCount = Field(default=256, ge=1, le=1_048_576)
-    batches: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(default=None, max_length=16)
+    input_len: TokenCount = option_field(_W, "input_len")
+    output_len: TokenCount = option_field(_W, "output_len")
+    batches: list[Annotated[int, option_field(_W, "batch", default=...)]] | None = Field(
+        default=None, max_length=16
+    )
 
 
 class SimulateBody(FitBody):
-    rate: float | None = Field(default=None, gt=0, le=10_000, description="Open loop: requests/s")
-    concurrency: int | None = Field(default=None, ge=1, le=4096, description="Closed loop: users")
-    input_len: TokenCount = Field(default=1024, ge=1, le=262_144)
-    output_len: TokenCount = Field(default=256, ge=1, le=65_536)
-    requests: int = Field(default=500, ge=1, le=5000)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
-    slo_ttft_ms: float | None = Field(default=None, gt=0, le=600_000)
-    slo_tpot_ms: float | None = Field(default=None, gt=0, le=60_000)
-    prefix_tokens: int = Field(default=0, ge=0, le=262_144)
+    rate: float | None = option_field(_W, "rate", le=SERVICE_LIMITS["rate"], default=None)
+    concurrency: int | None = option_field(_W, "concurrency", le=SERVICE_LIMITS["concurrency"], default=None)
+    input_len: TokenCount = option_field(_W, "input_len", le=SERVICE_LIMITS["sim_input_len"])
+    output_len: TokenCount = option_field(_W, "output_len", le=SERVICE_LIMITS["sim_output_len"])
+    requests: int = option_field(_W, "requests", le=SERVICE_LIMITS["requests"], default=500)
+    seed: int = option_field(_W, "seed", le=SERVICE_LIMITS["seed"])
+    slo_ttft_ms: float | None = option_field(_S, "ttft_ms")
+    slo_tpot_ms: float | None = option_field(_S, "tpot_ms")
+    prefix_tokens: int = option_field(_W, "prefix_tokens", le=SERVICE_LIMITS["sim_input_len"])
 
 
 class PlanBody(_Body):
     model: str = Field(min_length=1, max_length=200)
-    context: TokenCount = Field(default=8192, ge=256, le=2_097_152)
-    users: int = Field(default=1, ge=1, le=10_000)
-    ttft_ms: float | None = Field(default=None, gt=0, le=600_000)
-    tpot_ms: float | None = Field(default=None, gt=0, le=60_000)
+    context: TokenCount = option_field(_S, "context", le=SERVICE_LIMITS["context"])
+    users: int = option_field(_S, "users", le=SERVICE_LIMITS["users"])
+    ttft_ms: float | None = option_field(_S, "ttft_ms")
+    tpot_ms: float | None = option_field(_S, "tpot_ms")
     classes: list[Literal["consumer", "workstation", "datacenter", "apple"]] | None = None
-    max_gpus: int = Field(default=8, ge=1, le=16)
-    input_len: TokenCount | None = Field(default=None, ge=1, le=2_097_152, description="typical prompt tokens")
-    output_len: TokenCount = Field(default=512, ge=1, le=1_048_576)
+    max_gpus: int = option_field(_S, "max_gpus", le=SERVICE_LIMITS["max_gpus"])
+    input_len: TokenCount | None = option_field(_S, "input_len")
+    output_len: TokenCount = option_field(_S, "output_len")
     quants: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(
         default=None, max_length=8, description="weight formats to consider"
     )
     precision: Literal["default", "high"] = "default"
-    engine: list[Literal["vllm", "sglang", "tensorrt-llm", "llamacpp", "auto"]] = Field(
-        default=["vllm"], min_length=1, max_length=4
+    engine: list[PlanEngine] = Field(default=["vllm"], min_length=1, max_length=4)
+    max_cost_per_hour: float | None = option_field(
+        _S, "max_cost_per_hour", le=SERVICE_LIMITS["max_cost_per_hour"]
     )
-    max_cost_per_hour: float | None = Field(default=None, gt=0, le=100_000)
-    capex: float | None = Field(default=None, gt=0, le=1e9, description="hardware budget, USD")
+    capex: float | None = option_field(_S, "capex", le=SERVICE_LIMITS["capex"])
     rank_by: Literal["owned", "cloud"] = "owned"
 
 

@@ -73,7 +73,7 @@ def _simulate(args: dict[str, Any]) -> dict[str, Any]:
         slo_ttft_ms=args["slo_ttft_ms"],
         slo_tpot_ms=args["slo_tpot_ms"],
         prefix_tokens=args["prefix_tokens"],
-        max_model_len=args["max_model_len"],
+        **({"max_model_len": args["max_model_len"]} if args["max_model_len"] else {}),  # else as the CLI
         **{k: args[k] for k in _DEPLOYMENT},
     )
     return sim_to_dict(res)

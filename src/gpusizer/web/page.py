@@ -13,11 +13,13 @@ from typing import Any
 
 from gpusizer.api import plan
 from gpusizer.catalog.load import model_catalogue
+from gpusizer.domain.options import SearchOptions, parse_field
+from gpusizer.engines import PLAN_ENGINES
 from gpusizer.errors import BadInputError, GpusizerError
 from gpusizer.report.html import document, plan_sections
 from gpusizer.report.plan import plan_to_dict
 
-__all__ = ["FIRST_VISIT", "LIVE_SCRIPT", "PageInputs", "error_page", "plan_page"]
+__all__ = ["FIRST_VISIT", "LIVE_SCRIPT", "SERVICE_LIMITS", "PageInputs", "error_page", "plan_page"]
 
 # What the page plans on a first visit: the README's example.
 FIRST_VISIT = {
@@ -28,7 +30,24 @@ FIRST_VISIT = {
     "tpot_ms": "33.3",
     "gpu_class": "consumer,workstation,datacenter",
 }
-_ENGINES = ("vllm", "sglang", "tensorrt-llm", "llamacpp", "auto")
+_ENGINES = (*PLAN_ENGINES, "auto")
+# The server's own budget: a few fields are held under the options' bounds so that one request
+# stays within the app's time budget; everything else is bounded by ``domain.options``.
+SERVICE_LIMITS: dict[str, int] = {
+    "users": 10_000,
+    "gpus": 64,
+    "max_model_len": 2_097_152,
+    "context": 2_097_152,
+    "max_gpus": 16,
+    "concurrency": 4096,
+    "requests": 5000,
+    "sim_input_len": 262_144,
+    "sim_output_len": 65_536,
+    "seed": 2**31 - 1,
+    "rate": 10_000,
+    "max_cost_per_hour": 100_000,
+    "capex": 1_000_000_000,
+}
 
 
 @dataclass(frozen=True)
@@ -46,31 +65,31 @@ class PageInputs:
 
     @classmethod
     def from_form(cls, form: dict[str, str]) -> PageInputs:
-        """The upload form's fields, checked with the same bounds as the page's query."""
+        """The page's query or the upload form's fields, each read as its ``SearchOptions``
+        field (the CLI's and the API's bounds and token forms), under ``SERVICE_LIMITS``."""
 
-        def num(key: str, lo: float, hi: float, default: float | None) -> float | None:
+        def num(key: str, default: float | None) -> Any:
+            """Field ``key`` read as ``SearchOptions`` reads it, under the server's budget."""
             text = (form.get(key) or "").strip()
             if not text:
                 return default
-            try:
-                v = float(text)
-            except ValueError as exc:
-                raise BadInputError(key, f"cannot read {text!r} as a number") from exc
-            if not lo <= v <= hi:
-                raise BadInputError(key, f"must be {lo:g}..{hi:g}, got {v:g}")
-            return v
+            value = parse_field(SearchOptions, key, text)
+            limit = SERVICE_LIMITS.get(key)
+            if limit is not None and value > limit:
+                raise BadInputError(key, f"must be at most {limit:,} on this server, got {value:,}")
+            return value
 
         return cls(
             model=(form.get("model") or "").strip()[:200],
-            context=int(num("context", 256, 2_097_152, 32768) or 32768),
-            users=int(num("users", 1, 10_000, 10) or 10),
-            ttft_ms=num("ttft_ms", 0.001, 600_000, None),
-            tpot_ms=num("tpot_ms", 0.001, 60_000, None),
+            context=num("context", 32768),
+            users=num("users", 10),
+            ttft_ms=num("ttft_ms", None),
+            tpot_ms=num("tpot_ms", None),
             gpu_class=(form.get("gpu_class") or "consumer,workstation,datacenter")[:60],
             quant=(form.get("quant") or "")[:60],
             engine=(form.get("engine") or "vllm")[:40],
-            max_gpus=int(num("max_gpus", 1, 16, 8) or 8),
-            max_cost_per_hour=num("max_cost_per_hour", 0.001, 100_000, None),
+            max_gpus=num("max_gpus", 8),
+            max_cost_per_hour=num("max_cost_per_hour", None),
         )
 
 
