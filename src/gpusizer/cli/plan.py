@@ -10,6 +10,7 @@ import typer
 from gpusizer.api import plan as run_plan
 from gpusizer.cli.common import console, err_console, guarded, write_report, write_svgs
 from gpusizer.cli.options import EfficiencyOpt, ReportOpt, option
+from gpusizer.cli.progress import progress_display
 from gpusizer.domain.options import SearchOptions as S
 from gpusizer.domain.options import parse_field
 from gpusizer.report.plan import plan_to_dict, plan_to_markdown, render_plan
@@ -158,32 +159,34 @@ def plan_command(
     if tokens_per_s_per_user is not None:
         tpot = 1000.0 / tokens_per_s_per_user
         tpot_ms = min(tpot_ms, tpot) if tpot_ms else tpot
-    res = run_plan(
-        model,
-        context=context,
-        users=users,
-        input_len=input_len,
-        output_len=output_len,
-        ttft_ms=ttft_ms,
-        tpot_ms=tpot_ms,
-        gpus=_list(gpu),
-        classes=_list(gpu_class),
-        max_gpus=max_gpus,
-        quants=_list(quant),
-        precision=parse_field(S, "precision", precision),
-        engine=_list(engine) or ["vllm"],
-        kv_dtype=None if kv_dtype == "search" else kv_dtype,
-        headroom=headroom,
-        percentile=percentile,
-        systems=_list(system),
-        max_simulations=max_simulations,
-        max_cost_per_hour=max_cost_per_hour,
-        max_capex=capex,
-        efficiency_file=profile,
-        years=years,
-        kwh_price=kwh_price,
-        rank_by=parse_field(S, "rank_by", rank_by),
-    )
+    with progress_display(not as_json) as hear:
+        res = run_plan(
+            model,
+            context=context,
+            users=users,
+            input_len=input_len,
+            output_len=output_len,
+            ttft_ms=ttft_ms,
+            tpot_ms=tpot_ms,
+            gpus=_list(gpu),
+            classes=_list(gpu_class),
+            max_gpus=max_gpus,
+            quants=_list(quant),
+            precision=parse_field(S, "precision", precision),
+            engine=_list(engine) or ["vllm"],
+            kv_dtype=None if kv_dtype == "search" else kv_dtype,
+            headroom=headroom,
+            percentile=percentile,
+            systems=_list(system),
+            max_simulations=max_simulations,
+            max_cost_per_hour=max_cost_per_hour,
+            max_capex=capex,
+            efficiency_file=profile,
+            years=years,
+            kwh_price=kwh_price,
+            rank_by=parse_field(S, "rank_by", rank_by),
+            progress=hear,
+        )
     if report or plot:
         doc = plan_to_dict(res)
         if report:

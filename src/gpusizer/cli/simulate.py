@@ -37,6 +37,7 @@ from gpusizer.cli.options import (
     TpOpt,
     option,
 )
+from gpusizer.cli.progress import progress_display
 from gpusizer.domain.options import SloOptions as SLO
 from gpusizer.domain.options import WorkloadOptions as W
 from gpusizer.domain.options import parse_field
@@ -212,35 +213,39 @@ def simulate_command(
             raise BadInputError("--duration", "works with --rate (open loop); a closed loop takes --requests")
         requests = max(1, min(2_000_000, round(max(rates) * duration)))
     sim_users = _numbers("concurrency", users)
-    res = api_simulate(
-        model,
-        gpu,
-        efficiency_file=efficiency,
-        trace_rows=_read_trace(trace) if trace else None,
-        rates=rates,
-        users=sim_users,
-        input_len=parse_length("input_len", input_len),
-        output_len=parse_length("output_len", output_len),
-        requests=requests,
-        think_time_s=think_time_s,
-        burstiness=burstiness,
-        seed=seed,
-        slo_ttft_ms=slo_ttft_ms,
-        slo_tpot_ms=slo_tpot_ms,
-        prefix_tokens=prefix_tokens,
-        prefix_groups=prefix_groups,
-        prefix_caching=prefix_caching,
-        gpus=gpus,
-        tp=tp,
-        pp=pp,
-        quant=quant,
-        kv_dtype=kv_dtype,
-        engine=engine,
-        ep=ep,
-        dp_attention=dp_attention,
-        gpu_memory_gib=gpu_memory_gib,
-        allow_long_context=allow_long_context,
-    )
+    with progress_display(not as_json) as hear:
+        if hear is not None:
+            hear("points", 0, len(rates or sim_users) or 1)
+        res = api_simulate(
+            model,
+            gpu,
+            progress=(lambda done, total: hear("points", done, total)) if hear is not None else None,
+            efficiency_file=efficiency,
+            trace_rows=_read_trace(trace) if trace else None,
+            rates=rates,
+            users=sim_users,
+            input_len=parse_length("input_len", input_len),
+            output_len=parse_length("output_len", output_len),
+            requests=requests,
+            think_time_s=think_time_s,
+            burstiness=burstiness,
+            seed=seed,
+            slo_ttft_ms=slo_ttft_ms,
+            slo_tpot_ms=slo_tpot_ms,
+            prefix_tokens=prefix_tokens,
+            prefix_groups=prefix_groups,
+            prefix_caching=prefix_caching,
+            gpus=gpus,
+            tp=tp,
+            pp=pp,
+            quant=quant,
+            kv_dtype=kv_dtype,
+            engine=engine,
+            ep=ep,
+            dp_attention=dp_attention,
+            gpu_memory_gib=gpu_memory_gib,
+            allow_long_context=allow_long_context,
+        )
     written = _plots(res, plot) if plot else []
     if report:
         from gpusizer.report.pages import simulate_report
