@@ -206,14 +206,19 @@ def test_scheduling_policies_are_the_documented_defaults() -> None:
     assert engine_spec("sglang").mixed_prefill is False  # --enable-mixed-chunk is off by default
 
 
-def test_simulator_defaults_agree_with_the_registry() -> None:
-    """The simulator's per-engine tables (owned elsewhere) say what the specs say."""
-    from gpusizer.simulate import run
+def test_simulator_limits_follow_the_registry() -> None:
+    """The simulator's scheduler takes each engine's prefix-cache default, admission policy
+    and prefill mixing from its spec."""
+    from gpusizer.api import fit
+    from gpusizer.simulate.run import engine_limits
 
-    prefix = getattr(run, "PREFIX_CACHING_DEFAULT", None)
-    if prefix is not None:
-        for s in SPECS:
-            assert prefix.get(s.name, False) == s.prefix_cache_default, s.name
+    for name in ("vllm", "sglang", "tensorrt-llm"):
+        res = fit("qwen3-8b", "H100", max_model_len=4096, users=8, engine=name)
+        lim = engine_limits(res.deployment, res.estimate)
+        spec = engine_spec(name)
+        assert lim.prefix_caching is spec.prefix_cache_default, name
+        assert lim.mixed_prefill is spec.mixed_prefill, name
+        assert (lim.reserve_init > 0) is (spec.admission == "reserve-ratio"), name
 
 
 def test_prometheus_prefixes_identify_the_engine() -> None:

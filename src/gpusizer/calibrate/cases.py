@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gpusizer.engines import engine_spec
+
 __all__ = ["Measured", "ServingCase", "Skipped", "load_rows", "serving_case"]
 
 # Checkpoints published under another name than the catalogue's entry for the same weights.
@@ -189,7 +191,7 @@ def serving_case(row: dict[str, Any], known_models: set[str]) -> ServingCase | S
         kwargs["max_num_batched_tokens"] = int(m.group(1))
     if re.search(r"--kv[-_]cache[-_]dtype[ =]fp8", launch):
         kwargs["kv_dtype"] = "fp8"
-    if row.get("engine_version") and engine == "vllm":
+    if row.get("engine_version") and engine_spec(engine).versioned:
         kwargs["engine_version"] = str(row["engine_version"])
     kwargs["model"] = model
     kwargs["gpu"] = gpu

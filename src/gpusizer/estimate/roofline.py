@@ -40,6 +40,7 @@ from gpusizer.catalog.specs import GpuSpec, LinkSpec
 from gpusizer.domain.kv import kv_layout
 from gpusizer.domain.scenario import Deployment
 from gpusizer.domain.weights import rank_weights
+from gpusizer.engines import engine_spec
 
 __all__ = [
     "Batch",
@@ -80,9 +81,15 @@ class Efficiency:
     kv_bandwidth_fraction: float | None = None  # KV-cache reads by the attention kernels; None: as weights
     layer_overhead_s: float = 0.0  # fixed cost per transformer layer per step (kernel floors)
     moe_layer_overhead_s: float = 0.0  # extra fixed cost per MoE layer per step (routing, grouped GEMM)
-    sequence_layer_overhead_s: float = 0.0  # cost per sequence per layer (attention metadata, per-request kernel work)
-    sequence_overhead_s: float = 0.0  # cost per sequence per step (the server's scheduling, detokenising, streaming)
-    prefill_moe_layer_overhead_s: float = 0.0  # per MoE layer of a step that prefills (eager grouped GEMMs over every expert)
+    sequence_layer_overhead_s: float = (
+        0.0  # cost per sequence per layer (attention metadata, per-request kernel work)
+    )
+    sequence_overhead_s: float = (
+        0.0  # cost per sequence per step (the server's scheduling, detokenising, streaming)
+    )
+    prefill_moe_layer_overhead_s: float = (
+        0.0  # per MoE layer of a step that prefills (eager grouped GEMMs over every expert)
+    )
     mla_layer_overhead_s: float = 0.0  # extra per MLA layer per step (low-rank projections, absorbed BMMs)
     uncertainty: float | None = None  # median |relative error| of the fit behind these factors
     link: LinkSpec | None = None  # None: a single GPU, no collectives
@@ -328,7 +335,7 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
     """Precompute the per-stage constants of ``dep`` under ``eff``."""
     a = dep.model
     tp = dep.layout.tp
-    serving = dep.engine in ("vllm", "sglang", "tensorrt-llm")
+    serving = engine_spec(dep.engine).serving
     shard = tp if serving else 1
     dp_attn = dep.layout.attention_dp and serving
     ranks = rank_weights(a, dep.param_counts, dep.quant, dep.layout, serving_engine=serving)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from gpusizer.domain.scenario import Deployment
+from gpusizer.engines import engine_spec
 from gpusizer.errors import BadInputError
 from gpusizer.estimate.memory import MemoryEstimate
 from gpusizer.estimate.roofline import Efficiency, build_step_model
@@ -13,13 +14,7 @@ from gpusizer.simulate.engine import EngineLimits, SimTrace, run_engine
 from gpusizer.simulate.stats import SimStats, summarize
 from gpusizer.simulate.workload import Requests, Workload, sample_requests
 
-__all__ = ["PREFIX_CACHING_DEFAULT", "SGLANG_RESERVE", "engine_limits", "simulate_deployment"]
-
-# Whether each engine reuses cached prompt prefixes across requests out of the box: vLLM V1
-# (automatic prefix caching, default on), SGLang (radix cache, default on). TensorRT-LLM's
-# block reuse and llama.cpp's per-slot prompt cache are left off here: the first needs
-# enabling in older releases, the second only helps a slot's own next request.
-PREFIX_CACHING_DEFAULT = {"vllm": True, "sglang": True}
+__all__ = ["SGLANG_RESERVE", "engine_limits", "simulate_deployment"]
 
 # SGLang's admission reserve (python/sglang/srt/global_config.py, v0.4.x–0.5.x):
 # default_init_new_token_ratio 0.7, default_min_new_token_ratio_factor 0.14 (floor 0.098),
@@ -33,25 +28,26 @@ SGLANG_RESERVE = {
 }
 
 
-def engine_limits(dep: Deployment, memory: MemoryEstimate, *, prefix_caching: bool | None = None) -> EngineLimits:
+def engine_limits(
+    dep: Deployment, memory: MemoryEstimate, *, prefix_caching: bool | None = None
+) -> EngineLimits:
     """The scheduler limits ``dep`` runs with: token budget, sequence cap, KV pool in blocks,
     prefix caching (the engine's default unless given) and, on SGLang, its admission reserve."""
     st = memory.settings
     block = max(1, st.block_size)
-    reserve = SGLANG_RESERVE if dep.engine == "sglang" else {}
+    spec = engine_spec(dep.engine)
+    reserve = SGLANG_RESERVE if spec.admission == "reserve-ratio" else {}
     limits = EngineLimits(
         max_num_batched_tokens=st.max_num_batched_tokens,
         max_num_seqs=st.max_num_seqs,
         block_size=block,
         kv_blocks=max(0, memory.kv_cache_tokens // block),
-        prefix_caching=PREFIX_CACHING_DEFAULT.get(dep.engine, False)
-        if prefix_caching is None
-        else prefix_caching,
+        prefix_caching=spec.prefix_cache_default if prefix_caching is None else prefix_caching,
         reserve_init=reserve.get("reserve_init", 0.0),
         reserve_min=reserve.get("reserve_min", 0.0),
         reserve_decay_steps=int(reserve.get("reserve_decay_steps", 600)),
         reserve_clip=int(reserve.get("reserve_clip", 4096)),
-        mixed_prefill=dep.engine != "sglang",
+        mixed_prefill=spec.mixed_prefill,
     )
     if limits.kv_blocks == 0:
         raise BadInputError("--gpu", "the deployment has no KV cache room (see `gpusizer fit`)")
