@@ -97,56 +97,13 @@ def fit(
     default allows it, as engines do when told to (vLLM ``VLLM_ALLOW_LONG_MAX_MODEL_LEN``,
     and published measurements ran so); the CLI and the web API pass False unless the user
     asks (``--allow-long-context``)."""
-    checked(
-        DeploymentOptions,
-        gpus=gpus,
-        tp=tp,
-        pp=pp,
-        quant=quant,
-        kv_dtype=kv_dtype,
-        engine=engine,
-        engine_version=engine_version,
-        max_model_len=max_model_len,
-        users=users,
-        gpu_memory_utilization=gpu_memory_utilization,
-        max_num_seqs=max_num_seqs,
-        max_num_batched_tokens=max_num_batched_tokens,
-        block_size=block_size,
-        gpus_per_node=gpus_per_node,
-        gpu_memory_gib=gpu_memory_gib,
-        gpu_bandwidth_gbps=gpu_bandwidth_gbps,
-    )
+    given = {k: v for k, v in locals().items() if k in DeploymentOptions.model_fields}  # the arguments
+    opts = checked(DeploymentOptions, **given)
     resolved = model if isinstance(model, ResolvedModel) else resolve_model_spec(model, hf=hf)
     gpu_spec, gpu_note = resolve_gpu_spec(
         gpu, memory_gib=gpu_memory_gib, bandwidth_gbps=gpu_bandwidth_gbps, gpu_file=gpu_file
     )
-    return deploy(
-        resolved,
-        gpu_spec,
-        gpu_note=gpu_note,
-        gpus=gpus,
-        tp=tp,
-        pp=pp,
-        quant=quant,
-        kv_dtype=kv_dtype,
-        engine=engine,
-        engine_version=engine_version,
-        engine_mode=engine_mode,
-        max_model_len=max_model_len,
-        users=users,
-        gpu_memory_utilization=gpu_memory_utilization,
-        max_num_seqs=max_num_seqs,
-        max_num_batched_tokens=max_num_batched_tokens,
-        block_size=block_size,
-        enforce_eager=enforce_eager,
-        speculative_mtp=speculative_mtp,
-        usage=usage,
-        ep=ep,
-        gpus_per_node=gpus_per_node,
-        dp_attention=dp_attention,
-        suggest=suggest,
-        allow_long_context=allow_long_context,
-    )
+    return deploy(resolved, gpu_spec, opts, gpu_note=gpu_note, suggest=suggest)
 
 
 def plan(
@@ -184,41 +141,14 @@ def plan(
     ``systems`` limits the boxes (kinds such as ``workstation`` or system keys);
     ``headroom`` is kept free on the KV pool and under the TTFT/TPOT targets;
     ``progress(stage, done, total)`` hears the search and the verifying simulations."""
-    check_plan_inputs(  # every option checked before any file is read
+    opts = check_plan_inputs(  # every option checked before any file is read
         engine,
         **{k: v for k, v in locals().items() if k in SearchOptions.model_fields},
         capex=max_capex,
     )
     user_factors = load_efficiency_file(efficiency_file) if efficiency_file else ()
     resolved = model if isinstance(model, ResolvedModel) else resolve_model_spec(model)
-    return run_plan(
-        resolved,
-        context=context,
-        users=users,
-        input_len=input_len,
-        output_len=output_len,
-        ttft_ms=ttft_ms,
-        tpot_ms=tpot_ms,
-        gpus=gpus,
-        classes=classes,
-        max_gpus=max_gpus,
-        quants=quants,
-        precision=precision,
-        engine=engine,
-        kv_dtype=kv_dtype,
-        max_cost_per_hour=max_cost_per_hour,
-        max_capex=max_capex,
-        user_factors=user_factors,
-        years=years,
-        kwh_price=kwh_price,
-        verify=verify,
-        percentile=percentile,
-        max_simulations=max_simulations,
-        rank_by=rank_by,
-        headroom=headroom,
-        systems=systems,
-        progress=progress,
-    )
+    return run_plan(resolved, opts, user_factors=user_factors, verify=verify, progress=progress)
 
 
 @dataclass(frozen=True, kw_only=True)

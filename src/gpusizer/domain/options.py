@@ -100,6 +100,9 @@ class DeploymentOptions(_Options):
         default=None, description="inference engine (default: vLLM; llama.cpp for GGUF)"
     )
     engine_version: str | None = Field(default=None, max_length=40, description="engine version, e.g. 0.11.0")
+    engine_mode: Literal["V0", "V1"] | None = Field(
+        default=None, description="vLLM engine core (default by version)"
+    )
     max_model_len: TokenCount | None = Field(
         default=None, ge=1, le=CONTEXT_MAX, description="context per request"
     )

@@ -13,16 +13,16 @@ Pure: names were resolved before (``gpusizer.resolve``); catalogue tables are pa
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 from gpusizer.catalog.arch import ModelArch
 from gpusizer.catalog.load import efficiency_factors, interconnects, quant_catalogue
 from gpusizer.catalog.resolve import resolve_quant
 from gpusizer.catalog.specs import EfficiencyFactor, GpuSpec, ModelEntry
 from gpusizer.domain.kv import resolve_kv_dtype
+from gpusizer.domain.options import DeploymentOptions
 from gpusizer.domain.params import ParamCounts
 from gpusizer.domain.quant import AppliedQuant, apply_quant
-from gpusizer.domain.scenario import Deployment, Usage
+from gpusizer.domain.scenario import Deployment
 from gpusizer.domain.topology import Layout
 from gpusizer.domain.weights import total_weight_bytes
 from gpusizer.engines import ENGINE_NAMES, Engine, engine_spec, is_engine
@@ -244,36 +244,17 @@ def _weights_scale(resolved: ResolvedModel, applied: AppliedQuant) -> float:
 def deploy(
     resolved: ResolvedModel,
     gpu: GpuSpec,
+    opts: DeploymentOptions,
     *,
     gpu_note: str | None = None,
-    gpus: int | None = None,
-    tp: int | None = None,
-    pp: int | None = None,
-    quant: str | None = None,
-    kv_dtype: str = "auto",
-    engine: str | None = None,
-    engine_version: str | None = None,
-    engine_mode: Literal["V0", "V1"] | None = None,
-    max_model_len: int | None = None,
-    users: int = 1,
-    gpu_memory_utilization: float | None = None,
-    max_num_seqs: int | None = None,
-    max_num_batched_tokens: int | None = None,
-    block_size: int | None = None,
-    enforce_eager: bool = False,
-    speculative_mtp: bool = False,
-    usage: Usage = "serve",
-    ep: bool = False,
-    gpus_per_node: int = 8,
-    dp_attention: bool = False,
     suggest: bool = True,
-    allow_long_context: bool = True,
 ) -> FitResult:
-    """``resolved`` on ``gpu`` with these settings: the deployment, its memory estimate and
-    (when it does not fit and ``suggest``) the single changes that would make it fit."""
-    engine_name = _engine(resolved, gpu, engine, quant)
-    tp_, pp_ = _layout(engine_name, gpus, tp, pp, gpus_per_node)
-    applied, qnotes = _quant(resolved, quant, engine_name)
+    """``resolved`` on ``gpu`` with the settings ``opts``: the deployment, its memory estimate
+    and (when it does not fit and ``suggest``) the single changes that would make it fit."""
+    o = opts
+    engine_name = _engine(resolved, gpu, o.engine, o.quant)
+    tp_, pp_ = _layout(engine_name, o.gpus, o.tp, o.pp, o.gpus_per_node)
+    applied, qnotes = _quant(resolved, o.quant, engine_name)
     if engine_name not in applied.fmt.engines:
         raise BadInputError(
             "quant",
@@ -281,30 +262,30 @@ def deploy(
             "engines: " + ", ".join(applied.fmt.engines),
         )
     qnotes = (*qnotes, *_check_quant_on_gpu(applied, gpu, engine_name))
-    if dp_attention and (tp_ < 2 or not engine_spec(engine_name).serving):
+    if o.dp_attention and (tp_ < 2 or not engine_spec(engine_name).serving):
         raise BadInputError("dp_attention", "needs TP ≥ 2 on vLLM, SGLang or TensorRT-LLM")
-    context, long_note = _context(resolved, max_model_len, allow_long_context)
+    context, long_note = _context(resolved, o.max_model_len, o.allow_long_context)
     dep = Deployment(
         model=resolved.arch,
         quant=applied,
         gpu=gpu,
         # a TP group is one scale-up domain (16× RTX 3090 in one box is TP 16 on one node)
         layout=Layout(
-            tp=tp_, pp=pp_, ep=ep, gpus_per_node=max(gpus_per_node, tp_), attention_dp=dp_attention
+            tp=tp_, pp=pp_, ep=o.ep, gpus_per_node=max(o.gpus_per_node, tp_), attention_dp=o.dp_attention
         ),
         engine=engine_name,
-        engine_version=engine_version,
-        engine_mode=engine_mode,
-        kv_dtype=resolve_kv_dtype(kv_dtype, engine_name, mla=resolved.arch.mla is not None),
+        engine_version=o.engine_version,
+        engine_mode=o.engine_mode,
+        kv_dtype=resolve_kv_dtype(o.kv_dtype, engine_name, mla=resolved.arch.mla is not None),
         max_model_len=context,
-        users=users,
-        gpu_memory_utilization=gpu_memory_utilization,
-        max_num_seqs=max_num_seqs,
-        max_num_batched_tokens=max_num_batched_tokens,
-        block_size=block_size,
-        enforce_eager=enforce_eager,
-        speculative_mtp=speculative_mtp,
-        usage=usage,
+        users=o.users,
+        gpu_memory_utilization=o.gpu_memory_utilization,
+        max_num_seqs=o.max_num_seqs,
+        max_num_batched_tokens=o.max_num_batched_tokens,
+        block_size=o.block_size,
+        enforce_eager=o.enforce_eager,
+        speculative_mtp=o.speculative_mtp,
+        usage=o.usage,
         engine_numbers=engine_numbers(engine_name),
         counts=resolved.counts,
         weights_scale=_weights_scale(resolved, applied),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from gpusizer.catalog.load import checkpoints, cloud_prices, interconnects, system_file
 from gpusizer.catalog.specs import EfficiencyFactor, LinkSpec
@@ -176,89 +176,46 @@ def _verify(
 
 def run_plan(
     model: ResolvedModel,
+    opts: SearchOptions,
     *,
-    context: int,
-    users: int,
-    input_len: int | None = None,
-    output_len: int = 512,
-    ttft_ms: float | None = None,
-    tpot_ms: float | None = None,
-    gpus: Sequence[str] | None = None,
-    classes: Sequence[str] | None = None,
-    max_gpus: int = 8,
-    quants: Sequence[str] | None = None,
-    precision: Literal["default", "high"] = "default",
-    engine: str | Sequence[str] = "vllm",
-    kv_dtype: str | None = None,
-    max_cost_per_hour: float | None = None,
-    max_capex: float | None = None,
     user_factors: tuple[EfficiencyFactor, ...] = (),
-    years: float = 3.0,
-    kwh_price: float = 0.15,
     verify: bool = True,
-    percentile: int = 95,
-    max_simulations: int = DEFAULT_MAX_SIMULATIONS,
-    rank_by: Literal["owned", "cloud"] = "owned",
-    headroom: float = DEFAULT_HEADROOM,
-    systems: Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> PlanResult:
-    """Search hardware × count × layout × quantization × KV dtype for ``users`` at ``context``,
-    verify the picks by simulation, rank them and write their launch commands."""
-    wanted = list(
-        check_plan_inputs(
-            engine,
-            context=context,
-            users=users,
-            input_len=input_len,
-            output_len=output_len,
-            ttft_ms=ttft_ms,
-            tpot_ms=tpot_ms,
-            gpus=gpus,
-            classes=classes,
-            max_gpus=max_gpus,
-            quants=quants,
-            precision=precision,
-            kv_dtype=kv_dtype,
-            headroom=headroom,
-            percentile=percentile,
-            max_simulations=max_simulations,
-            max_cost_per_hour=max_cost_per_hour,
-            capex=max_capex,
-            years=years,
-            kwh_price=kwh_price,
-            rank_by=rank_by,
-            systems=systems,
-        ).engines
-    )
-    out_len = min(output_len, max(1, context // 2))
-    in_len = input_len if input_len is not None else min(2048, max(1, context - out_len))
-    if in_len + out_len > context:
-        raise BadInputError("input_len", f"input {in_len} + output {out_len} exceed the context {context}")
+    """Search hardware × count × layout × quantization × KV dtype for ``opts.users`` at
+    ``opts.context``, verify the picks by simulation, rank them and write their launch commands.
+    ``opts`` were checked (``check_plan_inputs``); ``user_factors`` come first."""
+    o = opts
+    out_len = min(o.output_len, max(1, o.context // 2))
+    in_len = o.input_len if o.input_len is not None else min(2048, max(1, o.context - out_len))
+    if in_len + out_len > o.context:
+        raise BadInputError("input_len", f"input {in_len} + output {out_len} exceed the context {o.context}")
     prices = {k: v.usd_per_gpu_hour for k, v in cloud_prices().items()}
     links: dict[str, LinkSpec] = {**interconnects(), **system_file().links}
     space = SearchSpace(
         model=model,
-        wanted=wanted,
-        many_engines=len(wanted) > 1 or "auto" in wanted,
-        max_gpus=max_gpus,
-        users=users,
-        context=context,
-        precision=precision,
-        quants=quants,
-        kv_dtype=kv_dtype,
+        wanted=list(o.engines),
+        many_engines=len(o.engines) > 1 or "auto" in o.engines,
+        max_gpus=o.max_gpus,
+        users=o.users,
+        context=o.context,
+        precision=o.precision,
+        quants=o.quants,
+        kv_dtype=o.kv_dtype,
         user_factors=user_factors,
         links=links,
-        slo=Slo(ttft_s=ttft_ms / 1e3 if ttft_ms else None, tpot_s=tpot_ms / 1e3 if tpot_ms else None),
+        slo=Slo(ttft_s=o.ttft_ms / 1e3 if o.ttft_ms else None, tpot_s=o.tpot_ms / 1e3 if o.tpot_ms else None),
         in_len=in_len,
         out_len=out_len,
-        cost=CostModel(years=years, kwh_price=kwh_price, cloud_usd_per_gpu_hour=prices, rank_by=rank_by),
-        max_cost_per_hour=max_cost_per_hour,
-        max_capex=max_capex,
-        headroom=headroom,
+        cost=CostModel(
+            years=o.years, kwh_price=o.kwh_price, cloud_usd_per_gpu_hour=prices, rank_by=o.rank_by
+        ),
+        max_cost_per_hour=o.max_cost_per_hour,
+        max_capex=o.capex,
+        headroom=o.headroom,
     )
-    found = _search_all(space, gpus, classes, systems, progress)
-    return _finish(space, found, verify, percentile, max_simulations, progress)
+    found = _search_all(space, o.gpus, o.classes, o.systems, progress)
+    return _finish(space, found, verify, o.percentile, o.max_simulations, progress)
 
 
 def _finish(

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
-from typing import Any
 
 from gpusizer.catalog.load import cloud_instances, gpu_catalogue, quant_catalogue, system_file
 from gpusizer.catalog.resolve import resolve_gpu
 from gpusizer.catalog.specs import EfficiencyFactor, GpuSpec, LinkSpec, SystemSpec
+from gpusizer.domain.options import DeploymentOptions
 from gpusizer.engines import engine_spec
 from gpusizer.errors import BadInputError, GpusizerError
 from gpusizer.plan.deploy import FitResult, ResolvedModel, deploy, efficiency_of
@@ -60,7 +59,7 @@ TIGHT_MEMORY_UTILIZATION = 0.95
 
 
 def _tighter_memory(
-    res: FitResult, label: str, refit: Callable[..., FitResult], need_users: float
+    res: FitResult, label: str, refit: Callable[[float], FitResult], need_users: float
 ) -> tuple[FitResult, str]:
     """A vLLM plan that does not fit (with headroom) at the default gpu_memory_utilization is
     retried at ``TIGHT_MEMORY_UTILIZATION``; the label says so when that is what makes it fit."""
@@ -78,7 +77,7 @@ def _tighter_memory(
     if lim.kv_pool_bytes <= 0 or shortfall > extra:
         return res, label  # more than the extra memory could give: no point refitting
     try:
-        tight = refit(gpu_memory_utilization=TIGHT_MEMORY_UTILIZATION)
+        tight = refit(TIGHT_MEMORY_UTILIZATION)
     except GpusizerError:
         return res, label
     if not tight.estimate.fits:
@@ -264,20 +263,20 @@ def _fit(
     fraction when that is what it takes; a rejection when no replica count could help."""
     tp, pp = layout
     share = -(-ctx.users // replicas)
-    fit_args: dict[str, Any] = dict(
+    opts = DeploymentOptions.model_construct(  # values the search made: valid by construction
         tp=tp,
         pp=pp,
         quant=q,
         kv_dtype=kv,
-        engine=eng,
+        engine=engine_spec(eng).name,
         max_model_len=ctx.context,
         users=share,
-        suggest=False,
         dp_attention=dp_attn and tp > 1,
         ep=dp_attn and tp > 1,
+        allow_long_context=True,
     )
     try:
-        res = deploy(ctx.model, gpu, **fit_args)
+        res = deploy(ctx.model, gpu, opts, suggest=False)
     except GpusizerError as exc:
         return Rejected(dep=None, label=label, stage="config", reason=exc.message)
     if res.estimate.limiting.kv_pool_bytes <= 0 and res.estimate.problems:
@@ -288,9 +287,12 @@ def _fit(
             reason="does not fit",
             detail=res.estimate.problems[0],
         )
-    return _tighter_memory(
-        res, label, partial(deploy, ctx.model, gpu, **fit_args), (1 + ctx.headroom) * share
-    )
+
+    def refit(fraction: float) -> FitResult:
+        tight = opts.model_copy(update={"gpu_memory_utilization": fraction})
+        return deploy(ctx.model, gpu, tight, suggest=False)
+
+    return _tighter_memory(res, label, refit, (1 + ctx.headroom) * share)
 
 
 def _in_boxes(
