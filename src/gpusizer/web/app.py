@@ -14,7 +14,7 @@ against the catalogue, never the server's folders) or an uploaded config.json.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
@@ -84,6 +84,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "The request body is over the endpoint's size limit"},
     503: {"description": "Over this server's time budget, or every worker busy"},
 }
+
+
+Job = Callable[[str, dict[str, Any], Request], Awaitable[Any]]
 
 
 class _Body(BaseModel):
@@ -217,6 +220,14 @@ def create_app(
     async def job(name: str, args: dict[str, Any], request: Request) -> Any:
         return await runner.run(name, args, request)
 
+    _api_routes(app, job)
+    _page_routes(app, job)
+    return app
+
+
+def _api_routes(app: FastAPI, job: Job) -> None:
+    """The JSON API: catalogue lists and fit/perf/simulate/plan (bodies bounded by their models)."""
+
     @app.get("/api/models")
     def models() -> list[dict[str, Any]]:
         return [
@@ -260,6 +271,10 @@ def create_app(
         result: dict[str, Any] = await job("plan", body.model_dump(), request)
         return result
 
+
+def _page_routes(app: FastAPI, job: Job) -> None:
+    """The planner page and its config.json upload."""
+
     @app.get("/", response_class=HTMLResponse)
     async def page(request: Request) -> HTMLResponse:
         """The planner page. Its query string carries the inputs (model, context, users,
@@ -302,5 +317,3 @@ def create_app(
         args = {"inputs": asdict(inputs), "config": config, "filename": filename}
         html: str = await job("page", args, request)
         return HTMLResponse(html)
-
-    return app
