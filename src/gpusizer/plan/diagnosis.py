@@ -133,6 +133,168 @@ def _name(e: RunEvidence) -> str:
     return f"run {e.run_id} ({load})"
 
 
+def _waiting(e: RunEvidence, n: str, kv: float | None, kv_text: str) -> list[Diagnosis]:
+    """Requests waiting while KV is not full: the batch limit, compute, or replicas."""
+    out: list[Diagnosis] = []
+    if e.max_waiting and e.max_waiting > 0 and (kv is None or kv < KV_FULL):
+        capped = (
+            e.concurrency is not None and e.max_running is not None and e.max_running <= 0.5 * e.concurrency
+        )
+        if capped:
+            out.append(
+                Diagnosis(
+                    rule="requests queue while the batch stays small and KV is not full ⇒ the engine's batch "
+                    "limit (vLLM max_num_seqs, SGLang max_running_requests, llama.cpp --parallel) is too low: "
+                    "raise it",
+                    verdict="batch-capped",
+                    evidence=f"{n}: at most {e.max_running:.0f} running of {e.concurrency} sent, "
+                    f"{e.max_waiting:.0f} waiting, {kv_text}",
+                )
+            )
+        elif kv is not None and kv < KV_SPARE:
+            out.append(
+                Diagnosis(
+                    rule="queueing with spare KV ⇒ compute-bound: add compute (GPUs, replicas), not VRAM",
+                    verdict="compute-bound",
+                    evidence=f"{n}: up to {e.max_waiting:.0f} waiting and {e.max_running or 0:.0f} running, "
+                    f"{kv_text}",
+                )
+            )
+        else:
+            out.append(
+                Diagnosis(
+                    rule="requests wait for a slot ⇒ more replicas, or a higher batch limit if KV allows",
+                    verdict="queueing",
+                    evidence=f"{n}: up to {e.max_waiting:.0f} waiting, {e.max_running or 0:.0f} running, "
+                    f"{kv_text}",
+                )
+            )
+    return out
+
+
+def _load_findings(e: RunEvidence, n: str) -> list[Diagnosis]:
+    """Queueing, a full KV cache, a wide TTFT spread, saturation and failures at one load point."""
+    out: list[Diagnosis] = []
+    kv = e.max_kv_usage
+    kv_text = f"KV ≤ {kv:.0%}" if kv is not None else "KV use not exported"
+    out.extend(_waiting(e, n, kv, kv_text))
+    if (kv is not None and kv >= KV_FULL) or (e.preemptions or 0) > 0:
+        out.append(
+            Diagnosis(
+                rule="KV cache full ⇒ memory-bound: more VRAM per replica, FP8 KV, or a lower max_num_seqs",
+                verdict="kv-bound",
+                evidence=(f"{n}: KV up to {kv:.0%}" if kv is not None else f"{n}: KV use not exported")
+                + (f", {e.preemptions:.0f} preemptions during the run" if e.preemptions else ""),
+            )
+        )
+    if (
+        e.max_waiting is None
+        and e.ttft_p50_s
+        and e.ttft_p95_s
+        and e.ttft_p95_s > QUEUE_TTFT_RATIO * e.ttft_p50_s
+    ):
+        out.append(
+            Diagnosis(
+                rule="p95 TTFT far above p50 ⇒ requests wait for a slot: more replicas or a higher batch limit",
+                verdict="queueing",
+                evidence=f"{n}: TTFT p95 {e.ttft_p95_s * 1e3:,.0f} ms vs p50 {e.ttft_p50_s * 1e3:,.0f} ms "
+                "(the server exported no queue length)",
+            )
+        )
+    if e.rate is not None and e.requests_per_s < RATE_SHORTFALL * e.rate and e.completed >= 10:
+        out.append(
+            Diagnosis(
+                rule="the server completes fewer requests than arrive ⇒ saturated: the sustainable rate is "
+                "what it achieved; add replicas for more",
+                verdict="saturated",
+                evidence=f"{n}: {e.requests_per_s:.2f} req/s completed of {e.rate:g} offered",
+            )
+        )
+    total = e.completed + e.failed
+    if total and e.failed / total > FAILURE_SHARE:
+        causes = ", ".join(f"{k} × {v}" for k, v in sorted(e.failures.items(), key=lambda kv: -kv[1]))
+        client = sum(v for k, v in e.failures.items() if k.startswith(_CLIENT_SIDE))
+        out.append(
+            Diagnosis(
+                rule="connection-level failures ⇒ a client-side or network limit (connection pool, file "
+                "descriptors, proxy), not the GPU"
+                if client * 2 > e.failed
+                else "requests failing ⇒ fix errors before reading latency (timeouts under load mean the "
+                "server is past saturation)",
+                verdict="client-limit" if client * 2 > e.failed else "failures",
+                evidence=f"{n}: {e.failed} of {total} failed: {causes}",
+            )
+        )
+    return out
+
+
+def _latency_findings(
+    e: RunEvidence, n: str, slo_ttft_s: float | None, slo_tpot_s: float | None
+) -> list[Diagnosis]:
+    """A slow load generator, time in the server's queue, and the latency targets missed at one
+    load point."""
+    out: list[Diagnosis] = []
+    if e.send_p50_s is not None and e.e2e_p50_s and e.send_p50_s >= CLIENT_SEND_MIN_S:
+        share = e.send_p50_s / (e.send_p50_s + e.e2e_p50_s)
+        if share > CLIENT_SEND_SHARE:
+            held = (
+                f"; the server held about {e.concurrency * (1 - share):,.0f} of the {e.concurrency} "
+                "requests asked"
+                if e.concurrency
+                else "; arrivals reached the server late"
+            )
+            out.append(
+                Diagnosis(
+                    rule="requests wait in the load generator before they are sent ⇒ the client, not the "
+                    "server, limits this load: split it over processes or hosts, or lower the concurrency "
+                    "per process (latencies are timed from the wire and stay valid)",
+                    verdict="client-limit",
+                    evidence=f"{n}: client send delay p50 {e.send_p50_s * 1e3:,.1f} ms, {share:.0%} of a "
+                    f"request's time{held}",
+                )
+            )
+    queued = (
+        e.server_queue_mean_s / e.server_ttft_mean_s
+        if e.server_queue_mean_s is not None and e.server_ttft_mean_s
+        else None
+    )
+    if (
+        queued is not None
+        and e.server_queue_mean_s is not None
+        and e.server_ttft_mean_s is not None
+        and queued > QUEUE_SHARE
+        and e.server_queue_mean_s >= QUEUE_MIN_S
+    ):
+        out.append(
+            Diagnosis(
+                rule="TTFT is mostly time in the server's queue ⇒ requests wait for a batch slot: more "
+                "replicas, or a higher batch limit where KV allows; faster prefill alone will not fix it",
+                verdict="queue-bound",
+                evidence=f"{n}: by the server's own clock, {e.server_queue_mean_s * 1e3:,.0f} ms of its "
+                f"{e.server_ttft_mean_s * 1e3:,.0f} ms mean TTFT was queueing ({queued:.0%})",
+            )
+        )
+    if slo_ttft_s is not None and e.ttft_p95_s is not None and e.ttft_p95_s > slo_ttft_s:
+        split = "" if queued is None else f"; {queued:.0%} of the server's TTFT was queueing"
+        out.append(
+            Diagnosis(
+                rule="TTFT over the threshold ⇒ add compute (prefill is compute-bound), not VRAM",
+                verdict="ttft-over",
+                evidence=f"{n}: p95 TTFT {e.ttft_p95_s * 1e3:,.0f} ms > {slo_ttft_s * 1e3:,.0f} ms{split}",
+            )
+        )
+    if slo_tpot_s is not None and e.tpot_p95_s is not None and e.tpot_p95_s > slo_tpot_s:
+        out.append(
+            Diagnosis(
+                rule="time per token over target ⇒ decode is bandwidth-bound: fewer concurrent sequences "
+                "per GPU, more replicas, or lower-bit weights",
+                verdict="tpot-over",
+                evidence=f"{n}: p95 TPOT {e.tpot_p95_s * 1e3:,.1f} ms > {slo_tpot_s * 1e3:,.1f} ms",
+            )
+        )
+    return out
+
+
 def diagnose_runs(
     runs: list[RunEvidence], *, slo_ttft_s: float | None = None, slo_tpot_s: float | None = None
 ) -> list[Diagnosis]:
@@ -142,148 +304,8 @@ def diagnose_runs(
     for e in runs:
         n = _name(e)
         out.extend(_incomplete(e, n))
-        kv = e.max_kv_usage
-        kv_text = f"KV ≤ {kv:.0%}" if kv is not None else "KV use not exported"
-        if e.max_waiting and e.max_waiting > 0 and (kv is None or kv < KV_FULL):
-            capped = (
-                e.concurrency is not None
-                and e.max_running is not None
-                and e.max_running <= 0.5 * e.concurrency
-            )
-            if capped:
-                out.append(
-                    Diagnosis(
-                        rule="requests queue while the batch stays small and KV is not full ⇒ the engine's batch "
-                        "limit (vLLM max_num_seqs, SGLang max_running_requests, llama.cpp --parallel) is too low: "
-                        "raise it",
-                        verdict="batch-capped",
-                        evidence=f"{n}: at most {e.max_running:.0f} running of {e.concurrency} sent, "
-                        f"{e.max_waiting:.0f} waiting, {kv_text}",
-                    )
-                )
-            elif kv is not None and kv < KV_SPARE:
-                out.append(
-                    Diagnosis(
-                        rule="queueing with spare KV ⇒ compute-bound: add compute (GPUs, replicas), not VRAM",
-                        verdict="compute-bound",
-                        evidence=f"{n}: up to {e.max_waiting:.0f} waiting and {e.max_running or 0:.0f} running, "
-                        f"{kv_text}",
-                    )
-                )
-            else:
-                out.append(
-                    Diagnosis(
-                        rule="requests wait for a slot ⇒ more replicas, or a higher batch limit if KV allows",
-                        verdict="queueing",
-                        evidence=f"{n}: up to {e.max_waiting:.0f} waiting, {e.max_running or 0:.0f} running, "
-                        f"{kv_text}",
-                    )
-                )
-        if (kv is not None and kv >= KV_FULL) or (e.preemptions or 0) > 0:
-            out.append(
-                Diagnosis(
-                    rule="KV cache full ⇒ memory-bound: more VRAM per replica, FP8 KV, or a lower max_num_seqs",
-                    verdict="kv-bound",
-                    evidence=(f"{n}: KV up to {kv:.0%}" if kv is not None else f"{n}: KV use not exported")
-                    + (f", {e.preemptions:.0f} preemptions during the run" if e.preemptions else ""),
-                )
-            )
-        if (
-            e.max_waiting is None
-            and e.ttft_p50_s
-            and e.ttft_p95_s
-            and e.ttft_p95_s > QUEUE_TTFT_RATIO * e.ttft_p50_s
-        ):
-            out.append(
-                Diagnosis(
-                    rule="p95 TTFT far above p50 ⇒ requests wait for a slot: more replicas or a higher batch limit",
-                    verdict="queueing",
-                    evidence=f"{n}: TTFT p95 {e.ttft_p95_s * 1e3:,.0f} ms vs p50 {e.ttft_p50_s * 1e3:,.0f} ms "
-                    "(the server exported no queue length)",
-                )
-            )
-        if e.rate is not None and e.requests_per_s < RATE_SHORTFALL * e.rate and e.completed >= 10:
-            out.append(
-                Diagnosis(
-                    rule="the server completes fewer requests than arrive ⇒ saturated: the sustainable rate is "
-                    "what it achieved; add replicas for more",
-                    verdict="saturated",
-                    evidence=f"{n}: {e.requests_per_s:.2f} req/s completed of {e.rate:g} offered",
-                )
-            )
-        total = e.completed + e.failed
-        if total and e.failed / total > FAILURE_SHARE:
-            causes = ", ".join(f"{k} × {v}" for k, v in sorted(e.failures.items(), key=lambda kv: -kv[1]))
-            client = sum(v for k, v in e.failures.items() if k.startswith(_CLIENT_SIDE))
-            out.append(
-                Diagnosis(
-                    rule="connection-level failures ⇒ a client-side or network limit (connection pool, file "
-                    "descriptors, proxy), not the GPU"
-                    if client * 2 > e.failed
-                    else "requests failing ⇒ fix errors before reading latency (timeouts under load mean the "
-                    "server is past saturation)",
-                    verdict="client-limit" if client * 2 > e.failed else "failures",
-                    evidence=f"{n}: {e.failed} of {total} failed: {causes}",
-                )
-            )
-        if e.send_p50_s is not None and e.e2e_p50_s and e.send_p50_s >= CLIENT_SEND_MIN_S:
-            share = e.send_p50_s / (e.send_p50_s + e.e2e_p50_s)
-            if share > CLIENT_SEND_SHARE:
-                held = (
-                    f"; the server held about {e.concurrency * (1 - share):,.0f} of the {e.concurrency} "
-                    "requests asked"
-                    if e.concurrency
-                    else "; arrivals reached the server late"
-                )
-                out.append(
-                    Diagnosis(
-                        rule="requests wait in the load generator before they are sent ⇒ the client, not the "
-                        "server, limits this load: split it over processes or hosts, or lower the concurrency "
-                        "per process (latencies are timed from the wire and stay valid)",
-                        verdict="client-limit",
-                        evidence=f"{n}: client send delay p50 {e.send_p50_s * 1e3:,.1f} ms, {share:.0%} of a "
-                        f"request's time{held}",
-                    )
-                )
-        queued = (
-            e.server_queue_mean_s / e.server_ttft_mean_s
-            if e.server_queue_mean_s is not None and e.server_ttft_mean_s
-            else None
-        )
-        if (
-            queued is not None
-            and e.server_queue_mean_s is not None
-            and e.server_ttft_mean_s is not None
-            and queued > QUEUE_SHARE
-            and e.server_queue_mean_s >= QUEUE_MIN_S
-        ):
-            out.append(
-                Diagnosis(
-                    rule="TTFT is mostly time in the server's queue ⇒ requests wait for a batch slot: more "
-                    "replicas, or a higher batch limit where KV allows; faster prefill alone will not fix it",
-                    verdict="queue-bound",
-                    evidence=f"{n}: by the server's own clock, {e.server_queue_mean_s * 1e3:,.0f} ms of its "
-                    f"{e.server_ttft_mean_s * 1e3:,.0f} ms mean TTFT was queueing ({queued:.0%})",
-                )
-            )
-        if slo_ttft_s is not None and e.ttft_p95_s is not None and e.ttft_p95_s > slo_ttft_s:
-            split = "" if queued is None else f"; {queued:.0%} of the server's TTFT was queueing"
-            out.append(
-                Diagnosis(
-                    rule="TTFT over the threshold ⇒ add compute (prefill is compute-bound), not VRAM",
-                    verdict="ttft-over",
-                    evidence=f"{n}: p95 TTFT {e.ttft_p95_s * 1e3:,.0f} ms > {slo_ttft_s * 1e3:,.0f} ms{split}",
-                )
-            )
-        if slo_tpot_s is not None and e.tpot_p95_s is not None and e.tpot_p95_s > slo_tpot_s:
-            out.append(
-                Diagnosis(
-                    rule="time per token over target ⇒ decode is bandwidth-bound: fewer concurrent sequences "
-                    "per GPU, more replicas, or lower-bit weights",
-                    verdict="tpot-over",
-                    evidence=f"{n}: p95 TPOT {e.tpot_p95_s * 1e3:,.1f} ms > {slo_tpot_s * 1e3:,.1f} ms",
-                )
-            )
+        out.extend(_load_findings(e, n))
+        out.extend(_latency_findings(e, n, slo_ttft_s, slo_tpot_s))
     out.extend(_sweep_findings(runs))
     if not out:
         last = runs[-1] if runs else None
