@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import statistics
 import sys
 import time
@@ -76,57 +77,40 @@ def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.0%}"
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--all-sets", action="store_true", help="every aggregated set gpusizer can model")
-    ap.add_argument("--aic-predictions", type=Path, default=SAVED_AIC)
-    ap.add_argument(
-        "--vendored", action="store_true", help="read the copied rows even if aiconfigurator is installed"
-    )
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--check", action="store_true")
-    args = ap.parse_args()
-    rows = None if args.vendored else load_rows()
-    origin = "installed aiconfigurator wheel"
-    if rows is None:
-        rows, origin = load_rows(vendored=True), "tests/golden/aic_silicon_sample.csv"
-    assert rows is not None
-    if not args.all_sets:
-        rows = headline_rows(rows)
-    known = {e.id for e in model_catalogue()}
-    mapped = [(r, aic_case(r, known)) for r in rows]
-    cases = [c for _, c in mapped if isinstance(c, ServingCase)]
-    set_name = {r["id"]: set_of(r) for r in rows}
-    t0 = time.perf_counter()
-    published, _ = record_all(CASES)
-    aic, refused = record_aic(cases, args.workers)
-    print(
-        f"{len(rows)} rows from the {origin}: {len(aic)} simulated, "
-        f"{len(rows) - len(aic)} not modelled ({time.perf_counter() - t0:.0f} s)"
-    )
-    for s in [c for _, c in mapped if isinstance(c, Skipped)][:5] + refused[:5]:
-        print(f"  not modelled: {s.case_id}: {s.reason}")
-    scored = leave_one_set_out(published, aic)
-    measured = {c.case_id: (c.ttft_ms, c.tpot_ms) for c in aic}
+def load_aic_predictions(path: Path) -> dict[str, tuple[float, float]]:
+    """aiconfigurator's (TTFT ms, TPOT ms) per row id, from ``aic_predict.py``'s output."""
     theirs: dict[str, tuple[float, float]] = {}
-    if args.aic_predictions.is_file():
-        for line in args.aic_predictions.read_text(encoding="utf-8").splitlines():
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
             p = json.loads(line)
             if "ttft_ms" in p:
                 theirs[p["id"]] = (p["ttft_ms"], p["tpot_ms"])
-    print(f"\naiconfigurator predictions: {args.aic_predictions.name if theirs else 'none found'}")
-    print("mean |error| (gpusizer: leave one set out)")
-    head = f"{'set':40}{'n':>5}{'TTFT gpusizer':>15}{'aiconfigurator':>16}{'TPOT gpusizer':>15}{'aiconfigurator':>16}"
-    print(head)
+    return theirs
+
+
+def print_side_by_side(
+    scored: list[Scored],
+    set_name: dict[str, str],
+    theirs: dict[str, tuple[float, float]],
+    theirs_name: str,
+    dump: Path | None = None,
+) -> dict[str, list[float]]:
+    """Mean |error| per set of gpusizer's out-of-sample predictions and aiconfigurator's;
+    returns the signed errors over every row."""
+    print(f"\naiconfigurator predictions: {theirs_name if theirs else 'none found'}")
+    print("mean |error| over the rows both tools predict (gpusizer: factors fitted without the set)")
+    print(
+        f"{'set':40}{'n':>5}{'TTFT gpusizer':>15}{'aiconfigurator':>16}{'TPOT gpusizer':>15}{'aiconfigurator':>16}"
+    )
     groups: dict[str, list[Scored]] = {}
     for s in scored:
         groups.setdefault(set_name[s.case.case_id], []).append(s)
     totals: dict[str, list[float]] = {k: [] for k in ("gs_ttft", "aic_ttft", "gs_tpot", "aic_tpot")}
     for name, items in [*sorted(groups.items()), ("all", scored)]:
         e: dict[str, list[float]] = {k: [] for k in totals}
+        items = [s for s in items if not theirs or s.case.case_id in theirs]
         for s in items:
-            cid = s.case.case_id
-            m_ttft, m_tpot = measured[cid]
+            cid, m_ttft, m_tpot = s.case.case_id, s.case.ttft_ms, s.case.tpot_ms
             assert m_ttft and m_tpot
             e["gs_ttft"].append(s.prediction.ttft_s * 1e3 / m_ttft - 1)
             e["gs_tpot"].append(s.prediction.tpot_s * 1e3 / m_tpot - 1)
@@ -140,7 +124,66 @@ def main() -> int:
             f"{_fmt(_mean_abs(e['gs_tpot'])):>15}{_fmt(_mean_abs(e['aic_tpot'])):>16}"
         )
     bias = {k: statistics.median(v) for k, v in totals.items() if v}
-    print("median bias: " + ", ".join(f"{k} {v:+.0%}" for k, v in bias.items()))
+    print("median signed error: " + ", ".join(f"{k} {v:+.0%}" for k, v in bias.items()))
+    if dump:
+        with dump.open("w", encoding="utf-8") as fh:
+            for s in scored:
+                cid = s.case.case_id
+                row = {
+                    "id": cid,
+                    "set": set_name[cid],
+                    "measured_ttft_ms": s.case.ttft_ms,
+                    "measured_tpot_ms": s.case.tpot_ms,
+                    "gpusizer_ttft_ms": s.prediction.ttft_s * 1e3,
+                    "gpusizer_tpot_ms": s.prediction.tpot_s * 1e3,
+                    "aiconfigurator": theirs.get(cid),
+                }
+                fh.write(json.dumps(row) + "\n")
+    return totals
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--all-sets", action="store_true", help="every aggregated set gpusizer can model")
+    ap.add_argument("--aic-predictions", type=Path, default=SAVED_AIC)
+    ap.add_argument(
+        "--vendored", action="store_true", help="read the copied rows even if aiconfigurator is installed"
+    )
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument(
+        "--cache", type=Path, help="keep the simulated runs in this pickle and reuse them (development)"
+    )
+    ap.add_argument("--dump", type=Path, help="write each row's predictions and measurements as JSON lines")
+    args = ap.parse_args()
+    rows = None if args.vendored else load_rows()
+    origin = "installed aiconfigurator wheel"
+    if rows is None:
+        rows, origin = load_rows(vendored=True), "tests/golden/aic_silicon_sample.csv"
+    assert rows is not None
+    if not args.all_sets:
+        rows = headline_rows(rows)
+    known = {e.id for e in model_catalogue()}
+    mapped = [(r, aic_case(r, known)) for r in rows]
+    cases = [c for _, c in mapped if isinstance(c, ServingCase)]
+    set_name = {r["id"]: set_of(r) for r in rows}
+    t0 = time.perf_counter()
+    if args.cache and args.cache.is_file():
+        published, aic, refused = pickle.loads(args.cache.read_bytes())
+    else:
+        published, _ = record_all(CASES)
+        aic, refused = record_aic(cases, args.workers)
+        if args.cache:
+            args.cache.write_bytes(pickle.dumps((published, aic, refused)))
+    print(
+        f"{len(rows)} rows from the {origin}: {len(aic)} simulated, "
+        f"{len(rows) - len(aic)} not modelled ({time.perf_counter() - t0:.0f} s)"
+    )
+    for s in [c for _, c in mapped if isinstance(c, Skipped)][:5] + refused[:5]:
+        print(f"  not modelled: {s.case_id}: {s.reason}")
+    scored = leave_one_set_out(published, aic)
+    theirs = load_aic_predictions(args.aic_predictions)
+    totals = print_side_by_side(scored, set_name, theirs, args.aic_predictions.name, args.dump)
     if args.check:
         failed = []
         for metric, bound in CHECKS.items():

@@ -1,16 +1,19 @@
 """Out-of-sample accuracy of the serving step-time model on published runs.
 
 Reads tests/golden/serving_cases.jsonl (313 published bench_serving / vllm bench serve runs,
-each with its source), simulates every case gpusizer can model once, then:
+each with its source) and the 282 fixed-length runs NVIDIA measured and ships in
+aiconfigurator (tests/golden/aic_silicon_sample.csv; each of its four sets counts as one
+source), simulates every case gpusizer can model once, then:
 
 1. fits the efficiency factors on every case (the rows data/efficiency.yaml ships) and
    prints them as YAML with their provenance (``--yaml``);
 2. cross-validates: leave one published page out (LOSO), and leave one model family out
    (LOFO) — each case is predicted by factors fitted without its page / its family — and
    prints median |error|, p90 |error| and median bias of median TPOT, median TTFT and output
-   tokens/s, overall and by slice.
+   tokens/s, overall and by slice; and, for the aiconfigurator rows, gpusizer's mean
+   |error| beside aiconfigurator's own predictions (tests/golden/aic_predictions_0.12.0.jsonl).
 
-    python benchmarks/cv_serving.py            # both CVs (~5 min on 2 cores)
+    python benchmarks/cv_serving.py            # both CVs (~15 min on 2 cores)
     python benchmarks/cv_serving.py --quick    # LOFO only
     python benchmarks/cv_serving.py --yaml     # also the full-data fit as efficiency.yaml rows
     python benchmarks/cv_serving.py --check    # CI: exit 1 if the LOSO figures regress
@@ -24,9 +27,15 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from aic_compare import SAVED_AIC, load_aic_predictions, print_side_by_side, record_aic
+from aic_rows import headline_rows, load_rows
+
+from gpusizer.calibrate.aic import aic_case, set_of
+from gpusizer.calibrate.cases import ServingCase
 from gpusizer.calibrate.fit import CaseData, Scored, fit_rows, predict
 from gpusizer.calibrate.replay import FACTOR_NAMES
 from gpusizer.calibrate.serving_cv import METRICS, cv_tables, record_all
+from gpusizer.catalog.load import model_catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "tests" / "golden" / "serving_cases.jsonl"
@@ -75,13 +84,16 @@ def print_yaml(data: list[CaseData]) -> None:
         targets = [r.group] if r.group else [(e, "any") for e in SERVING_ENGINES]
         for engine, vendor in targets:
             what = (
-                f"{r.cases} published {engine} runs on {vendor.upper()} GPUs"
+                f"{r.cases} measured {engine} runs on {vendor.upper()} GPUs"
                 if r.group
-                else f"all {r.cases} published runs pooled (engines × vendors without a fit of their own)"
+                else f"all {r.cases} measured runs pooled (engines × vendors without a fit of their own)"
             )
             print(f"  - engine: {engine}\n    vendor: {vendor}\n    gpu_class: any")
             for name in FACTOR_NAMES:
-                src = f"benchmarks/cv_serving.py: fit on {what} in tests/golden/serving_cases.jsonl"
+                src = (
+                    f"benchmarks/cv_serving.py: fit on {what} in tests/golden/serving_cases.jsonl"
+                    " and aic_silicon_sample.csv"
+                )
                 print(
                     f'    {name}: {{value: {getattr(r.factors, name):.4g}, unit: {UNITS[name]}, source: "{src}"}}'
                 )
@@ -117,7 +129,18 @@ def main() -> int:
     args = ap.parse_args()
     t0 = time.perf_counter()
     data, skipped = record_all(CASES)
-    print(f"{len(data)} cases simulated, {len(skipped)} not modelled ({time.perf_counter() - t0:.0f} s)")
+    print(
+        f"{len(data)} published cases simulated, {len(skipped)} not modelled ({time.perf_counter() - t0:.0f} s)"
+    )
+    t = time.perf_counter()
+    aic_rows = headline_rows(load_rows(vendored=True) or [])
+    known = {e.id for e in model_catalogue()}
+    aic_cases = [c for c in (aic_case(r, known) for r in aic_rows) if isinstance(c, ServingCase)]
+    aic, refused = record_aic(aic_cases, args.workers)
+    skipped += refused
+    set_name = {r["id"]: set_of(r) for r in aic_rows}
+    print(f"{len(aic)} aiconfigurator silicon_sample.csv runs simulated ({time.perf_counter() - t:.0f} s)")
+    data = data + aic
     reasons: dict[str, int] = {}
     for s in skipped:
         key = s.reason.split(":")[0] if s.reason.startswith("gpusizer") else s.reason
@@ -133,6 +156,12 @@ def main() -> int:
         t = time.perf_counter()
         loso = cross_validate_parallel(data, "source", args.workers)
         print_tables(f"Leave one published page out ({time.perf_counter() - t:.0f} s)", loso)
+        print_side_by_side(
+            [s for s in loso if s.case.case_id in set_name],
+            set_name,
+            load_aic_predictions(SAVED_AIC),
+            SAVED_AIC.name,
+        )
         if args.check:
             failed = check(loso)
             for line in failed:

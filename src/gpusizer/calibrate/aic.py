@@ -52,6 +52,17 @@ MODELS = {
 
 BACKENDS = {"trtllm": "tensorrt-llm", "sglang": "sglang", "vllm": "vllm"}
 
+# model family, named as serving_cases.jsonl names it (the leave-one-family-out groups)
+FAMILIES = {"deepseek": "deepseek-v3", "llama-3": "llama", "qwen3": "qwen3", "gpt-oss": "gpt-oss"}
+
+
+def _family(model: str) -> str:
+    name = model.split("/")[-1].lower()
+    if "qwen3" in name and "-a" in name:
+        return "qwen3-moe"
+    return next((f for k, f in FAMILIES.items() if k in name), name)
+
+
 # (backend, model, system): the sets issue 16 names
 HEADLINE_SETS = {
     ("sglang", "deepseek-ai/DeepSeek-V3", "h200_sxm"): "DeepSeek-V3 · 8×H200 · SGLang",
@@ -64,8 +75,8 @@ HEADLINE_SETS = {
 # (generator/config/backend_templates/benchmark/bench_run.sh.j2, v0.12.0) runs aiperf at a
 # fixed concurrency with fixed lengths (isl/osl stddev 0, ignore_eos), 20 × concurrency
 # measured requests after 2 × concurrency warm-up requests. We simulate the same warm-up and
-# 8 measured rounds: with the length jitter the waves are gone by the third round, and 8
-# rounds hold the medians within a few per cent of 20 at 40 % of the simulation time.
+# 8 measured rounds, not 20, to bound the simulation time (each round of an 8k-token output
+# is 8k steps).
 REQUESTS_PER_USER = 8
 WARMUP_PER_USER = 2
 
@@ -154,16 +165,20 @@ def aic_case(row: dict[str, str], known_models: Iterable[str]) -> ServingCase | 
     }
     if quant:
         kwargs["quant"] = quant
+    if quant == "fp8" and engine in ("vllm", "tensorrt-llm"):
+        # NVIDIA's FP8 checkpoints (ModelOpt: nvidia/Llama-3.1-70B-Instruct-FP8 and its kin)
+        # carry kv_cache_quant_algo FP8, and vLLM and TensorRT-LLM then run an FP8 KV cache
+        # (aiconfigurator's bundled hf_quant_config.json for that checkpoint says so)
+        kwargs["kv_dtype"] = "fp8"
     ttft, tpot = row.get("silicon_ttft_ms") or "", row.get("silicon_tpot_ms") or ""
     isl, osl = _int(row, "isl", 0), _int(row, "osl", 0)
     if not ttft or not tpot or isl < 1 or osl < 1:
         return Skipped(case_id=cid, reason="no TTFT/TPOT or lengths")
-    source = row.get("silicon_data_source", "").split(";")[0].strip()
     return ServingCase(
         case_id=cid,
-        source=f"aiconfigurator silicon_sample.csv: {source}",
+        source=f"aiconfigurator silicon_sample.csv: {set_of(row)}",  # one set = one campaign
         publisher="aiconfigurator",
-        family=model.split("/")[-1],
+        family=_family(model),
         engine=engine,
         vendor="nvidia",
         deepseek="deepseek" in model.lower(),

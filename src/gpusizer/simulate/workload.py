@@ -16,12 +16,16 @@ from gpusizer.errors import BadInputError
 __all__ = ["DEFAULT_JITTER", "LengthDist", "Requests", "Workload", "requests_from_trace", "sample_requests"]
 
 # Fixed lengths in a closed loop put every user in lockstep: each wave arrives in the same
-# step, queues behind the others' prefills and finishes in the same step — a synchronised
-# worst case no real benchmark holds for long (client and tokenizer timing split the waves
-# within a few rounds). A fixed length is therefore drawn uniformly within ±5 % unless the
-# caller asks for lockstep (jitter 0). 5 % is the smallest spread that breaks the waves of
-# the published fixed-length runs within the warm-up (checked in tests/simulate).
-DEFAULT_JITTER = 0.05
+# step, queues behind the others' prefills and finishes in the same step, for ever. A real
+# benchmark client with fixed lengths (ignore_eos) keeps part of those waves — requests that
+# finish in one step send their successors together — but timing noise splits them a few
+# steps apart each round. We model that noise as a small spread of the fixed lengths: each
+# is drawn within ±0.2 % (at least ±1 token), which splits a wave into sub-waves a few steps
+# apart. 0.2 % is the spread that best matches the TTFT growth with concurrency of NVIDIA's
+# fixed-length runs (aiconfigurator silicon_sample.csv: Llama-3.1-70B FP8 on H200 with vLLM
+# and DeepSeek-V3 with SGLang; ±1 % and ±5 % desynchronise too fast and under-predict the
+# queueing, jitter 0 over-predicts it 3-4×). Jitter 0 is the exact lockstep.
+DEFAULT_JITTER = 0.002
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -81,7 +85,7 @@ class Workload:
     requests: int = 1000
     prefix_tokens: int = 0  # the first tokens of every prompt are shared within its group
     prefix_groups: int = 1  # distinct shared prefixes (system prompts), requests spread evenly
-    jitter: float = DEFAULT_JITTER  # fixed lengths drawn within ±jitter (0: exact, lockstep)
+    jitter: float = DEFAULT_JITTER  # fixed lengths drawn within ±jitter, ≥ ±1 token (0: exact, lockstep)
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.users is None):
@@ -115,10 +119,12 @@ class Requests:
 
 
 def _jittered(d: LengthDist, jitter: float) -> LengthDist:
-    """A fixed length as a uniform spread of ±``jitter`` around it; other kinds as given."""
-    if d.kind != "fixed" or jitter <= 0 or round(d.mean * jitter) < 1:
+    """A fixed length as a uniform spread of ±``jitter`` (at least ±1 token) around it;
+    other kinds as given."""
+    if d.kind != "fixed" or jitter <= 0 or d.mean < 2:
         return d
-    lo, hi = max(1, round(d.mean * (1 - jitter))), round(d.mean * (1 + jitter))
+    half = max(1, round(d.mean * jitter))
+    lo, hi = max(1, round(d.mean) - half), round(d.mean) + half
     return LengthDist(kind="uniform", low=max(lo, d.low), high=min(hi, d.high))
 
 
