@@ -36,6 +36,7 @@ from gpusizer.resolve import (
     resolve_gpu_spec,
     resolve_model_spec,
 )
+from gpusizer.simulate.workload import DEFAULT_JITTER
 
 __all__ = [
     "FitResult",
@@ -227,6 +228,7 @@ def simulate(
     requests: int = 1000,
     think_time_s: float = 0.0,
     burstiness: float = 1.0,
+    jitter: float = DEFAULT_JITTER,
     seed: int = 0,
     slo_ttft_ms: float | None = None,
     slo_tpot_ms: float | None = None,
@@ -254,8 +256,11 @@ def simulate(
         raise BadInputError("--rate/--users", "give request rates or user counts (one of them)")
     inp = input_len or LengthDist(mean=1024)
     out = output_len or LengthDist(mean=256)
+    # fixed lengths are drawn within ±jitter, at least ±1 token (simulate/workload.py)
+    spread = 1 + jitter
     longest = int(
-        (inp.high if inp.kind != "fixed" else inp.mean) + (out.high if out.kind != "fixed" else out.mean)
+        (inp.high if inp.kind != "fixed" else inp.mean * spread + 1)
+        + (out.high if out.kind != "fixed" else out.mean * spread + 1)
     )
     fit_kwargs.setdefault("max_model_len", max(longest, 2))
     res = fit(model, gpu, suggest=False, **fit_kwargs)
@@ -271,6 +276,7 @@ def simulate(
             users=n_users,
             think_time_s=think_time_s,
             burstiness=burstiness,
+            jitter=jitter,
             requests=requests,
             prefix_tokens=prefix_tokens,
             prefix_groups=prefix_groups,

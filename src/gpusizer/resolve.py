@@ -40,6 +40,16 @@ __all__ = [
 MAX_USER_YAML_BYTES = 1 << 20  # a --gpu-file or --efficiency YAML: a few KiB in practice
 
 
+
+def _quantization_config(config: Mapping[str, Any]) -> Any:
+    """The checkpoint's ``quantization_config``: top level, or in ``text_config`` where a
+    multimodal release (Kimi-K2.5) keeps it beside the language model's fields."""
+    q = config.get("quantization_config")
+    text = config.get("text_config")
+    if q is None and isinstance(text, dict):
+        q = text.get("quantization_config")
+    return q
+
 def model_from_config(config: Mapping[str, Any], name: str = "uploaded config.json") -> ResolvedModel:
     """A model from a Hugging Face config.json already read into memory (uploads). Any
     shape this cannot read is a BadInputError naming ``config.json``, never a crash."""
@@ -59,7 +69,7 @@ def model_from_config(config: Mapping[str, Any], name: str = "uploaded config.js
         arch=arch,
         counts=counts,
         source="uploaded config.json",
-        native_quant=native_quant_key(config.get("quantization_config")),
+        native_quant=native_quant_key(_quantization_config(config)),
     )
 
 
@@ -77,7 +87,7 @@ def resolve_model_spec(spec: str, *, hf: bool = False) -> ResolvedModel:
             arch=arch,
             counts=count_params(arch),
             source=local.source,
-            native_quant=native_quant_key(local.config.get("quantization_config")),
+            native_quant=native_quant_key(_quantization_config(local.config)),
             exact_weight_bytes=local.exact_weight_bytes,
             exact_includes_mtp=local.exact_includes_mtp,
             gguf_type=local.gguf_type,
@@ -97,7 +107,7 @@ def resolve_model_spec(spec: str, *, hf: bool = False) -> ResolvedModel:
             arch=arch,
             counts=count_params(arch),
             source=hub.source,
-            native_quant=native_quant_key(hub.config.get("quantization_config")),
+            native_quant=native_quant_key(_quantization_config(hub.config)),
             exact_weight_bytes=hub.exact_weight_bytes,
             exact_includes_mtp=hub.exact_includes_mtp,
             notes=(hub.weight_bytes_note,) if hub.weight_bytes_note else (),
@@ -117,7 +127,7 @@ def catalogue_model(name: str) -> ResolvedModel:
         counts=count_params(arch),
         source=entry.config_source,
         entry=entry,
-        native_quant=native_quant_key(config.get("quantization_config")),
+        native_quant=native_quant_key(_quantization_config(config)),
         notes=notes,
     )
 

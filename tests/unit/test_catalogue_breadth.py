@@ -227,3 +227,14 @@ def test_checkpoints_name_catalogue_models_and_formats() -> None:
         assert c.checked.strip(), c.repo
     added = {c.model for c in checkpoints()} & set(NAMED.values())
     assert len(added) >= 10  # the models added for issue 14 carry their quantized releases
+
+
+def test_a_quantization_config_inside_text_config_is_read() -> None:
+    """Kimi-K2.5 keeps its INT4 (compressed-tensors, group 32) quantization_config inside
+    text_config; the experts must be sized at 4 bits, not at the 16-bit width (the model
+    card: INT4 weights, ~1T parameters, which would be ~240 GiB per GPU on 8 GPUs in BF16)."""
+    from gpusizer.api import fit
+
+    res = fit("kimi-k2.5", "H200", gpus=8, max_model_len=8192)
+    assert res.deployment.quant.fmt.kind != "float"
+    assert max(r.weights_bytes for r in res.estimate.ranks) / 2**30 < 100

@@ -43,7 +43,7 @@ from gpusizer.domain.options import WorkloadOptions as W
 from gpusizer.domain.options import parse_field
 from gpusizer.errors import BadInputError
 from gpusizer.report.simulate import POINT_COLUMNS, point_rows, sim_charts, sim_to_dict
-from gpusizer.simulate.workload import LengthDist
+from gpusizer.simulate.workload import DEFAULT_JITTER, LengthDist
 
 __all__ = ["parse_length", "simulate_command"]
 
@@ -175,6 +175,14 @@ def simulate_command(
             parser=option(W, "burstiness"),
         ),
     ] = 1.0,
+    jitter: Annotated[
+        float,
+        typer.Option(
+            help="Fixed lengths drawn within ± this fraction (at least ±1 token), so closed-loop users "
+            "do not stay in synchronised waves; 0 = exact lengths, lockstep",
+            parser=option(W, "jitter"),
+        ),
+    ] = DEFAULT_JITTER,
     seed: Annotated[
         int, typer.Option(help="Random seed of the sampled workload", parser=option(W, "seed"))
     ] = 0,
@@ -229,6 +237,7 @@ def simulate_command(
             requests=requests,
             think_time_s=think_time_s,
             burstiness=burstiness,
+            jitter=jitter,
             seed=seed,
             slo_ttft_ms=slo_ttft_ms,
             slo_tpot_ms=slo_tpot_ms,

@@ -83,6 +83,10 @@ ACCEPTED: dict[str, str] = {
 }
 
 
+# Spread of fixed request lengths in a simulated workload (why 0.2 %: simulate/workload.py).
+DEFAULT_JITTER = 0.002
+
+
 class _Options(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -142,6 +146,13 @@ class WorkloadOptions(_Options):
     duration: float | None = Field(default=None, ge=0.001, le=86_400 * 7, allow_inf_nan=False)
     think_time_s: float = Field(default=0.0, ge=0, le=86_400, allow_inf_nan=False)
     burstiness: float = Field(default=1.0, gt=0, le=1000, allow_inf_nan=False, description="gamma shape")
+    jitter: float = Field(
+        default=DEFAULT_JITTER,
+        ge=0,
+        le=0.5,
+        allow_inf_nan=False,
+        description="fixed lengths drawn within ± this fraction, at least ±1 token (0: exact, lockstep)",
+    )
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     prefix_tokens: int = Field(default=0, ge=0, le=1 << 21, description="shared leading prompt tokens")
     prefix_groups: int = Field(default=1, ge=1, le=1_000_000, description="distinct shared prefixes")

@@ -11,6 +11,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from gpusizer.domain.options import DEFAULT_JITTER
 from gpusizer.errors import BadInputError
 
 __all__ = ["DEFAULT_JITTER", "LengthDist", "Requests", "Workload", "requests_from_trace", "sample_requests"]
@@ -25,7 +26,7 @@ __all__ = ["DEFAULT_JITTER", "LengthDist", "Requests", "Workload", "requests_fro
 # fixed-length runs (aiconfigurator silicon_sample.csv: Llama-3.1-70B FP8 on H200 with vLLM
 # and DeepSeek-V3 with SGLang; ±1 % and ±5 % desynchronise too fast and under-predict the
 # queueing, jitter 0 over-predicts it 3-4×). Jitter 0 is the exact lockstep.
-DEFAULT_JITTER = 0.002
+# (DEFAULT_JITTER = 0.002, defined with the other option defaults in domain/options.py)
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -100,8 +101,8 @@ class Workload:
             raise BadInputError("--burstiness", "must be positive")
         if not 0 <= self.prefix_tokens <= 1 << 21:
             raise BadInputError("--prefix-tokens", f"must be 0..{1 << 21}, got {self.prefix_tokens}")
-        if not 0 <= self.jitter < 1:
-            raise BadInputError("--jitter", f"must be in [0, 1), got {self.jitter}")
+        if not 0 <= self.jitter <= 0.5:
+            raise BadInputError("jitter", f"must be 0..0.5, got {self.jitter}")
         if not 1 <= self.prefix_groups <= 1_000_000:
             raise BadInputError("--prefix-groups", f"must be 1..1000000, got {self.prefix_groups}")
 
