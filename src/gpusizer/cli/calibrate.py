@@ -27,6 +27,7 @@ from gpusizer.cli.bench import DEFAULT_DB
 from gpusizer.cli.common import console, guarded
 from gpusizer.cli.options import whole
 from gpusizer.errors import BadInputError
+from gpusizer.report.layout import fold_columns
 from gpusizer.store.paths import profile_path
 from gpusizer.store.runs import RunStore
 
@@ -194,7 +195,7 @@ def calibrate_command(
             "—" if res["tpot_error_pct"] is None else f"{res['tpot_error_pct']:+.1f} %",
             "—" if res["ttft_error_pct"] is None else f"{res['ttft_error_pct']:+.1f} %",
         )
-    console.print(t)
+    console.print(fold_columns(t, console.width))
     for why in refused:
         console.print(f"[yellow]not fitted: {why}[/]", highlight=False)
     use = f"--profile {profile}" if profile else f"--efficiency {target}"

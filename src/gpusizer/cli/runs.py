@@ -19,6 +19,7 @@ from gpusizer.cli.options import whole
 from gpusizer.cli.runs_view import compare_table, points_table, server_clock_table
 from gpusizer.errors import BadInputError
 from gpusizer.report.bench import compare_rows
+from gpusizer.report.layout import fold_columns
 from gpusizer.store.runs import RunStore
 
 __all__ = ["compare_command", "runs_command"]
@@ -243,7 +244,7 @@ def _list(points: list[dict[str, Any]], path: Path, *, as_json: bool, as_csv: bo
             "—" if f["output_tokens_per_s"] is None else f"{f['output_tokens_per_s']:,.1f}",
             "yes" if f["predicted"] else "",
         )
-    console.print(t)
+    console.print(fold_columns(t, console.width))
 
 
 @guarded

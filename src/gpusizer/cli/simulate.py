@@ -42,6 +42,7 @@ from gpusizer.domain.options import SloOptions as SLO
 from gpusizer.domain.options import WorkloadOptions as W
 from gpusizer.domain.options import parse_field
 from gpusizer.errors import BadInputError
+from gpusizer.report.layout import fold_columns
 from gpusizer.report.simulate import POINT_COLUMNS, point_rows, sim_charts, sim_to_dict
 from gpusizer.simulate.workload import DEFAULT_JITTER, LengthDist
 
@@ -277,10 +278,12 @@ def _render(res: SimulateResult, requests: int, prefix_tokens: int, written: lis
     )
     t = Table(title="Simulated continuous batching (percentiles over requests)", title_justify="left")
     for col in POINT_COLUMNS:
-        t.add_column(col, justify="right")
+        t.add_column(col, justify="left" if col == "load" else "right")
     for row in point_rows(res):
         t.add_row(*row)
-    console.print(t)
+    # on a narrow terminal the least-read columns go first (all are in --json and --report)
+    optional = ("ITL p95", "TTFT p99", "preempt", "req/s", "E2E p95", "TPOT p95")
+    console.print(fold_columns(t, console.width, optional))
     console.print("[dim]latencies in ms unless marked; goodput = share of requests meeting the SLOs given[/]")
     band = (
         f"± {100 * res.uncertainty:.0f} % (median out-of-sample error of the factors, {res.efficiency_row})"

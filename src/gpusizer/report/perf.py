@@ -62,16 +62,16 @@ def render_perf(res: PerfResult, console: Console) -> None:
     link = f" · link {res.link_name}" if res.link_name else ""
     console.print(f"[dim]efficiency factors: {res.efficiency_row} (data/efficiency.yaml) · {band}{link}[/]")
     t = Table(
-        title="Latency and throughput by batch size (analytic). idle: one request alone; "
-        "B users: B closed-loop users, prefills queued and interleaved with the decodes",
+        title="Latency (ms) and throughput by batch size B, analytic. idle: one request alone; "
+        "loaded: B closed-loop users, their prefills queued and interleaved with the decodes",
         title_justify="left",
     )
     cols = (
         "batch",
-        "TTFT ms idle",
-        "TTFT ms B users",
-        "TPOT ms",
-        "TPOT ms B users",
+        "TTFT idle",
+        "TTFT loaded",
+        "TPOT idle",
+        "TPOT loaded",
         "tok/s per user",
         "output tok/s",
     )
