@@ -149,9 +149,10 @@ def main() -> int:
         print(f"  not modelled: {n:3d}  {why}")
     if args.yaml:
         print_yaml(data)
-    t = time.perf_counter()
-    lofo = cross_validate_parallel(data, "family", args.workers)
-    print_tables(f"Leave one model family out ({time.perf_counter() - t:.0f} s)", lofo)
+    if not args.check:  # CI checks the leave-one-source-out figures only (LOFO takes ~9 min more)
+        t = time.perf_counter()
+        lofo = cross_validate_parallel(data, "family", args.workers)
+        print_tables(f"Leave one model family out ({time.perf_counter() - t:.0f} s)", lofo)
     if not args.quick:
         t = time.perf_counter()
         loso = cross_validate_parallel(data, "source", args.workers)
