@@ -143,6 +143,16 @@ def print_side_by_side(
     return totals
 
 
+def check_aic(totals: dict[str, list[float]]) -> list[str]:
+    """The regressions of gpusizer's errors (``print_side_by_side``'s totals) past CHECKS."""
+    failed = []
+    for metric, bound in CHECKS.items():
+        got = _mean_abs(totals[f"gs_{metric}"])
+        if got is None or got > bound:
+            failed.append(f"aiconfigurator rows {metric}: gpusizer mean |error| {_fmt(got)} > {bound:.0%}")
+    return failed
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--all-sets", action="store_true", help="every aggregated set gpusizer can model")
@@ -186,11 +196,7 @@ def main() -> int:
     theirs = load_aic_predictions(args.aic_predictions)
     totals = print_side_by_side(scored, set_name, theirs, args.aic_predictions.name, args.dump)
     if args.check:
-        failed = []
-        for metric, bound in CHECKS.items():
-            got = _mean_abs(totals[f"gs_{metric}"])
-            if got is None or got > bound:
-                failed.append(f"{metric}: gpusizer mean |error| {_fmt(got)} > {bound:.0%}")
+        failed = check_aic(totals)
         for line in failed:
             print(f"REGRESSION: {line}")
         return 1 if failed else 0

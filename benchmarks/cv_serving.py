@@ -27,8 +27,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from aic_compare import CHECKS as AIC_CHECKS
-from aic_compare import SAVED_AIC, load_aic_predictions, print_side_by_side, record_aic
+from aic_compare import SAVED_AIC, check_aic, load_aic_predictions, print_side_by_side, record_aic
 from aic_rows import headline_rows, load_rows
 
 from gpusizer.calibrate.aic import aic_case, set_of
@@ -165,12 +164,7 @@ def main() -> int:
             SAVED_AIC.name,
         )
         if args.check:
-            failed = check(loso)
-            for metric, bound in AIC_CHECKS.items():
-                errors = totals[f"gs_{metric}"]
-                got = sum(abs(e) for e in errors) / len(errors) if errors else None
-                if got is None or got > bound:
-                    failed.append(f"aiconfigurator rows {metric}: gpusizer mean |error| {got} > {bound:.0%}")
+            failed = check(loso) + check_aic(totals)
             for line in failed:
                 print(f"REGRESSION: {line}")
             return 1 if failed else 0
