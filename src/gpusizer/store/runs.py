@@ -3,17 +3,16 @@ while they ran.
 
 Nothing measured is lost: the database runs in WAL mode, a run's row is written when it
 starts, and each request is committed as it completes, so a Ctrl-C or a crash loses only the
-requests in flight. A run ends in one final state: ``complete``, ``interrupted`` (Ctrl-C or
-SIGTERM), ``failed`` (the bench itself hit an error) or ``abandoned``: its process died
-without saying (kill -9, a crash, power). To tell the last from a run still going, a run
-stores the pid and host of the process writing it and a heartbeat (Unix time) that process
-renews as requests complete; ``stale_runs`` finds the ``running`` runs whose process is gone
-from this host, or whose heartbeat stopped ``STALE_AFTER_S`` ago (another host, a reused pid).
+requests in flight. A run ends in one final state: ``complete``, ``interrupted``, ``failed``
+or ``abandoned`` (``run_states`` says how a dead run is recognised).
 
-Older files are migrated in place by adding columns and tables, never by rewriting rows; a
-file written by a newer gpusizer, a SQLite file that is not gpusizer's, or one that is not
-a database at all is refused with one line and left as it is. ``read_only=True`` opens the
-file with SQLite's read-only mode, so looking at runs can never change it.
+Older files are migrated in place by adding columns and tables, never by rewriting rows
+(``schema``); a file written by a newer gpusizer, a SQLite file that is not gpusizer's, or one
+that is not a database at all is refused with one line and left as it is. ``read_only=True``
+opens the file with SQLite's read-only mode, so looking at runs can never change it.
+
+What each request and metrics sample holds is in ``records``; every name those modules
+define for other packages is importable from here too.
 """
 
 from __future__ import annotations
@@ -25,12 +24,29 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, astuple, dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from gpusizer.errors import BadInputError
+from gpusizer.store.records import (
+    METRICS_COLS,
+    REQUEST_COLS,
+    MetricsSample,
+    RequestRecord,
+    marks,
+    metrics_values,
+    record_dict,
+    request_from_row,
+    request_values,
+)
+from gpusizer.store.run_states import (
+    FINAL_STATUSES,
+    LOCAL_STALE_FACTOR,
+    STALE_AFTER_S,
+    RunStatus,
+    pid_alive,
+    stale_runs,
+)
+from gpusizer.store.schema import SCHEMA_VERSION, open_db
 
 __all__ = [
     "FINAL_STATUSES",
@@ -45,148 +61,7 @@ __all__ = [
     "record_dict",
 ]
 
-SCHEMA_VERSION = 4
-
-RunStatus = Literal["running", "complete", "interrupted", "failed", "abandoned"]
-FINAL_STATUSES: tuple[RunStatus, ...] = ("complete", "interrupted", "failed", "abandoned")
-STALE_AFTER_S = 300.0  # a running run whose heartbeat is older than this is abandoned
-LOCAL_STALE_FACTOR = 12  # … or, when its process is still alive on this host, this many times older
 BUSY_TIMEOUT_S = 10.0  # how long a write waits for another process's write lock
-
-_SCHEMA_V1 = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    started_at TEXT NOT NULL,
-    url TEXT NOT NULL,
-    model TEXT NOT NULL,
-    api TEXT NOT NULL,
-    load TEXT NOT NULL,            -- "concurrency=4" | "rate=2.0"
-    settings TEXT NOT NULL,        -- JSON of the bench settings
-    summary TEXT                   -- JSON of the computed metrics
-);
-CREATE TABLE IF NOT EXISTS requests (
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    idx INTEGER NOT NULL,
-    warmup INTEGER NOT NULL,
-    start_s REAL NOT NULL,         -- seconds since the run started
-    first_token_s REAL,            -- NULL when no token arrived
-    end_s REAL,
-    prompt_tokens INTEGER,
-    output_tokens INTEGER,
-    itl_s TEXT,                    -- JSON list of inter-token gaps (s)
-    error TEXT,
-    PRIMARY KEY (run_id, idx)
-);
-"""
-
-# Version 2: run status, time to the first *answer* token (reasoning models), scraped metrics.
-_ADD_COLUMNS_V2 = (
-    ("runs", "status", "TEXT NOT NULL DEFAULT 'complete'"),
-    ("runs", "finished_at", "TEXT"),
-    ("requests", "first_answer_s", "REAL"),
-)
-_TABLES_V2 = """
-CREATE TABLE IF NOT EXISTS server_metrics (
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    t_s REAL NOT NULL,             -- seconds since the run started
-    running REAL,
-    waiting REAL,
-    kv_usage REAL,                 -- 0..1
-    preemptions REAL               -- the server's cumulative counter
-);
-"""
-
-# Version 3: when each request's last byte was handed to the socket (TTFT is timed from it),
-# and the server's own timings when it reports them (llama.cpp's ``timings``).
-_ADD_COLUMNS_V3 = (
-    ("requests", "sent_s", "REAL"),
-    ("requests", "server_prefill_s", "REAL"),
-    ("requests", "server_tpot_s", "REAL"),
-    # the running totals of the server's TTFT and inter-token-latency histograms (vLLM, SGLang)
-    ("server_metrics", "ttft_sum_s", "REAL"),
-    ("server_metrics", "ttft_count", "REAL"),
-    ("server_metrics", "itl_sum_s", "REAL"),
-    ("server_metrics", "itl_count", "REAL"),
-    ("server_metrics", "queue_sum_s", "REAL"),
-    ("server_metrics", "queue_count", "REAL"),
-)
-
-# Version 4: who writes a run and when it last showed life, so a dead run is recognised; and
-# requests cut off by an interrupt, kept apart from failures.
-_ADD_COLUMNS_V4 = (
-    ("runs", "pid", "INTEGER"),
-    ("runs", "host", "TEXT"),
-    ("runs", "heartbeat_at", "REAL"),  # Unix time, seconds
-    ("requests", "cancelled", "INTEGER NOT NULL DEFAULT 0"),
-)
-_ADD_COLUMNS = _ADD_COLUMNS_V2 + _ADD_COLUMNS_V3 + _ADD_COLUMNS_V4
-_TABLES = ("meta", "runs", "requests", "server_metrics")
-
-# What makes a SQLite file gpusizer's: its meta table says so, or (a file from before the
-# meta row) its runs table has the columns every version wrote.
-_RUN_COLUMNS_V1 = {"id", "started_at", "url", "model", "api", "load", "settings", "summary"}
-
-_REQUEST_COLS = (
-    "idx, warmup, start_s, first_token_s, end_s, prompt_tokens, output_tokens, itl_s, error, first_answer_s, "
-    "sent_s, server_prefill_s, server_tpot_s, cancelled"
-)
-
-
-@dataclass
-class RequestRecord:
-    idx: int
-    warmup: bool
-    start_s: float
-    first_token_s: float | None
-    end_s: float | None
-    prompt_tokens: int | None
-    output_tokens: int | None
-    itl_s: list[float]
-    error: str | None = None
-    first_answer_s: float | None = None  # first non-reasoning token (DeepSeek-R1's reasoning_content)
-    sent_s: float | None = None  # the request's last byte handed to the socket; None: not traced
-    server_prefill_s: float | None = None  # the server's own prompt-processing time (llama.cpp)
-    server_tpot_s: float | None = None  # the server's own time per output token (llama.cpp)
-    cancelled: bool = False  # cut off by an interrupt: neither a success nor a failure
-
-    @property
-    def origin_s(self) -> float:
-        """Where the server's latencies are timed from: the request on the wire when that was
-        traced, else the moment the client took it up (older runs, other transports)."""
-        return self.start_s if self.sent_s is None else self.sent_s
-
-    @property
-    def send_delay_s(self) -> float | None:
-        """The client's own time before the request was on the wire: building it, waiting for
-        a pooled connection, opening a new one."""
-        return None if self.sent_s is None else self.sent_s - self.start_s
-
-
-@dataclass(frozen=True)
-class MetricsSample:
-    t_s: float
-    running: float | None = None
-    waiting: float | None = None
-    kv_usage: float | None = None
-    preemptions: float | None = None
-    ttft_sum_s: float | None = None
-    ttft_count: float | None = None
-    itl_sum_s: float | None = None
-    itl_count: float | None = None
-    queue_sum_s: float | None = None
-    queue_count: float | None = None
-
-
-_METRICS_COLS = (
-    "t_s, running, waiting, kv_usage, preemptions, ttft_sum_s, ttft_count, itl_sum_s, itl_count, "
-    "queue_sum_s, queue_count"
-)
-
-
-def _marks(cols: str) -> str:
-    """Placeholders for ``run_id`` and each of ``cols``."""
-    return ", ".join("?" * (1 + len(cols.split(","))))
 
 
 class RunStore:
@@ -204,99 +79,8 @@ class RunStore:
         self.read_only = read_only
         self._overlay: dict[int, dict[str, Any]] = {}  # final states decided but not written (read-only)
         self.conn: sqlite3.Connection | None = None
-        self.needs_migration = False  # read-only: the file lacks columns this version reads
-        try:
-            if read_only:
-                uri = Path(path).absolute().as_uri() + "?mode=ro"
-                self.conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_s)
-            else:
-                self.conn = sqlite3.connect(self.path, timeout=busy_timeout_s)
-            self._check_ours()
-            version = self._version()
-            if version is not None and version > SCHEMA_VERSION:
-                raise BadInputError("--db", f"{path} was written by a newer gpusizer (schema {version})")
-            self.needs_migration = bool(self._missing_columns()) or (version or 0) < SCHEMA_VERSION
-            if read_only:
-                return  # the caller reopens it writable to migrate, or says why it cannot
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            if self.needs_migration or not set(_TABLES) <= self._tables():
-                self._migrate()
-                self.needs_migration = False
-        except BadInputError:
-            self._close_quietly()
-            raise
-        except sqlite3.DatabaseError as exc:
-            self._close_quietly()
-            raise BadInputError("--db", _why(path, exc)) from exc
-
-    def _tables(self) -> set[str]:
-        assert self.conn is not None
-        return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-
-    def _columns(self, table: str) -> set[str]:
-        assert self.conn is not None
-        return {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
-
-    def _check_ours(self) -> None:
-        """Refuse a SQLite file that holds other tables than gpusizer's, before writing to it."""
-        tables = self._tables()
-        if not tables:
-            if self.read_only:
-                raise BadInputError("--db", f"{self.path} is empty: not a gpusizer runs file")
-            return  # a new file
-        if self._version() is not None or ("runs" in tables and self._columns("runs") >= _RUN_COLUMNS_V1):
-            return
-        shown = ", ".join(sorted(tables)[:4]) + (", …" if len(tables) > 4 else "")
-        raise BadInputError(
-            "--db",
-            f"{self.path} is a SQLite database but not gpusizer's (its tables: {shown}); left untouched",
-            "a gpusizer runs file, or a new path",
-        )
-
-    def _missing_columns(self) -> list[tuple[str, str, str]]:
-        have = {t: self._columns(t) for t in {t for t, _, _ in _ADD_COLUMNS}}
-        return [(table, col, decl) for table, col, decl in _ADD_COLUMNS if col not in have[table]]
-
-    def _migrate(self) -> None:
-        """Add what is missing, decided by the columns present rather than by the version
-        alone, so a migration cut short is finished the next time the file is opened. The
-        write lock is taken before looking: when two processes open a new or old file at
-        once (a bench writing, a reader watching it), one migrates and the other then finds
-        nothing left to do. A new file's tables are created in the same transaction, so
-        another opener never sees half of them (and takes the file for someone else's)."""
-        assert self.conn is not None
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            self._check_ours()  # again, under the lock: another opener may have just created it
-            for statement in (_SCHEMA_V1 + _TABLES_V2).split(";"):
-                if statement.strip():
-                    self.conn.execute(statement)
-            for table, col, decl in self._missing_columns():
-                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {col} {decl}")
-            self.conn.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-
-    def _version(self) -> int | None:
-        """The file's schema version, read without writing anything; None for a new file."""
-        assert self.conn is not None
-        if "meta" not in self._tables():
-            return None
-        try:
-            row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            return int(row[0]) if row else None
-        except (sqlite3.DatabaseError, ValueError, TypeError):
-            return None  # a table named meta that is not ours
-
-    def _close_quietly(self) -> None:
-        if self.conn is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self.conn.close()
+        # read-only: whether the file lacks columns this version reads (see ``schema.open_db``)
+        self.conn, self.needs_migration = open_db(path, read_only=read_only, busy_timeout_s=busy_timeout_s)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -331,24 +115,8 @@ class RunStore:
         """Commit one request, and renew the run's heartbeat with it."""
         with self.db:
             self.db.execute(
-                f"INSERT INTO requests (run_id, {_REQUEST_COLS}) VALUES ({_marks(_REQUEST_COLS)})",
-                (
-                    run_id,
-                    r.idx,
-                    int(r.warmup),
-                    r.start_s,
-                    r.first_token_s,
-                    r.end_s,
-                    r.prompt_tokens,
-                    r.output_tokens,
-                    json.dumps(r.itl_s),
-                    r.error,
-                    r.first_answer_s,
-                    r.sent_s,
-                    r.server_prefill_s,
-                    r.server_tpot_s,
-                    int(r.cancelled),
-                ),
+                f"INSERT INTO requests (run_id, {REQUEST_COLS}) VALUES ({marks(REQUEST_COLS)})",
+                request_values(run_id, r),
             )
             self.db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (time.time(), run_id))
 
@@ -361,8 +129,8 @@ class RunStore:
     def add_metrics(self, run_id: int, m: MetricsSample) -> None:
         with self.db:
             self.db.execute(
-                f"INSERT INTO server_metrics (run_id, {_METRICS_COLS}) VALUES ({_marks(_METRICS_COLS)})",
-                (run_id, *astuple(m)),
+                f"INSERT INTO server_metrics (run_id, {METRICS_COLS}) VALUES ({marks(METRICS_COLS)})",
+                metrics_values(run_id, m),
             )
 
     def finish_run(
@@ -428,31 +196,13 @@ class RunStore:
 
     def requests(self, run_id: int) -> list[RequestRecord]:
         rows = self.db.execute(
-            f"SELECT {_REQUEST_COLS} FROM requests WHERE run_id = ? ORDER BY idx", (run_id,)
+            f"SELECT {REQUEST_COLS} FROM requests WHERE run_id = ? ORDER BY idx", (run_id,)
         ).fetchall()
-        return [
-            RequestRecord(
-                idx=r[0],
-                warmup=bool(r[1]),
-                start_s=r[2],
-                first_token_s=r[3],
-                end_s=r[4],
-                prompt_tokens=r[5],
-                output_tokens=r[6],
-                itl_s=json.loads(r[7] or "[]"),
-                error=r[8],
-                first_answer_s=r[9],
-                sent_s=r[10],
-                server_prefill_s=r[11],
-                server_tpot_s=r[12],
-                cancelled=bool(r[13]),
-            )
-            for r in rows
-        ]
+        return [request_from_row(r) for r in rows]
 
     def metrics(self, run_id: int) -> list[MetricsSample]:
         rows = self.db.execute(
-            f"SELECT {_METRICS_COLS} FROM server_metrics WHERE run_id = ? ORDER BY t_s",
+            f"SELECT {METRICS_COLS} FROM server_metrics WHERE run_id = ? ORDER BY t_s",
             (run_id,),
         ).fetchall()
         return [MetricsSample(*r) for r in rows]
@@ -487,80 +237,11 @@ class RunStore:
         return self._row(row) if row else None
 
     def stale_runs(self, *, now: float | None = None, stale_after_s: float = STALE_AFTER_S) -> list[int]:
-        """The ``running`` runs nobody is running any more: their process is gone from this
-        host, or their heartbeat (for runs from before it existed: their last stored
-        activity) is older than ``stale_after_s``. A process still alive on this host gets
-        ``LOCAL_STALE_FACTOR`` times longer (it may be busy predicting, or suspended with
-        Ctrl-Z); past that its pid is taken for a reused one."""
-        now = time.time() if now is None else now
-        host = socket.gethostname()
-        rows = self.db.execute(
-            "SELECT id, pid, host, heartbeat_at, started_at FROM runs WHERE status = 'running'"
-        ).fetchall()
-        stale = []
-        for run_id, pid, run_host, beat, started_at in rows:
-            if run_id in self._overlay:
-                continue
-            local = pid is not None and run_host == host
-            if local and not pid_alive(int(pid)):
-                stale.append(run_id)
-                continue
-            last = beat if beat is not None else self._last_activity(run_id, started_at)
-            limit = stale_after_s * (LOCAL_STALE_FACTOR if local else 1)
-            if last is not None and now - last > limit:
-                stale.append(run_id)
-        return stale
-
-    def _last_activity(self, run_id: int, started_at: str) -> float | None:
-        """Unix time of a run's last stored request or sample (runs without a heartbeat)."""
-        try:
-            start = datetime.fromisoformat(started_at).timestamp()
-        except (TypeError, ValueError):
-            return None
-        ends = self.db.execute(
-            "SELECT MAX(COALESCE(end_s, start_s)) FROM requests WHERE run_id = ?", (run_id,)
-        ).fetchone()[0]
-        sampled = self.db.execute(
-            "SELECT MAX(t_s) FROM server_metrics WHERE run_id = ?", (run_id,)
-        ).fetchone()[0]
-        return start + max(float(ends or 0.0), float(sampled or 0.0))
+        """The ``running`` runs nobody is running any more (``run_states.stale_runs``); those
+        this reader already closed in memory are left out."""
+        return stale_runs(self.db, decided=self._overlay, now=now, stale_after_s=stale_after_s)
 
     def close(self) -> None:
-        self._close_quietly()
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process ``pid`` runs on this host (a zombie, killed but not yet reaped by
-    its parent, counts as gone)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    except OSError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-        return state not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True  # no /proc (macOS): the signal check is all there is
-
-
-def _why(path: str | Path, exc: sqlite3.DatabaseError) -> str:
-    """One line for a file SQLite would not open or write."""
-    text = str(exc)
-    if "not a database" in text or "malformed" in text:
-        return f"{path} is not a gpusizer database ({text})"
-    if "readonly" in text or "read-only" in text:
-        return f"{path} cannot be written ({text}); check its and its folder's permissions"
-    if "unable to open" in text:
-        return f"cannot open {path} ({text}); check that it is a file you may read and write"
-    return f"{path}: {text}"
-
-
-def record_dict(r: RequestRecord) -> dict[str, Any]:
-    return asdict(r)
+        if self.conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.close()
