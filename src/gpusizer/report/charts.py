@@ -4,7 +4,7 @@ CDFs for reports and ``--plot``. Pure string building."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from xml.sax.saxutils import escape
 
 __all__ = ["line_chart", "scatter_chart"]
@@ -21,6 +21,44 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     step = min((m * mag for m in (1, 2, 5, 10) if m * mag >= raw), default=raw)
     start = math.ceil(lo / step) * step
     return [start + i * step for i in range(int((hi - start) / step) + 1)]
+
+
+def _reference_lines(
+    hlines: Sequence[tuple[str, float]],
+    vlines: Sequence[tuple[str, float]],
+    sx: Callable[[float], float],
+    sy: Callable[[float], float],
+    width: int,
+    height: int,
+) -> list[str]:
+    """Labelled dashed lines across the plot: red horizontal targets, grey vertical marks."""
+    out = []
+    for label, y in hlines:
+        out.append(
+            f'<line class="target" x1="{PAD}" y1="{sy(y):.1f}" x2="{width - PAD}" y2="{sy(y):.1f}" '
+            'stroke="#d62728" stroke-dasharray="6 4"/>'
+        )
+        out.append(f'<text x="{PAD + 4}" y="{sy(y) - 4:.1f}" fill="#d62728">{escape(label)}</text>')
+    for label, x in vlines:
+        out.append(
+            f'<line x1="{sx(x):.1f}" y1="{PAD}" x2="{sx(x):.1f}" y2="{height - PAD}" stroke="#888" stroke-dasharray="3 3"/>'
+        )
+        out.append(f'<text x="{sx(x) + 4:.1f}" y="{height - PAD - 6}" fill="#555">{escape(label)}</text>')
+    return out
+
+
+def _legend_row(labels: Sequence[str]) -> list[str]:
+    """A swatch and label per series in one row above the plot, so no label sits on a line."""
+    out = []
+    legend_x = float(PAD)
+    for i, label in enumerate(labels):
+        colour = COLOURS[i % len(COLOURS)]
+        out.append(
+            f'<rect x="{legend_x:.0f}" y="{PAD - 21}" width="14" height="3" fill="{colour}"/>'
+            f'<text x="{legend_x + 18:.0f}" y="{PAD - 16}" fill="{colour}">{escape(label)}</text>'
+        )
+        legend_x += 18 + 7 * len(label) + 18
+    return out
 
 
 def line_chart(
@@ -72,17 +110,7 @@ def line_chart(
     out.append(
         f'<text x="16" y="{H / 2}" transform="rotate(-90 16 {H / 2})" text-anchor="middle">{escape(ylabel)}</text>'
     )
-    for label, y in hlines:
-        out.append(
-            f'<line class="target" x1="{PAD}" y1="{sy(y):.1f}" x2="{W - PAD}" y2="{sy(y):.1f}" '
-            'stroke="#d62728" stroke-dasharray="6 4"/>'
-        )
-        out.append(f'<text x="{PAD + 4}" y="{sy(y) - 4:.1f}" fill="#d62728">{escape(label)}</text>')
-    for label, x in vlines:
-        out.append(
-            f'<line x1="{sx(x):.1f}" y1="{PAD}" x2="{sx(x):.1f}" y2="{H - PAD}" stroke="#888" stroke-dasharray="3 3"/>'
-        )
-        out.append(f'<text x="{sx(x) + 4:.1f}" y="{H - PAD - 6}" fill="#555">{escape(label)}</text>')
+    out.extend(_reference_lines(hlines, vlines, sx, sy, W, H))
     for i, (_label, xs, ys) in enumerate(pts):
         stride = max(1, len(xs) // max_points)
         coords = " ".join(
@@ -98,14 +126,7 @@ def line_chart(
                 for x, y in zip(xs, ys, strict=False)
                 if math.isfinite(x) and math.isfinite(y)
             )
-    legend_x = float(PAD)  # one row above the plot, so no label sits on a line
-    for i, (label, _, _) in enumerate(pts):
-        colour = COLOURS[i % len(COLOURS)]
-        out.append(
-            f'<rect x="{legend_x:.0f}" y="{PAD - 21}" width="14" height="3" fill="{colour}"/>'
-            f'<text x="{legend_x + 18:.0f}" y="{PAD - 16}" fill="{colour}">{escape(label)}</text>'
-        )
-        legend_x += 18 + 7 * len(label) + 18
+    out.extend(_legend_row([label for label, _, _ in pts]))
     out.append("</svg>")
     return "\n".join(out)
 
