@@ -50,6 +50,10 @@ MODELS = {
     "Qwen/Qwen3-32B-FP8": "Qwen/Qwen3-32B",
 }
 
+# GPUs per node of each system (aiconfigurator's systems/<name>.yaml: node.num_gpus_per_node,
+# v0.12.0); an aggregated row is one node
+GPUS_PER_NODE = {"h100_sxm": 8, "h200_sxm": 8, "b200_sxm": 8, "a100_sxm": 8}
+
 BACKENDS = {"trtllm": "tensorrt-llm", "sglang": "sglang", "vllm": "vllm"}
 
 # model family, named as serving_cases.jsonl names it (the leave-one-family-out groups)
@@ -151,6 +155,15 @@ def aic_case(row: dict[str, str], known_models: Iterable[str]) -> ServingCase | 
     if users < 1:
         return Skipped(case_id=cid, reason="no concurrency")
     gpus = tp * pp if dp <= 1 else max(tp, dp) * pp
+    node = GPUS_PER_NODE.get(row["system"], 8)
+    if gpus > node:
+        # DeepSeek-V3 TensorRT-LLM configs 181 and 183 record tp 64 (or attention-DP 64) with
+        # MoE TP 8 × EP 8 — 64 GPUs — in a set of one 8-GPU node, and every TPOT they record
+        # equals config 83's 8-GPU TP 8 run at the same lengths and concurrency to within
+        # 3 %: the layout column is not what ran. Such a row is not simulated on a guess.
+        return Skipped(
+            case_id=cid, reason=f"layout of {gpus} GPUs recorded for a {node}-GPU {row['system']} node"
+        )
     kwargs: dict[str, Any] = {
         "model": model,
         "gpu": gpu,
@@ -160,7 +173,7 @@ def aic_case(row: dict[str, str], known_models: Iterable[str]) -> ServingCase | 
         "engine": engine,
         "ep": ep > 1,
         "dp_attention": dp > 1,
-        "gpus_per_node": gpus,
+        "gpus_per_node": node,
         "suggest": False,
     }
     if quant:
