@@ -99,10 +99,9 @@ def _row(table: Table, label: str, value: float, cap: float, style: str = "", no
     table.add_row(Text(label, style=style), f"{value / GIB:9.2f}", share, note)
 
 
-def render_fit(res: FitResult, console: Console) -> None:
-    est = res.estimate
+def _print_header(res: FitResult, console: Console) -> None:
+    """The model, weights, KV dtype, GPUs and engine; the load; the notes, shortened."""
     dep = res.deployment
-    st = est.settings
     engine = engine_spec(dep.engine).label
     head = (
         f"[bold]{res.model.name}[/] · {dep.quant.label} weights · KV {dep.kv_dtype} · "
@@ -120,71 +119,88 @@ def render_fit(res: FitResult, console: Console) -> None:
         if note:  # full text in --json; the terminal gets the first 160 characters
             short = note if len(note) <= 160 else note[:157].rsplit(" ", 1)[0] + " …"
             console.print(f"[yellow]note:[/] {short}", highlight=False)
-    for r in est.ranks:
-        t = Table(
-            title=(f"Per GPU (pipeline stage {r.stage})" if len(est.ranks) > 1 else "Per GPU"),
-            title_justify="left",
+
+
+def _kv_note(res: FitResult, r: RankMemory) -> str:
+    est = res.estimate
+    dep = res.deployment
+    if r.kv_pool_bytes != r.kv_needed_bytes:
+        return (
+            f"holds {est.kv_cache_tokens:,} tokens; {dep.users}×{dep.max_model_len:,} need "
+            f"{r.kv_needed_bytes / GIB:.2f} GiB"
         )
-        t.add_column("memory")
-        t.add_column("GiB", justify="right")
-        t.add_column("share", justify="right")
-        t.add_column("what")
-        cap = r.capacity_bytes
-        groups = ", ".join(
-            f"{k} {v / GIB:.2f}"
-            for k, v in sorted(r.weights_by_group.items(), key=lambda kv: -kv[1])
-            if v / GIB >= 0.01
+    return f"{dep.users} × {dep.max_model_len:,} tokens"
+
+
+def _rank_table(res: FitResult, r: RankMemory) -> Table:
+    """One GPU's memory, line by line, with its share of the capacity and what it is."""
+    est = res.estimate
+    dep = res.deployment
+    st = est.settings
+    t = Table(
+        title=(f"Per GPU (pipeline stage {r.stage})" if len(est.ranks) > 1 else "Per GPU"),
+        title_justify="left",
+    )
+    t.add_column("memory")
+    t.add_column("GiB", justify="right")
+    t.add_column("share", justify="right")
+    t.add_column("what")
+    cap = r.capacity_bytes
+    groups = ", ".join(
+        f"{k} {v / GIB:.2f}"
+        for k, v in sorted(r.weights_by_group.items(), key=lambda kv: -kv[1])
+        if v / GIB >= 0.01
+    )
+    _row(t, "weights", r.weights_bytes, cap, "cyan", groups)
+    _row(t, "KV cache", r.kv_pool_bytes, cap, "green", _kv_note(res, r))
+    _row(
+        t,
+        "activations",
+        r.activation_bytes,
+        cap,
+        "magenta",
+        f"profile peak at {st.max_num_batched_tokens:,} tokens / {st.max_num_seqs} seqs",
+    )
+    if r.non_torch_bytes:
+        _row(t, "non-torch", r.non_torch_bytes, cap, "", "NCCL, cuBLAS workspaces")
+    if r.cuda_graph_bytes:
+        _row(t, "CUDA graphs", r.cuda_graph_bytes, cap, "", "captured decode graphs")
+    apple = dep.gpu.vendor == "apple"
+    _row(
+        t,
+        "runtime context" if apple else "CUDA context",
+        r.cuda_context_bytes,
+        cap,
+        "",
+        "driver and runtime",
+    )
+    if r.free_bytes >= 0:
+        why = (
+            f"outside the engine's memory fraction {st.memory_fraction:g}"
+            if r.engine_reserve_bytes > 0
+            else ""
         )
-        _row(t, "weights", r.weights_bytes, cap, "cyan", groups)
-        kv_note = (
-            (
-                f"holds {est.kv_cache_tokens:,} tokens; {dep.users}×{dep.max_model_len:,} need "
-                f"{r.kv_needed_bytes / GIB:.2f} GiB"
-            )
-            if r.kv_pool_bytes != r.kv_needed_bytes
-            else f"{dep.users} × {dep.max_model_len:,} tokens"
-        )
-        _row(t, "KV cache", r.kv_pool_bytes, cap, "green", kv_note)
-        _row(
-            t,
-            "activations",
-            r.activation_bytes,
-            cap,
-            "magenta",
-            f"profile peak at {st.max_num_batched_tokens:,} tokens / {st.max_num_seqs} seqs",
-        )
-        if r.non_torch_bytes:
-            _row(t, "non-torch", r.non_torch_bytes, cap, "", "NCCL, cuBLAS workspaces")
-        if r.cuda_graph_bytes:
-            _row(t, "CUDA graphs", r.cuda_graph_bytes, cap, "", "captured decode graphs")
-        apple = dep.gpu.vendor == "apple"
-        _row(
-            t,
-            "runtime context" if apple else "CUDA context",
-            r.cuda_context_bytes,
-            cap,
-            "",
-            "driver and runtime",
-        )
-        if r.free_bytes >= 0:
-            why = (
-                f"outside the engine's memory fraction {st.memory_fraction:g}"
-                if r.engine_reserve_bytes > 0
-                else ""
-            )
-            _row(t, "free", r.free_bytes, cap, "bold", why)
-        else:
-            _row(t, "OVER capacity", -r.free_bytes, cap, "bold red", "does not fit")
-        t.add_section()
-        _row(
-            t,
-            "capacity",
-            cap,
-            cap,
-            "bold",
-            "Metal working-set limit of unified memory" if apple else "as the driver reports it",
-        )
-        console.print(fold_columns(t, console.width))
+        _row(t, "free", r.free_bytes, cap, "bold", why)
+    else:
+        _row(t, "OVER capacity", -r.free_bytes, cap, "bold red", "does not fit")
+    t.add_section()
+    _row(
+        t,
+        "capacity",
+        cap,
+        cap,
+        "bold",
+        "Metal working-set limit of unified memory" if apple else "as the driver reports it",
+    )
+    return t
+
+
+def _print_summary(res: FitResult, console: Console) -> None:
+    """KV per token, capacity, the guide's rule of thumb beside the engine-accurate need,
+    the defaults and notes, then the verdict with what to try."""
+    est = res.estimate
+    dep = res.deployment
+    st = est.settings
     console.print(f"KV per token per GPU: [bold]{est.kv_bytes_per_token:,.0f} B[/] — {est.kv.what}")
     console.print(
         f"Max concurrency at {dep.max_model_len:,} tokens: [bold]{est.max_concurrency:.2f}[/] · "
@@ -216,3 +232,10 @@ def render_fit(res: FitResult, console: Console) -> None:
             console.print(f"  [red]•[/] {p}")
         for hint in res.suggestions:
             console.print(f"  [cyan]try:[/] {hint}")
+
+
+def render_fit(res: FitResult, console: Console) -> None:
+    _print_header(res, console)
+    for r in res.estimate.ranks:
+        console.print(fold_columns(_rank_table(res, r), console.width))
+    _print_summary(res, console)
