@@ -183,7 +183,8 @@ def _weights(a: Accepted) -> str:
 _NARROW_DROPS = ("users fit", "$/hour", "VRAM/GPU", "cloud $/h")
 
 
-def render_plan(res: PlanResult, console: Console) -> None:
+def _print_intro(res: PlanResult, console: Console) -> None:
+    """What was asked (model, users, context, targets) and how the search went."""
     slo = []
     if res.slo.ttft_s:
         slo.append(f"TTFT ≤ {res.slo.ttft_s * 1e3:,.0f} ms")
@@ -201,85 +202,89 @@ def render_plan(res: PlanResult, console: Console) -> None:
         f"with {res.users} users (p{res.percentile} within the targets less {room}) · "
         f"ranked by {res.rank_by} cost[/]"
     )
+
+
+def _picks_table(res: PlanResult) -> Table:
+    """Cheapest, fastest and best $/token, a row each ("(same)" when a pick repeats)."""
     p = res.picks
-    if p.cheapest is None:
-        console.print("[bold red]No feasible plan.[/] Why everything lost:")
-        if res.verify_exhausted:
-            console.print(
-                f"[yellow]{res.simulations} simulations ran without a candidate meeting the targets; "
-                "relax the targets or the headroom, or narrow the search (--gpu, --system).[/]"
-            )
-    else:
-        pct = f"p{res.percentile}"
-        t = Table(title="Top picks (simulated)", title_justify="left")
-        for col in (
-            "pick",
-            "hardware",
-            "weights",
-            "capex $",
-            "$/hour",
-            "cloud $/h",
-            "$/M out tok",
-            f"{pct} TTFT ms",
-            f"{pct} TPOT ms",
-            "users fit",
-            "VRAM/GPU",
-        ):
-            t.add_column(col, justify="left" if col in ("pick", "hardware", "weights") else "right")
-        seen: list[Accepted] = []
-        for name, a in (("cheapest", p.cheapest), ("fastest", p.fastest), ("best $/token", p.best_per_token)):
-            if a is None:
-                continue
-            lim = a.memory.limiting
-            used = lim.capacity_bytes - lim.free_bytes
-            same = " (same)" if a in seen else ""
-            seen.append(a)
-            sim = a.sim
-            t.add_row(
-                name + same,
-                hardware_of(a)
-                + (f" · {a.replicas} engines" if a.replicas > 1 else "")
-                + ("" if a.dep.engine == DEFAULT_ENGINE else f" ({a.dep.engine})"),
-                _weights(a),
-                f"{a.capex_usd:,.0f}" if a.capex_usd is not None else "—",
-                f"{a.usd_per_hour:,.2f}",
-                f"{a.cloud_usd_per_hour:,.2f}" if a.cloud_usd_per_hour is not None else "—",
-                f"{a.usd_per_million_output_tokens:,.2f}",
-                f"{getattr(sim.ttft, pct) * 1e3:,.0f}" if sim else "—",
-                f"{getattr(sim.tpot, pct) * 1e3:,.1f}" if sim else "—",
-                f"{a.memory.max_concurrency * a.replicas:,.1f}",
-                f"{used / GIB:,.1f}/{lim.capacity_bytes / GIB:,.0f} GiB",
-            )
-        console.print(fold_columns(t, console.width, _NARROW_DROPS))
-        c = p.cheapest
-        lim = c.memory.limiting
+    pct = f"p{res.percentile}"
+    t = Table(title="Top picks (simulated)", title_justify="left")
+    for col in (
+        "pick",
+        "hardware",
+        "weights",
+        "capex $",
+        "$/hour",
+        "cloud $/h",
+        "$/M out tok",
+        f"{pct} TTFT ms",
+        f"{pct} TPOT ms",
+        "users fit",
+        "VRAM/GPU",
+    ):
+        t.add_column(col, justify="left" if col in ("pick", "hardware", "weights") else "right")
+    seen: list[Accepted] = []
+    for name, a in (("cheapest", p.cheapest), ("fastest", p.fastest), ("best $/token", p.best_per_token)):
+        if a is None:
+            continue
+        lim = a.memory.limiting
+        used = lim.capacity_bytes - lim.free_bytes
+        same = " (same)" if a in seen else ""
+        seen.append(a)
+        sim = a.sim
+        t.add_row(
+            name + same,
+            hardware_of(a)
+            + (f" · {a.replicas} engines" if a.replicas > 1 else "")
+            + ("" if a.dep.engine == DEFAULT_ENGINE else f" ({a.dep.engine})"),
+            _weights(a),
+            f"{a.capex_usd:,.0f}" if a.capex_usd is not None else "—",
+            f"{a.usd_per_hour:,.2f}",
+            f"{a.cloud_usd_per_hour:,.2f}" if a.cloud_usd_per_hour is not None else "—",
+            f"{a.usd_per_million_output_tokens:,.2f}",
+            f"{getattr(sim.ttft, pct) * 1e3:,.0f}" if sim else "—",
+            f"{getattr(sim.tpot, pct) * 1e3:,.1f}" if sim else "—",
+            f"{a.memory.max_concurrency * a.replicas:,.1f}",
+            f"{used / GIB:,.1f}/{lim.capacity_bytes / GIB:,.0f} GiB",
+        )
+    return t
+
+
+def _print_cheapest(res: PlanResult, c: Accepted, console: Console) -> None:
+    """The cheapest pick in detail: its memory per GPU, its cost, the box, the cloud
+    alternative and what its KV dtype costs in quality."""
+    lim = c.memory.limiting
+    console.print(
+        f"cheapest, per GPU: weights {lim.weights_bytes / GIB:.2f} GiB · KV for "
+        f"{c.dep.users}×{res.context:,} {lim.kv_needed_bytes / GIB:.2f} GiB (pool {lim.kv_pool_bytes / GIB:.2f}) · "
+        f"activations {lim.activation_bytes / GIB:.2f} · free {lim.free_bytes / GIB:.2f} GiB",
+        highlight=False,
+    )
+    console.print(f"cost: {c.cost_basis}", highlight=False)
+    if c.placement is not None:
+        s = c.placement.system
         console.print(
-            f"cheapest, per GPU: weights {lim.weights_bytes / GIB:.2f} GiB · KV for "
-            f"{c.dep.users}×{res.context:,} {lim.kv_needed_bytes / GIB:.2f} GiB (pool {lim.kv_pool_bytes / GIB:.2f}) · "
-            f"activations {lim.activation_bytes / GIB:.2f} · free {lim.free_bytes / GIB:.2f} GiB",
+            f"box: {s.name} — e.g. {s.examples}; host ${s.price_usd:,.0f} ({s.price_basis}, {s.date}"
+            + (", unverified" if "price_usd" in s.unverified else "")
+            + f"); TP link {c.placement.link_name}"
+            + (f"; network {c.placement.network_name}" if c.placement.network_name else "")
+            + (f". {s.note}" if s.note else ""),
             highlight=False,
         )
-        console.print(f"cost: {c.cost_basis}", highlight=False)
-        if c.placement is not None:
-            s = c.placement.system
-            console.print(
-                f"box: {s.name} — e.g. {s.examples}; host ${s.price_usd:,.0f} ({s.price_basis}, {s.date}"
-                + (", unverified" if "price_usd" in s.unverified else "")
-                + f"); TP link {c.placement.link_name}"
-                + (f"; network {c.placement.network_name}" if c.placement.network_name else "")
-                + (f". {s.note}" if s.note else ""),
-                highlight=False,
-            )
-        if c.cloud is not None:
-            i = c.cloud.instance
-            console.print(
-                f"rent instead: {c.cloud.label} at ${c.cloud.usd_per_hour:,.2f}/h — list price as of "
-                f"{i.date}, source {i.source}" + (" (unverified)" if i.unverified else ""),
-                highlight=False,
-            )
-        note = KV_NOTES.get(c.dep.kv_dtype)
-        if note:
-            console.print(f"KV cache: {note}", highlight=False)
+    if c.cloud is not None:
+        i = c.cloud.instance
+        console.print(
+            f"rent instead: {c.cloud.label} at ${c.cloud.usd_per_hour:,.2f}/h — list price as of "
+            f"{i.date}, source {i.source}" + (" (unverified)" if i.unverified else ""),
+            highlight=False,
+        )
+    note = KV_NOTES.get(c.dep.kv_dtype)
+    if note:
+        console.print(f"KV cache: {note}", highlight=False)
+
+
+def _print_rejections(res: PlanResult, console: Console) -> None:
+    """The commonest reasons candidates lost (eight at most), with a count and an example."""
     rej = group_rejections(res.rejected)
     if rej:
         t = Table(title="Why the others lost", title_justify="left")
@@ -289,6 +294,22 @@ def render_plan(res: PlanResult, console: Console) -> None:
         for reason, n, ex in rej[:8]:
             t.add_row(reason, str(n), ex)
         console.print(fold_columns(t, console.width))
+
+
+def render_plan(res: PlanResult, console: Console) -> None:
+    _print_intro(res, console)
+    p = res.picks
+    if p.cheapest is None:
+        console.print("[bold red]No feasible plan.[/] Why everything lost:")
+        if res.verify_exhausted:
+            console.print(
+                f"[yellow]{res.simulations} simulations ran without a candidate meeting the targets; "
+                "relax the targets or the headroom, or narrow the search (--gpu, --system).[/]"
+            )
+    else:
+        console.print(fold_columns(_picks_table(res), console.width, _NARROW_DROPS))
+        _print_cheapest(res, p.cheapest, console)
+    _print_rejections(res, console)
     for f in res.findings:
         mark = "[green]✓[/]" if f.holds else "[yellow]![/]"
         console.print(f"{mark} [bold]{f.rule}[/]: {f.evidence}. {f.advice}.", highlight=False)
