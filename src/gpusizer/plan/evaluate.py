@@ -147,27 +147,8 @@ def latency_curve(
     return [(r.batch * a.replicas, r.ttft_s, r.tpot_s) for r in rows]
 
 
-def evaluate(
-    dep: Deployment,
-    eff: Efficiency,
-    *,
-    label: str,
-    slo: Slo,
-    input_len: int,
-    output_len: int,
-    cost: CostModel,
-    max_cost_per_hour: float | None = None,
-    max_capex: float | None = None,
-    replicas: int = 1,
-    memory: MemoryEstimate | None = None,
-    placement: Placement | None = None,
-    cloud: CloudChoice | None = None,
-    headroom: float = 0.0,
-) -> Accepted | Rejected:
-    """``memory``: the estimate already made for ``dep`` (computed here when not given).
-    ``headroom``: the share kept free — the KV pool must hold (1 + headroom) × the users, and
-    the analytic TTFT/TPOT must be under (1 − headroom) × the targets."""
-    mem = memory if memory is not None else estimate_memory(dep)
+def _memory_rejection(dep: Deployment, mem: MemoryEstimate, label: str, headroom: float) -> Rejected | None:
+    """Why ``dep`` fails on memory: it does not fit, or its KV pool lacks the headroom."""
     if not mem.fits:
         return Rejected(dep=dep, label=label, stage="memory", reason="does not fit", detail=mem.problems[0])
     if mem.max_concurrency < (1 + headroom) * dep.users:
@@ -178,15 +159,18 @@ def evaluate(
             reason=f"KV pool without {headroom:.0%} headroom",
             detail=f"holds {mem.max_concurrency:.1f} users at full context, needs {(1 + headroom) * dep.users:.1f}",
         )
-    if placement is None and cloud is None:
-        owned, cloud_h, how = hourly_costs(dep, cost, replicas)
-    else:
-        owned, cloud_h, how = placed_costs(dep, cost, placement, cloud, replicas)
-    usd_h = owned if cost.rank_by == "owned" else cloud_h
-    if usd_h is None:
-        return Rejected(
-            dep=dep, label=label, stage="cost", reason=f"no {cost.rank_by} price in the catalogue"
-        )
+    return None
+
+
+def _budget_rejection(
+    dep: Deployment,
+    label: str,
+    usd_h: float,
+    placement: Placement | None,
+    max_capex: float | None,
+    max_cost_per_hour: float | None,
+) -> Rejected | None:
+    """Why ``dep`` is over a budget: the hardware (capex) one, then the $/hour one."""
     if max_capex is not None:
         capex = placement.capex_usd if placement is not None else None
         if capex is None or (dep.gpu.list_price_usd is None and placement.system.kind != "mac"):  # type: ignore[union-attr]
@@ -209,10 +193,11 @@ def evaluate(
             reason="over the $/hour budget",
             detail=f"${usd_h:.2f}/h > ${max_cost_per_hour:.2f}/h",
         )
-    chunk = mem.settings.max_num_batched_tokens if dep.engine != "llamacpp" else 2048
-    row = perf_rows(dep, eff, input_len=input_len, output_len=output_len, batches=(dep.users,), chunk=chunk)[
-        0
-    ]
+    return None
+
+
+def _slo_rejection(dep: Deployment, label: str, row: PerfRow, slo: Slo, headroom: float) -> Rejected | None:
+    """Why ``row``'s analytic TTFT or TPOT misses (1 − headroom) × its target."""
     keep = 1 - headroom
     if slo.ttft_s is not None and row.ttft_s > slo.ttft_s * keep:
         return Rejected(
@@ -230,6 +215,52 @@ def evaluate(
             reason=f"TPOT over target ({row.bound}-bound)",
             detail=f"TPOT {row.tpot_s * 1e3:,.1f} ms > {slo.tpot_s * keep * 1e3:,.1f} ms",
         )
+    return None
+
+
+def evaluate(
+    dep: Deployment,
+    eff: Efficiency,
+    *,
+    label: str,
+    slo: Slo,
+    input_len: int,
+    output_len: int,
+    cost: CostModel,
+    max_cost_per_hour: float | None = None,
+    max_capex: float | None = None,
+    replicas: int = 1,
+    memory: MemoryEstimate | None = None,
+    placement: Placement | None = None,
+    cloud: CloudChoice | None = None,
+    headroom: float = 0.0,
+) -> Accepted | Rejected:
+    """``memory``: the estimate already made for ``dep`` (computed here when not given).
+    ``headroom``: the share kept free — the KV pool must hold (1 + headroom) × the users, and
+    the analytic TTFT/TPOT must be under (1 − headroom) × the targets."""
+    mem = memory if memory is not None else estimate_memory(dep)
+    rejected = _memory_rejection(dep, mem, label, headroom)
+    if rejected is not None:
+        return rejected
+    if placement is None and cloud is None:
+        owned, cloud_h, how = hourly_costs(dep, cost, replicas)
+    else:
+        owned, cloud_h, how = placed_costs(dep, cost, placement, cloud, replicas)
+    usd_h = owned if cost.rank_by == "owned" else cloud_h
+    if usd_h is None:
+        return Rejected(
+            dep=dep, label=label, stage="cost", reason=f"no {cost.rank_by} price in the catalogue"
+        )
+    rejected = _budget_rejection(dep, label, usd_h, placement, max_capex, max_cost_per_hour)
+    if rejected is not None:
+        return rejected
+    chunk = mem.settings.max_num_batched_tokens if dep.engine != "llamacpp" else 2048
+    row = perf_rows(dep, eff, input_len=input_len, output_len=output_len, batches=(dep.users,), chunk=chunk)[
+        0
+    ]
+    rejected = _slo_rejection(dep, label, row, slo, headroom)
+    if rejected is not None:
+        return rejected
     tokens_per_hour = row.output_tokens_per_s * replicas * 3600
     return Accepted(
         dep=dep,
