@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal
 
 from gpusizer.catalog.load import interconnects
 from gpusizer.catalog.specs import GpuSpec
@@ -37,6 +38,10 @@ from gpusizer.resolve import (
     resolve_model_spec,
 )
 from gpusizer.simulate.workload import DEFAULT_JITTER
+
+if TYPE_CHECKING:
+    from gpusizer.estimate.roofline import Efficiency
+    from gpusizer.simulate.workload import LengthDist, Requests, Workload
 
 __all__ = [
     "FitResult",
@@ -217,6 +222,52 @@ def perf(
     )
 
 
+def _longest_request(inp: LengthDist, out: LengthDist, jitter: float) -> int:
+    """The longest prompt + output the workload can draw (at least 2 tokens): the
+    ``max_model_len`` a simulation needs when none is given."""
+    # fixed lengths are drawn within ±jitter, at least ±1 token (simulate/workload.py)
+    spread = 1 + jitter
+    longest = int(
+        (inp.high if inp.kind != "fixed" else inp.mean * spread + 1)
+        + (out.high if out.kind != "fixed" else out.mean * spread + 1)
+    )
+    return max(longest, 2)
+
+
+def _sim_points(
+    res: FitResult,
+    eff: Efficiency,
+    grid: Sequence[tuple[float | None, int | None]],
+    make_workload: Callable[..., Workload],
+    *,
+    trace_reqs: Requests | None,
+    seed: int,
+    slo: tuple[float | None, float | None],
+    prefix_caching: bool | None,
+    progress: Callable[[int, int], None] | None,
+) -> list[SimPoint]:
+    """One simulated point per (rate, users) of ``grid``, in order; ``progress`` hears each."""
+    points: list[SimPoint] = []
+    for rate, n_users in grid:
+        w = make_workload(rate=rate if trace_reqs is None else 1.0, users=n_users)
+        points.append(
+            sim_point(
+                res,
+                eff,
+                w,
+                rate=rate,
+                n_users=n_users,
+                trace_reqs=trace_reqs,
+                seed=seed,
+                slo=slo,
+                prefix_caching=prefix_caching,
+            )
+        )
+        if progress is not None:
+            progress(len(points), len(grid))
+    return points
+
+
 def simulate(
     model: str | ResolvedModel,
     gpu: str | GpuSpec | None = None,
@@ -256,56 +307,41 @@ def simulate(
         raise BadInputError("--rate/--users", "give request rates or user counts (one of them)")
     inp = input_len or LengthDist(mean=1024)
     out = output_len or LengthDist(mean=256)
-    # fixed lengths are drawn within ±jitter, at least ±1 token (simulate/workload.py)
-    spread = 1 + jitter
-    longest = int(
-        (inp.high if inp.kind != "fixed" else inp.mean * spread + 1)
-        + (out.high if out.kind != "fixed" else out.mean * spread + 1)
-    )
-    fit_kwargs.setdefault("max_model_len", max(longest, 2))
+    fit_kwargs.setdefault("max_model_len", _longest_request(inp, out, jitter))
     res = fit(model, gpu, suggest=False, **fit_kwargs)
     user = load_efficiency_file(efficiency_file) if efficiency_file else ()
     eff, row, _ = efficiency_of(res.deployment, None, user)
-    points: list[SimPoint] = []
     grid: list[tuple[float | None, int | None]] = [(r, None) for r in rates] + [(None, u) for u in users]
-    for rate, n_users in grid:
-        w = Workload(
-            input_len=inp,
-            output_len=out,
-            rate=rate if trace_reqs is None else 1.0,
-            users=n_users,
-            think_time_s=think_time_s,
-            burstiness=burstiness,
-            jitter=jitter,
-            requests=requests,
-            prefix_tokens=prefix_tokens,
-            prefix_groups=prefix_groups,
-        )
-        slo = (slo_ttft_ms, slo_tpot_ms)
-        points.append(
-            sim_point(
-                res,
-                eff,
-                w,
-                rate=rate,
-                n_users=n_users,
-                trace_reqs=trace_reqs,
-                seed=seed,
-                slo=slo,
-                prefix_caching=prefix_caching,
-            )
-        )
-        if progress is not None:
-            progress(len(points), len(grid))
+    make_workload = partial(
+        Workload,
+        input_len=inp,
+        output_len=out,
+        think_time_s=think_time_s,
+        burstiness=burstiness,
+        jitter=jitter,
+        requests=requests,
+        prefix_tokens=prefix_tokens,
+        prefix_groups=prefix_groups,
+    )
+    points = _sim_points(
+        res,
+        eff,
+        grid,
+        make_workload,
+        trace_reqs=trace_reqs,
+        seed=seed,
+        slo=(slo_ttft_ms, slo_tpot_ms),
+        prefix_caching=prefix_caching,
+        progress=progress,
+    )
     knee = None
     if slo_ttft_ms or slo_tpot_ms:
         knee = next((p for p in points if p.stats.goodput_share < 0.95), None)
-    warnings = tuple(line for p in points if (line := sim_warning(p, requests)) is not None)
     return SimulateResult(
         fit=res,
         points=tuple(points),
         knee=knee,
         efficiency_row=row,
         uncertainty=eff.uncertainty,
-        warnings=warnings,
+        warnings=tuple(line for p in points if (line := sim_warning(p, requests)) is not None),
     )
