@@ -36,6 +36,7 @@ __all__ = [
     "PpOpt",
     "QuantOpt",
     "TpOpt",
+    "field_option",
     "number",
     "option",
     "refuse",
@@ -197,3 +198,9 @@ ReportOpt = Annotated[
         "--report", help="Also write a self-contained HTML report (tables and charts) to this .html file"
     ),
 ]
+
+
+def field_option(model: type[BaseModel], name: str, help_text: str, *decls: str) -> Any:
+    """A ``typer.Option`` (for ``Annotated``) with flags ``decls`` (default: from the parameter's
+    name) whose value is read as field ``name`` of ``model`` (see ``option``)."""
+    return typer.Option(*decls, help=help_text, parser=option(model, name))

@@ -7,26 +7,20 @@ from typing import Annotated
 
 import typer
 
+from gpusizer.api import PerfResult
 from gpusizer.api import perf as api_perf
 from gpusizer.cli.common import console, guarded, write_report
+from gpusizer.cli.deployment_options import Deployment, deployment_command
 from gpusizer.cli.options import (
     AllowLongContextOpt,
     DpAttentionOpt,
     EfficiencyOpt,
-    EngineOpt,
     EpOpt,
     GpuMemOpt,
-    GpuOpt,
-    GpusOpt,
     GpusPerNodeOpt,
     JsonOpt,
-    KvDtypeOpt,
-    ModelArg,
-    PpOpt,
-    QuantOpt,
     ReportOpt,
-    TpOpt,
-    option,
+    field_option,
 )
 from gpusizer.domain.options import WorkloadOptions as W
 from gpusizer.domain.options import parse_field
@@ -35,55 +29,50 @@ from gpusizer.report.perf import perf_to_dict, render_perf
 
 __all__ = ["perf_command"]
 
+BatchOpt = Annotated[
+    str | None,
+    typer.Option("--batch", "-b", help="Batch sizes, e.g. 1,8,32 (default: 1,2,4… up to what fits)"),
+]
+UsersOpt = Annotated[
+    int | None, field_option(W, "batch", "One row at this batch size, 1..4096", "--users", "-n")
+]
+InputLenOpt = Annotated[int, field_option(W, "input_len", "Prompt tokens, e.g. 1024 or 8k")]
+OutputLenOpt = Annotated[int, field_option(W, "output_len", "Generated tokens")]
+LinkOpt = Annotated[
+    str | None, typer.Option(help="Force the GPU link: nvlink4, pcie4-x16, pcie4-x4, pcie-through-cpu …")
+]
+PlotOpt = Annotated[str | None, typer.Option("--plot", help="Write the roofline picture to this .svg file")]
+
 
 @guarded
+@deployment_command
 def perf_command(
-    model: ModelArg,
-    gpu: GpuOpt = None,
-    gpus: GpusOpt = None,
-    tp: TpOpt = None,
-    pp: PpOpt = None,
-    quant: QuantOpt = None,
-    kv_dtype: KvDtypeOpt = "auto",
-    engine: EngineOpt = None,
-    batch: Annotated[
-        str | None,
-        typer.Option("--batch", "-b", help="Batch sizes, e.g. 1,8,32 (default: 1,2,4… up to what fits)"),
-    ] = None,
-    users: Annotated[
-        int | None,
-        typer.Option("--users", "-n", help="One row at this batch size, 1..4096", parser=option(W, "batch")),
-    ] = None,
-    input_len: Annotated[
-        int, typer.Option(help="Prompt tokens, e.g. 1024 or 8k", parser=option(W, "input_len"))
-    ] = 1024,
-    output_len: Annotated[int, typer.Option(help="Generated tokens", parser=option(W, "output_len"))] = 256,
-    link: Annotated[
-        str | None, typer.Option(help="Force the GPU link: nvlink4, pcie4-x16, pcie4-x4, pcie-through-cpu …")
-    ] = None,
+    dep: Deployment,
+    batch: BatchOpt = None,
+    users: UsersOpt = None,
+    input_len: InputLenOpt = 1024,
+    output_len: OutputLenOpt = 256,
+    link: LinkOpt = None,
     ep: EpOpt = False,
     dp_attention: DpAttentionOpt = False,
     gpus_per_node: GpusPerNodeOpt = 8,
     gpu_memory_gib: GpuMemOpt = None,
     allow_long_context: AllowLongContextOpt = False,
-    plot: Annotated[
-        str | None, typer.Option("--plot", help="Write the roofline picture to this .svg file")
-    ] = None,
+    plot: PlotOpt = None,
     efficiency: EfficiencyOpt = None,
     as_json: JsonOpt = False,
     report: ReportOpt = None,
 ) -> None:
     """Latency and throughput by batch size, with the binding resource and why."""
-    if gpu is None and gpu_memory_gib is None:
-        raise BadInputError("--gpu", "missing", "a GPU name (see `gpusizer gpus`)")
+    dep.require_gpu(gpu_memory_gib)
     batches: tuple[int, ...] | None = None
     if batch:
         batches = tuple(parse_field(W, "batch", x) for x in batch.split(","))
     elif users:
         batches = (users,)
     res = api_perf(
-        model,
-        gpu,
+        dep.model,
+        dep.gpu,
         efficiency_file=efficiency,
         ep=ep,
         dp_attention=dp_attention,
@@ -92,27 +81,12 @@ def perf_command(
         output_len=output_len,
         batches=batches,
         link=link,
-        gpus=gpus,
-        tp=tp,
-        pp=pp,
-        quant=quant,
-        kv_dtype=kv_dtype,
-        engine=engine,
+        **dep.layout(),
         gpu_memory_gib=gpu_memory_gib,
         allow_long_context=allow_long_context,
     )
     if plot:
-        from pathlib import Path
-
-        from gpusizer.report.roofline_svg import roofline_svg
-
-        target = Path(plot)
-        if target.suffix.lower() != ".svg":
-            raise BadInputError("--plot", f"{plot!r} must end in .svg")
-        try:
-            target.write_text(roofline_svg(res), encoding="utf-8")
-        except OSError as exc:
-            raise BadInputError("--plot", f"cannot write {plot!r} ({exc.strerror})") from exc
+        _write_roofline(res, plot)
     if report:
         from gpusizer.report.pages import perf_report
 
@@ -123,3 +97,18 @@ def perf_command(
         render_perf(res, console)
         if plot:
             console.print(f"roofline written to {plot}")
+
+
+def _write_roofline(res: PerfResult, plot: str) -> None:
+    """The ``--plot`` picture, as an SVG file."""
+    from pathlib import Path
+
+    from gpusizer.report.roofline_svg import roofline_svg
+
+    target = Path(plot)
+    if target.suffix.lower() != ".svg":
+        raise BadInputError("--plot", f"{plot!r} must end in .svg")
+    try:
+        target.write_text(roofline_svg(res), encoding="utf-8")
+    except OSError as exc:
+        raise BadInputError("--plot", f"cannot write {plot!r} ({exc.strerror})") from exc

@@ -19,23 +19,16 @@ from gpusizer.cli.common import (
     write_report,
     write_svgs,
 )
+from gpusizer.cli.deployment_options import Deployment, deployment_command
 from gpusizer.cli.options import (
     AllowLongContextOpt,
     DpAttentionOpt,
     EfficiencyOpt,
-    EngineOpt,
     EpOpt,
     GpuMemOpt,
-    GpuOpt,
-    GpusOpt,
     JsonOpt,
-    KvDtypeOpt,
-    ModelArg,
-    PpOpt,
-    QuantOpt,
     ReportOpt,
-    TpOpt,
-    option,
+    field_option,
 )
 from gpusizer.cli.progress import progress_display
 from gpusizer.domain.options import SloOptions as SLO
@@ -112,110 +105,91 @@ def _numbers(field: str, text: str | None) -> tuple[Any, ...]:
     return values
 
 
+RateOpt = Annotated[str | None, typer.Option(help="Open loop: requests/s, or a sweep 1,2,4,8")]
+UsersOpt = Annotated[str | None, typer.Option(help="Closed loop: concurrent users, or a sweep 1,8,32")]
+InputLenOpt = Annotated[
+    str,
+    typer.Option(
+        help="1024 | uniform:LO:HI | normal:MEAN:STD | lognormal:MEAN:STD | hist:FILE (lines 'tokens count')"
+    ),
+]
+OutputLenOpt = Annotated[str, typer.Option(help="as --input-len")]
+RequestsOpt = Annotated[int, field_option(W, "requests", "Requests to simulate, 1..2000000")]
+DurationOpt = Annotated[
+    float | None, field_option(W, "duration", "Open loop: simulate S seconds of arrivals (sets --requests)")
+]
+PrefixTokensOpt = Annotated[
+    int, field_option(W, "prefix_tokens", "Leading prompt tokens shared within a group (a system prompt)")
+]
+PrefixGroupsOpt = Annotated[int, field_option(W, "prefix_groups", "Distinct shared prefixes")]
+PrefixCachingOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--prefix-caching/--no-prefix-caching",
+        help="Reuse cached prefixes (default: as the engine ships: on for vLLM and SGLang)",
+    ),
+]
+ThinkTimeOpt = Annotated[
+    float, field_option(W, "think_time_s", "Closed loop: seconds between a reply and the next request")
+]
+BurstinessOpt = Annotated[
+    float, field_option(W, "burstiness", "Gamma shape of inter-arrivals: 1 = Poisson, <1 bursty")
+]
+JitterOpt = Annotated[
+    float,
+    field_option(
+        W,
+        "jitter",
+        "Fixed lengths drawn within ± this fraction (at least ±1 token), so closed-loop users "
+        "do not stay in synchronised waves; 0 = exact lengths, lockstep",
+    ),
+]
+SeedOpt = Annotated[int, field_option(W, "seed", "Random seed of the sampled workload")]
+SloTtftOpt = Annotated[
+    float | None, field_option(SLO, "ttft_ms", "TTFT target per request (ms), for goodput")
+]
+SloTpotOpt = Annotated[
+    float | None, field_option(SLO, "tpot_ms", "TPOT target per request (ms), for goodput")
+]
+TraceOpt = Annotated[
+    str | None, typer.Option("--trace", help="JSONL of arrival_s, input_tokens, output_tokens")
+]
+PlotOpt = Annotated[
+    str | None, typer.Option("--plot", help="Write time-series and latency-CDF SVGs into this folder")
+]
+
+
 @guarded
+@deployment_command
 def simulate_command(
-    model: ModelArg,
-    gpu: GpuOpt = None,
-    gpus: GpusOpt = None,
-    tp: TpOpt = None,
-    pp: PpOpt = None,
-    quant: QuantOpt = None,
-    kv_dtype: KvDtypeOpt = "auto",
-    engine: EngineOpt = None,
+    dep: Deployment,
     ep: EpOpt = False,
     dp_attention: DpAttentionOpt = False,
-    rate: Annotated[str | None, typer.Option(help="Open loop: requests/s, or a sweep 1,2,4,8")] = None,
-    users: Annotated[
-        str | None, typer.Option(help="Closed loop: concurrent users, or a sweep 1,8,32")
-    ] = None,
-    input_len: Annotated[
-        str,
-        typer.Option(
-            help="1024 | uniform:LO:HI | normal:MEAN:STD | lognormal:MEAN:STD | hist:FILE (lines 'tokens count')"
-        ),
-    ] = "1024",
-    output_len: Annotated[str, typer.Option(help="as --input-len")] = "256",
-    requests: Annotated[
-        int, typer.Option(help="Requests to simulate, 1..2000000", parser=option(W, "requests"))
-    ] = 1000,
-    duration: Annotated[
-        float | None,
-        typer.Option(
-            help="Open loop: simulate S seconds of arrivals (sets --requests)",
-            parser=option(W, "duration"),
-        ),
-    ] = None,
-    prefix_tokens: Annotated[
-        int,
-        typer.Option(
-            help="Leading prompt tokens shared within a group (a system prompt)",
-            parser=option(W, "prefix_tokens"),
-        ),
-    ] = 0,
-    prefix_groups: Annotated[
-        int, typer.Option(help="Distinct shared prefixes", parser=option(W, "prefix_groups"))
-    ] = 1,
-    prefix_caching: Annotated[
-        bool | None,
-        typer.Option(
-            "--prefix-caching/--no-prefix-caching",
-            help="Reuse cached prefixes (default: as the engine ships: on for vLLM and SGLang)",
-        ),
-    ] = None,
-    think_time_s: Annotated[
-        float,
-        typer.Option(
-            help="Closed loop: seconds between a reply and the next request",
-            parser=option(W, "think_time_s"),
-        ),
-    ] = 0.0,
-    burstiness: Annotated[
-        float,
-        typer.Option(
-            help="Gamma shape of inter-arrivals: 1 = Poisson, <1 bursty",
-            parser=option(W, "burstiness"),
-        ),
-    ] = 1.0,
-    jitter: Annotated[
-        float,
-        typer.Option(
-            help="Fixed lengths drawn within ± this fraction (at least ±1 token), so closed-loop users "
-            "do not stay in synchronised waves; 0 = exact lengths, lockstep",
-            parser=option(W, "jitter"),
-        ),
-    ] = DEFAULT_JITTER,
-    seed: Annotated[
-        int, typer.Option(help="Random seed of the sampled workload", parser=option(W, "seed"))
-    ] = 0,
-    slo_ttft_ms: Annotated[
-        float | None,
-        typer.Option(
-            help="TTFT target per request (ms), for goodput",
-            parser=option(SLO, "ttft_ms"),
-        ),
-    ] = None,
-    slo_tpot_ms: Annotated[
-        float | None,
-        typer.Option(
-            help="TPOT target per request (ms), for goodput",
-            parser=option(SLO, "tpot_ms"),
-        ),
-    ] = None,
+    rate: RateOpt = None,
+    users: UsersOpt = None,
+    input_len: InputLenOpt = "1024",
+    output_len: OutputLenOpt = "256",
+    requests: RequestsOpt = 1000,
+    duration: DurationOpt = None,
+    prefix_tokens: PrefixTokensOpt = 0,
+    prefix_groups: PrefixGroupsOpt = 1,
+    prefix_caching: PrefixCachingOpt = None,
+    think_time_s: ThinkTimeOpt = 0.0,
+    burstiness: BurstinessOpt = 1.0,
+    jitter: JitterOpt = DEFAULT_JITTER,
+    seed: SeedOpt = 0,
+    slo_ttft_ms: SloTtftOpt = None,
+    slo_tpot_ms: SloTpotOpt = None,
     gpu_memory_gib: GpuMemOpt = None,
     allow_long_context: AllowLongContextOpt = False,
-    trace: Annotated[
-        str | None, typer.Option("--trace", help="JSONL of arrival_s, input_tokens, output_tokens")
-    ] = None,
-    plot: Annotated[
-        str | None, typer.Option("--plot", help="Write time-series and latency-CDF SVGs into this folder")
-    ] = None,
+    trace: TraceOpt = None,
+    plot: PlotOpt = None,
     efficiency: EfficiencyOpt = None,
     as_json: JsonOpt = False,
     report: ReportOpt = None,
 ) -> None:
     """Simulate the engine under load: TTFT/TPOT/ITL/E2E percentiles, throughput, goodput."""
-    if gpu is None and gpu_memory_gib is None:
-        raise BadInputError("--gpu", "missing", "a GPU name (see `gpusizer gpus`)")
+    dep.require_gpu(gpu_memory_gib)
     rates = _numbers("rate", rate)
     if duration is not None:
         if not rates or users:
@@ -226,8 +200,8 @@ def simulate_command(
         if hear is not None:
             hear("points", 0, len(rates or sim_users) or 1)
         res = api_simulate(
-            model,
-            gpu,
+            dep.model,
+            dep.gpu,
             progress=(lambda done, total: hear("points", done, total)) if hear is not None else None,
             efficiency_file=efficiency,
             trace_rows=_read_trace(trace) if trace else None,
@@ -245,17 +219,25 @@ def simulate_command(
             prefix_tokens=prefix_tokens,
             prefix_groups=prefix_groups,
             prefix_caching=prefix_caching,
-            gpus=gpus,
-            tp=tp,
-            pp=pp,
-            quant=quant,
-            kv_dtype=kv_dtype,
-            engine=engine,
+            **dep.layout(),
             ep=ep,
             dp_attention=dp_attention,
             gpu_memory_gib=gpu_memory_gib,
             allow_long_context=allow_long_context,
         )
+    _show(res, requests=requests, prefix_tokens=prefix_tokens, plot=plot, report=report, as_json=as_json)
+
+
+def _show(
+    res: SimulateResult,
+    *,
+    requests: int,
+    prefix_tokens: int,
+    plot: str | None,
+    report: str | None,
+    as_json: bool,
+) -> None:
+    """The plots, the report, the warnings, then the answer: JSON or tables."""
     written = _plots(res, plot) if plot else []
     if report:
         from gpusizer.report.pages import simulate_report
