@@ -175,142 +175,189 @@ async def _misbehaving(
         await write(b'"}]}\n\ndata: [DONE]\n\n')
 
 
+def _chunk(chat: bool, text: str, *, reasoning: bool = False, finish: str | None = None) -> bytes:
+    """One SSE event: a completions ``text`` choice, or a chat ``delta`` (reasoning or content)."""
+    if chat:
+        delta = {"reasoning_content": text} if reasoning else {"content": text}
+        choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
+    else:
+        choice = {"index": 0, "text": text, "finish_reason": finish}
+    return b"data: " + json.dumps({"choices": [choice]}).encode() + b"\n\n"
+
+
+def _metrics_text(state: _State) -> str:
+    """What ``GET /metrics`` serves: vLLM-named gauges, a counter and three histograms."""
+    return (
+        "# TYPE vllm:num_requests_running gauge\n"
+        f'vllm:num_requests_running{{model_name="stub"}} {state.running}\n'
+        "# TYPE vllm:num_requests_waiting gauge\n"
+        f'vllm:num_requests_waiting{{model_name="stub"}} {state.waiting}\n'
+        "# TYPE vllm:kv_cache_usage_perc gauge\n"
+        f'vllm:kv_cache_usage_perc{{model_name="stub"}} {min(1.0, state.running / 64):.4f}\n'
+        "# TYPE vllm:num_preemptions counter\n"
+        'vllm:num_preemptions_total{model_name="stub"} 0\n'
+        + _histogram("vllm:time_to_first_token_seconds", state.ttft_sum, state.ttft_count)
+        + _histogram("vllm:inter_token_latency_seconds", state.itl_sum, state.itl_count)
+        + _histogram("vllm:request_queue_time_seconds", state.queue_sum, state.queue_count)
+    )
+
+
+async def _send_json200(send: Send, prompt: str, n: int, chat: bool) -> None:
+    """The ``json200`` fault: one non-streamed completion of ``n`` tokens with its usage."""
+    text = {"text": " tok" * n} if not chat else {"message": {"role": "assistant", "content": " tok" * n}}
+    usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": n}
+    await _send_json(
+        send, 200, {"choices": [{"index": 0, **text, "finish_reason": "length"}], "usage": usage}
+    )
+
+
+async def _stream_tokens(
+    cfg: StubConfig,
+    state: _State,
+    send: Send,
+    *,
+    chat: bool,
+    n: int,
+    fault: Fault | None,
+    prompt: str,
+    arrived: float,
+) -> None:
+    """The reasoning tokens (chat) then ``n`` answer tokens, ``cfg.burst`` events a write and
+    ``cfg.itl_s`` between writes, timed into ``state``'s TTFT and ITL sums; then the usage
+    chunk and ``[DONE]``. The ``drop``, ``malformed`` and ``nodone`` faults land here."""
+    reasoning = cfg.reasoning_tokens if chat else 0
+    total = reasoning + n
+    plain = _chunk(chat, " tok")
+    body = b""
+    sent_tokens, last_write = 0, arrived
+    for i in range(total):
+        if fault == "drop" and i == n // 2:
+            raise ConnectionResetError("injected: connection dropped mid-stream")
+        last = i == total - 1
+        if i < reasoning:
+            event = _chunk(chat, " tok", reasoning=True)
+        elif last and fault != "nodone":
+            event = _chunk(chat, " tok", finish="length")
+        else:
+            event = plain
+        body += event
+        if fault == "malformed" and i == 1:
+            body += b"data: {this is not json\n\n"
+        if (i + 1) % cfg.burst == 0 or last:
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+            body = b""
+            now, tokens = asyncio.get_running_loop().time(), i + 1 - sent_tokens
+            if sent_tokens == 0:  # the first write: TTFT, and the tokens that came with it
+                state.ttft_sum += now - arrived
+                state.ttft_count += 1
+                state.itl_count += tokens - 1
+            else:  # one gap, spread over the tokens the write carried
+                state.itl_sum += now - last_write
+                state.itl_count += tokens
+            sent_tokens, last_write = i + 1, now
+            if cfg.itl_s and not last:
+                await asyncio.sleep(cfg.itl_s)
+    tail = b""
+    if fault != "nodone":
+        usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": reasoning + n}
+        if cfg.usage:
+            tail = b"data: " + json.dumps({"choices": [], "usage": usage}).encode() + b"\n\n"
+        tail += b"data: [DONE]\n\n"
+    await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+async def _stream(
+    cfg: StubConfig,
+    state: _State,
+    send: Send,
+    receive: Receive,
+    req: Mapping[str, Any],
+    chat: bool,
+    arrived: float,
+) -> None:
+    """Answer one completion request, with the fault its index names (if any)."""
+    prompt = _prompt_text(req)
+    m = _IDX.search(prompt)
+    fault = cfg.faults.get(int(m.group(1))) if m else None
+    if fault == "http500":
+        await _send_json(send, 500, {"error": {"message": "injected failure"}})
+        return
+    n = max(1, int(req.get("max_tokens") or 16))
+    if fault == "json200":
+        await _send_json200(send, prompt, n, chat)
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
+        }
+    )
+    if fault == "stall":
+        await asyncio.sleep(cfg.stall_s)
+    if fault in ("keepalive", "trickle", "hugeline", "error_event"):
+        await _misbehave(send, receive, cfg, fault, _chunk(chat, " tok"))
+        return
+    if cfg.ttft_s:
+        await asyncio.sleep(cfg.ttft_s)
+    await _stream_tokens(cfg, state, send, chat=chat, n=n, fault=fault, prompt=prompt, arrived=arrived)
+
+
+async def _serve_completion(
+    cfg: StubConfig,
+    state: _State,
+    slots: asyncio.Semaphore | None,
+    send: Send,
+    receive: Receive,
+    chat: bool,
+) -> None:
+    """Queue for a slot (when ``cfg.slots`` caps them), then stream; ``state`` counts the
+    waiting, running and served requests and the time queued."""
+    loop = asyncio.get_running_loop()
+    arrived = loop.time()
+    req = await _body(receive)
+    state.waiting += 1
+    queued = True
+    try:
+        async with slots or contextlib.nullcontext():
+            state.waiting, queued = state.waiting - 1, False
+            state.queue_sum += loop.time() - arrived
+            state.queue_count += 1
+            state.running += 1
+            try:
+                await _stream(cfg, state, send, receive, req, chat=chat, arrived=arrived)
+            finally:
+                state.running -= 1
+                state.served += 1
+    finally:
+        if queued:  # the client went away while it waited
+            state.waiting -= 1
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """ASGI lifespan: acknowledge startup, return at shutdown."""
+    while True:
+        msg = await receive()
+        if msg["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif msg["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 def make_app(cfg: StubConfig) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     state = _State()
     slots = asyncio.Semaphore(cfg.slots) if cfg.slots > 0 else None
 
-    def chunk(chat: bool, text: str, *, reasoning: bool = False, finish: str | None = None) -> bytes:
-        if chat:
-            delta = {"reasoning_content": text} if reasoning else {"content": text}
-            choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
-        else:
-            choice = {"index": 0, "text": text, "finish_reason": finish}
-        return b"data: " + json.dumps({"choices": [choice]}).encode() + b"\n\n"
-
-    async def stream(
-        send: Send, receive: Receive, req: Mapping[str, Any], chat: bool, arrived: float
-    ) -> None:
-        prompt = _prompt_text(req)
-        m = _IDX.search(prompt)
-        fault = cfg.faults.get(int(m.group(1))) if m else None
-        if fault == "http500":
-            await _send_json(send, 500, {"error": {"message": "injected failure"}})
-            return
-        n = max(1, int(req.get("max_tokens") or 16))
-        if fault == "json200":
-            text = (
-                {"text": " tok" * n}
-                if not chat
-                else {"message": {"role": "assistant", "content": " tok" * n}}
-            )
-            usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": n}
-            await _send_json(
-                send, 200, {"choices": [{"index": 0, **text, "finish_reason": "length"}], "usage": usage}
-            )
-            return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
-            }
-        )
-        if fault == "stall":
-            await asyncio.sleep(cfg.stall_s)
-        if fault in ("keepalive", "trickle", "hugeline", "error_event"):
-            await _misbehave(send, receive, cfg, fault, chunk(chat, " tok"))
-            return
-        if cfg.ttft_s:
-            await asyncio.sleep(cfg.ttft_s)
-        reasoning = cfg.reasoning_tokens if chat else 0
-        total = reasoning + n
-        plain = chunk(chat, " tok")
-        body = b""
-        sent_tokens, last_write = 0, arrived
-        for i in range(total):
-            if fault == "drop" and i == n // 2:
-                raise ConnectionResetError("injected: connection dropped mid-stream")
-            last = i == total - 1
-            if i < reasoning:
-                event = chunk(chat, " tok", reasoning=True)
-            elif last and fault != "nodone":
-                event = chunk(chat, " tok", finish="length")
-            else:
-                event = plain
-            body += event
-            if fault == "malformed" and i == 1:
-                body += b"data: {this is not json\n\n"
-            if (i + 1) % cfg.burst == 0 or last:
-                await send({"type": "http.response.body", "body": body, "more_body": True})
-                body = b""
-                now, tokens = asyncio.get_running_loop().time(), i + 1 - sent_tokens
-                if sent_tokens == 0:  # the first write: TTFT, and the tokens that came with it
-                    state.ttft_sum += now - arrived
-                    state.ttft_count += 1
-                    state.itl_count += tokens - 1
-                else:  # one gap, spread over the tokens the write carried
-                    state.itl_sum += now - last_write
-                    state.itl_count += tokens
-                sent_tokens, last_write = i + 1, now
-                if cfg.itl_s and not last:
-                    await asyncio.sleep(cfg.itl_s)
-        tail = b""
-        if fault != "nodone":
-            usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": reasoning + n}
-            if cfg.usage:
-                tail = b"data: " + json.dumps({"choices": [], "usage": usage}).encode() + b"\n\n"
-            tail += b"data: [DONE]\n\n"
-        await send({"type": "http.response.body", "body": tail, "more_body": False})
-
-    def metrics_text() -> str:
-        return (
-            "# TYPE vllm:num_requests_running gauge\n"
-            f'vllm:num_requests_running{{model_name="stub"}} {state.running}\n'
-            "# TYPE vllm:num_requests_waiting gauge\n"
-            f'vllm:num_requests_waiting{{model_name="stub"}} {state.waiting}\n'
-            "# TYPE vllm:kv_cache_usage_perc gauge\n"
-            f'vllm:kv_cache_usage_perc{{model_name="stub"}} {min(1.0, state.running / 64):.4f}\n'
-            "# TYPE vllm:num_preemptions counter\n"
-            'vllm:num_preemptions_total{model_name="stub"} 0\n'
-            + _histogram("vllm:time_to_first_token_seconds", state.ttft_sum, state.ttft_count)
-            + _histogram("vllm:inter_token_latency_seconds", state.itl_sum, state.itl_count)
-            + _histogram("vllm:request_queue_time_seconds", state.queue_sum, state.queue_count)
-        )
-
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                msg = await receive()
-                if msg["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif msg["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await _lifespan(receive, send)
+            return
         path, method = scope["path"], scope["method"]
         if method == "POST" and path in ("/v1/completions", "/v1/chat/completions"):
-            loop = asyncio.get_running_loop()
-            arrived = loop.time()
-            req = await _body(receive)
-            state.waiting += 1
-            queued = True
-            try:
-                async with slots or contextlib.nullcontext():
-                    state.waiting, queued = state.waiting - 1, False
-                    state.queue_sum += loop.time() - arrived
-                    state.queue_count += 1
-                    state.running += 1
-                    try:
-                        await stream(
-                            send, receive, req, chat=path.endswith("chat/completions"), arrived=arrived
-                        )
-                    finally:
-                        state.running -= 1
-                        state.served += 1
-            finally:
-                if queued:  # the client went away while it waited
-                    state.waiting -= 1
+            await _serve_completion(cfg, state, slots, send, receive, chat=path.endswith("chat/completions"))
         elif method == "GET" and path == "/metrics":
-            body = metrics_text().encode()
+            body = _metrics_text(state).encode()
             await send(
                 {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
             )
