@@ -33,6 +33,7 @@ __all__ = [
     "JsonOpt",
     "KvDtypeOpt",
     "ModelArg",
+    "PlainJsonOpt",
     "PpOpt",
     "QuantOpt",
     "TpOpt",
@@ -184,6 +185,7 @@ AllowLongContextOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
+PlainJsonOpt = Annotated[bool, typer.Option("--json")]  # plan, bench, compare: --json without a help line
 EfficiencyOpt = Annotated[
     str | None,
     typer.Option(
