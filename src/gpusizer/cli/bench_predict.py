@@ -1,0 +1,62 @@
+"""gpusizer's prediction for a load that was measured: ``bench --predict-model`` stores it
+with each point, ``compare`` with a stored run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpusizer.errors import BadInputError
+
+__all__ = ["predict_point"]
+
+
+def predict_point(
+    model: str,
+    gpu: str | None,
+    gpus: int | None,
+    engine: str | None,
+    *,
+    concurrency: int | None,
+    rate: float | None,
+    input_tokens: float,
+    output_tokens: int,
+    requests: int,
+    burstiness: float = 1.0,
+) -> dict[str, Any]:
+    """gpusizer's simulation of the same load: same concurrency or rate (and burstiness), same
+    lengths."""
+    from gpusizer.api import efficiency_of, simulate
+    from gpusizer.report.simulate import sim_to_dict
+    from gpusizer.simulate.workload import LengthDist
+
+    if gpu is None:
+        raise BadInputError("--gpu", "the prediction needs the GPU the server runs on")
+    res = simulate(
+        model,
+        gpu,
+        rates=(rate,) if rate else (),
+        users=(concurrency,) if concurrency else (),
+        input_len=LengthDist(mean=max(1, round(input_tokens))),
+        output_len=LengthDist(mean=output_tokens),
+        requests=min(max(requests, 50), 5000),
+        gpus=gpus,
+        engine=engine,
+        burstiness=burstiness,
+    )
+    d = sim_to_dict(res)
+    result: dict[str, Any] = {
+        k: d[k] for k in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "output_tokens_per_s", "requests_per_s")
+    }
+    dep = res.fit.deployment
+    eff, row, _ = efficiency_of(dep)
+    result["efficiency"] = {  # what the prediction assumed, so `calibrate` can rescale it
+        "row": row,
+        "engine": dep.engine,
+        "vendor": dep.gpu.vendor,
+        "gpu_class": dep.gpu.gpu_class,
+        "gpu": dep.gpu.key,
+        "bandwidth_fraction": eff.bandwidth_fraction,
+        "compute_fraction": eff.compute_fraction,
+        "step_overhead_s": eff.step_overhead_s,
+    }
+    return result
