@@ -15,7 +15,7 @@ from rich.table import Table
 from gpusizer.bench.lifecycle import open_runs, summarize
 from gpusizer.cli.bench import DEFAULT_DB, predict_point
 from gpusizer.cli.common import console, guarded
-from gpusizer.cli.options import whole
+from gpusizer.cli.options import PlainJsonOpt, whole
 from gpusizer.cli.runs_view import compare_table, points_table, server_clock_table
 from gpusizer.errors import BadInputError
 from gpusizer.report.bench import compare_rows
@@ -133,6 +133,20 @@ def runs_command(
         series = [s.__dict__ for s in store.metrics(run)]
     finally:
         store.close()
+    _show(run, row, point, requests, series, as_json=as_json, as_csv=as_csv)
+
+
+def _show(
+    run: int,
+    row: dict[str, Any],
+    point: dict[str, Any],
+    requests: list[dict[str, Any]],
+    series: list[dict[str, Any]],
+    *,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """One stored run: its requests as CSV, the whole run as JSON, or its tables and notes."""
     if as_csv:
         _csv(requests, [*_REQUEST_FIELDS, "error", "cancelled"])
         return
@@ -168,23 +182,28 @@ def runs_command(
     clock = server_clock_table([point])
     if clock is not None:
         console.print(clock)
-    srv = point.get("server") or {}
-    if srv.get("samples"):
-
-        def shown(v: Any, fmt: str = ",.0f") -> str:
-            return "not exported" if v is None else format(v, fmt)
-
-        console.print(
-            f"server metrics ({srv['samples']} samples): max running {shown(srv['max_running'])}, max waiting "
-            f"{shown(srv['max_waiting'])}, max KV use {shown(srv['max_kv_usage'], '.0%')}, preemptions "
-            f"{shown(srv['preemptions'])}",
-            highlight=False,
-        )
+    _server_metrics(point.get("server") or {})
     if point.get("failures"):
         console.print(f"failures: {point['failures']}", highlight=False)
     if "predicted" in point:
         console.print(compare_table([point]))
     console.print(f"[dim]{len(requests)} requests stored; --csv exports them[/]")
+
+
+def _server_metrics(srv: dict[str, Any]) -> None:
+    """One line of what the server's /metrics said during the run, when it was scraped."""
+    if not srv.get("samples"):
+        return
+
+    def shown(v: Any, fmt: str = ",.0f") -> str:
+        return "not exported" if v is None else format(v, fmt)
+
+    console.print(
+        f"server metrics ({srv['samples']} samples): max running {shown(srv['max_running'])}, max waiting "
+        f"{shown(srv['max_waiting'])}, max KV use {shown(srv['max_kv_usage'], '.0%')}, preemptions "
+        f"{shown(srv['preemptions'])}",
+        highlight=False,
+    )
 
 
 def _list(points: list[dict[str, Any]], path: Path, *, as_json: bool, as_csv: bool) -> None:
@@ -263,7 +282,7 @@ def compare_command(
         int | None, typer.Option(help="GPUs the server used", parser=whole("--gpus", 1, 4096))
     ] = None,
     engine: Annotated[str | None, typer.Option(help="Engine behind the URL")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: PlainJsonOpt = False,
 ) -> None:
     """Measured TTFT/TPOT/throughput beside gpusizer's prediction for the same load, with the error.
     A new prediction is stored with the run, so `calibrate` can learn from it."""
