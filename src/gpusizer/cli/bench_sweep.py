@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,7 @@ class _SweepRun:
     interrupt: Interrupt
     err: Console
     sizing: PromptSizing | None = None
-    current: dict[str, int] = field(default_factory=dict)
+    current_run: int | None = None  # the run being measured, which a second signal closes
 
     def measure(self) -> list[dict[str, Any]]:
         """Each load point in turn, as a stored run; the sweep stops at the first that does
@@ -105,7 +105,7 @@ class _SweepRun:
         store's connection: a request being written is committed, then the run closed, on
         that same connection (another one would wait for the lock this one holds)."""
         os.write(2, b"interrupted again: stopping now\n")
-        run_id = self.current.get("run_id")
+        run_id = self.current_run
         if run_id is not None:
             with contextlib.suppress(Exception):
                 if self.store.db.in_transaction:
@@ -129,11 +129,11 @@ class _SweepRun:
         run_id = self.store.start_run(
             started_at=now_iso(), url=a.url, model=a.model, api=s.api, load=load, settings=settings
         )
-        self.current["run_id"] = run_id
+        self.current_run = run_id
         status, summary = _point(
             self.store, run_id, s, self.sweep.prompts, self.interrupt, a, self.err, sweep=place
         )
-        self.current.pop("run_id")
+        self.current_run = None
         return {"run_id": run_id, "load": load, "status": status, **summary}
 
 
