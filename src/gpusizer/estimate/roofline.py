@@ -9,7 +9,8 @@ For a batch — some sequences prefilling chunks, some decoding one token each �
 * do ``2 · active linear parameters`` FLOPs per token (lm_head only for rows that sample)
   plus attention ``2 · heads · (d_qk + d_v) · context`` per token per layer (MLA decode in
   its absorbed form: d_qk = kv_lora_rank + rope, d_v = kv_lora_rank);
-* with TP, all-reduce the hidden state twice per layer: ``α + bytes · 2(n−1)/n / busbw``.
+* with TP, all-reduce the hidden state twice per layer: ``α + bytes · 2(n−1)/n / busbw``
+  (estimate/collectives.py: that, EP all-to-alls and PP hand-offs).
 
 ``time = max(compute / (peak · η_compute), weights / (bandwidth · η_bw) + KV / (bandwidth · η_kv))
 + comm + overhead`` with the η factors named in data/efficiency.yaml: streaming weights reaches
@@ -32,8 +33,8 @@ another for a single step. Pure: plain values in, plain values out.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from gpusizer.catalog.specs import GpuSpec, LinkSpec
@@ -41,6 +42,8 @@ from gpusizer.domain.kv import kv_layout
 from gpusizer.domain.scenario import Deployment
 from gpusizer.domain.weights import rank_weights
 from gpusizer.engines import engine_spec
+from gpusizer.estimate.collectives import ACT_BYTES as ACT_BYTES  # its home before collectives.py
+from gpusizer.estimate.collectives import Collectives
 
 __all__ = [
     "Batch",
@@ -54,7 +57,6 @@ __all__ = [
 ]
 
 Bound = Literal["compute", "memory", "communication", "overhead"]
-ACT_BYTES = 2  # bf16/fp16 activations crossing GPU links
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,15 +139,6 @@ def compute_peak_flops(gpu: GpuSpec, compute_dtype: str) -> tuple[float, str]:
     return float(gpu.memory_bandwidth_bps), "none"  # no tensor table: treat as 1 FLOP/byte
 
 
-def _allreduce_latency(link: LinkSpec, n: int) -> float:
-    """Small-message all-reduce latency across ``n`` GPUs (see LinkSpec.latency_growth)."""
-    if n <= 2:
-        return link.latency_s
-    if link.latency_growth == "log2":
-        return link.latency_s * (1 + math.log2(n / 2))
-    return link.latency_s * n / 2
-
-
 def _expert_fraction(experts: int, topk: int, tokens: int) -> float:
     """Expected share of experts hit at least once by ``tokens`` tokens (uniform routing)."""
     if experts <= 0 or tokens <= 0:
@@ -194,27 +187,33 @@ class StepModel:
     def _expert_frac(self, tokens: int) -> float:
         return _expert_fraction(self.experts, self.topk, tokens) if self.experts else 0.0
 
+    @cached_property
+    def collectives(self) -> Collectives:
+        """The step's TP/EP collectives and PP hand-offs (estimate/collectives.py)."""
+        return Collectives(
+            link=self.eff.link,
+            node_link=self.eff.node_link,
+            hidden=self.hidden,
+            tp=self.tp,
+            pp=self.pp,
+            topk=self.topk,
+            ep=self.ep,
+            attention_dp=self.attention_dp,
+            tp_comm=self.tp_comm,
+            stages_per_node=self.stages_per_node,
+            stage_layers=tuple((st.layers, st.moe_layers) for st in self.stages),
+        )
+
     def parts(
         self, tokens: int, rows: int, decode_ctx: float, prefill_kv: float, prefill_work: float, prefills: int
     ) -> tuple[float, float, float, float, float, float, float]:
         """(compute_s, memory_s, comm_s, overhead_s, flops, weight_bytes, kv_bytes) of a step."""
         eff = self.eff
         frac = self._expert_frac(tokens)
-        compute = memory = comm = flops_t = w_t = kv_t = 0.0
+        compute = memory = flops_t = w_t = kv_t = 0.0
         rate_c = self.peak_flops * eff.compute_fraction
         rate_m = self.bandwidth_bps * eff.bandwidth_fraction
         rate_kv = self.bandwidth_bps * (eff.kv_bandwidth_fraction or eff.bandwidth_fraction)
-        link = eff.link
-        if self.tp_comm and link is not None:
-            lat = _allreduce_latency(link, self.tp)
-            bus = link.bandwidth_bps * link.busbw_fraction
-            # ring all-reduce of the bf16 hidden state (2 B/element) moves 2(n-1)/n of it per GPU;
-            # an all-to-all sends each routed copy ((n-1)/n of them leave the GPU)
-            msg = tokens * self.hidden * ACT_BYTES
-            per_ar = lat + msg * 2 * (self.tp - 1) / self.tp / bus
-            # DP attention: each rank owns 1/tp of the tokens and sends only those
-            own = 1 / self.tp if self.attention_dp else 1.0
-            per_a2a = lat + msg * own * self.topk * (self.tp - 1) / self.tp / bus
         for st in self.stages:
             w = st.dense_bytes + st.expert_bytes * frac
             kv = st.kv_per_token * (decode_ctx + prefill_kv) * st.attn_share
@@ -227,24 +226,10 @@ class StepModel:
             )
             compute += f / rate_c
             memory += w / rate_m + kv / rate_kv
-            if self.tp_comm and link is not None:
-                dense = st.layers - st.moe_layers
-                if self.attention_dp:
-                    # no attention all-reduce: all-gather + reduce-scatter around each MLP
-                    # (≈ one all-reduce), or dispatch + combine all-to-alls around EP experts
-                    moe_cost = 2 * per_a2a if self.ep else per_ar
-                    comm += st.moe_layers * moe_cost + dense * per_ar
-                elif self.ep and st.moe_layers:
-                    comm += 2 * st.moe_layers * per_a2a + (2 * st.layers - st.moe_layers) * per_ar
-                else:
-                    comm += 2 * st.layers * per_ar
             flops_t += f
             w_t += w
             kv_t += kv
-        if self.pp > 1 and link is not None:
-            for boundary in range(1, self.pp):
-                hop = eff.node_link if boundary % self.stages_per_node == 0 and eff.node_link else link
-                comm += hop.latency_s + tokens * self.hidden * ACT_BYTES / hop.bandwidth_bps
+        comm = self.collectives.seconds(tokens)
         overhead = (
             eff.step_overhead_s
             + eff.prefill_overhead_s * prefills
