@@ -6,28 +6,23 @@ cap (``max_num_seqs``):
 1. gives every running request that has finished its prompt one decode token, allocating a
    new KV block when its context crosses a block boundary — if blocks run out it preempts
    the most recently admitted request (recompute: its blocks are freed and it re-queues at
-   the front with its progress lost);
+   the front with its progress lost; ``preemption``);
 2. continues chunked prefills of running requests, oldest first;
 3. admits waiting requests (FIFO) while the budget, the sequence cap and free blocks allow,
-   with their first prompt chunk.
+   with their first prompt chunk — on SGLang only if the free blocks also cover its
+   admission reserve (``admission``).
 
-Admission reserve (SGLang's policy; vLLM has none): a request is admitted only if the free
-blocks also cover ``ratio × min(remaining output, clip)`` tokens of every running request.
-The ratio starts at ``reserve_init``, decays linearly to ``reserve_min`` over
-``reserve_decay_steps`` steps, and jumps back to ``reserve_init`` whenever a request is
-preempted (SGLang calls it a retraction) — fewer preemptions, more queueing.
-
-Prefix caching (vLLM's automatic prefix caching, on by default in V1; SGLang's radix cache):
-requests that share a prompt prefix (``Requests.prefix_id``) skip the full blocks of it that
-an earlier request computed — their prefill starts after the hit, at least one prompt token
-is always computed, and the hit blocks are held once, by the cache, not per request. A
-prefix is cached when the first request of its group has computed it, and stays until blocks
-run short: then the least recently used prefixes that no running request reads are evicted
-before anything is preempted (vLLM's LRU eviction of unreferenced blocks).
+Prefix caching (``prefix_cache``): requests that share a prompt prefix skip the full blocks
+of it that an earlier request computed, the cache holds those blocks once, and when blocks
+run short the least recently used unreferenced prefixes are evicted before anything is
+preempted. SGLang (``mixed_prefill`` off) runs a prefill-only step whenever a prefill batch
+can be formed; the decodes wait for it.
 
 The step lasts ``StepModel.seconds(...)`` for exactly that batch. A request's first token
 comes at the end of the step that completes its prompt; it finishes when it has its output
-tokens. Deterministic: no clock, no global RNG, no I/O; callable any number of times.
+tokens. The per-request state lives in ``batch.Batch``; this module is the loop that
+composes the policies, the arrivals (open or closed loop) and the step records.
+Deterministic: no clock, no global RNG, no I/O; callable any number of times.
 """
 
 from __future__ import annotations
@@ -41,11 +36,16 @@ import numpy as np
 import numpy.typing as npt
 
 from gpusizer.estimate.roofline import StepModel
+from gpusizer.simulate.admission import AdmissionReserve, admit_waiting
+from gpusizer.simulate.batch import Batch
+from gpusizer.simulate.preemption import fit_decodes
+from gpusizer.simulate.prefix_cache import PrefixCache
 from gpusizer.simulate.workload import Requests
 
 __all__ = ["MAX_STEPS", "EngineLimits", "SimTrace", "StopReason", "run_engine"]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 # A run stops after this many engine steps even if requests remain (a bound on run time:
 # ~5 M steps is minutes of CPU). Requests unfinished then are reported, never silently lost.
@@ -96,27 +96,206 @@ class SimTrace:
         return int(np.count_nonzero(np.isnan(self.finish_s)))
 
 
-def _evict(
-    cached: dict[int, int],
-    last_use: dict[int, int],
-    want: int,
-    running: list[int],
-    pid: npt.NDArray[np.int64],
-    shared: npt.NDArray[np.int64],
-    block: int,
-) -> int:
-    """Drop least recently used cached prefixes that no running request reads until ``want``
-    blocks are freed (or none is left to drop); returns the blocks freed."""
-    in_use = {int(pid[x]) for x in running if shared[x] > 0}
-    freed = 0
-    for g in sorted(cached, key=lambda g: last_use.get(g, -1)):
-        if freed >= want:
+class _Arrivals:
+    """When requests reach the waiting queue. Open loop: at their own arrival times, in
+    order. Closed loop: ``closed_users`` requests at t = 0, then each finished request issues
+    the next one, a think time later (``arrival_s`` records those times)."""
+
+    __slots__ = ("_closed", "_n", "_next", "_order", "_pending", "_think", "arrival_s", "issued")
+
+    def __init__(self, arrival_s: FloatArray, closed_users: int | None, think_time_s: float) -> None:
+        n = len(arrival_s)
+        self._n = n
+        self._closed = closed_users is not None
+        self._think = think_time_s
+        self.arrival_s = arrival_s.copy()
+        if closed_users is not None:  # the first wave arrives at t = 0, the rest on completions
+            self.arrival_s[:] = np.inf
+            self.arrival_s[: min(closed_users, n)] = 0.0
+        self._next = 0  # open loop: index of the next request to arrive (arrivals sorted)
+        self._order = np.argsort(self.arrival_s, kind="stable") if closed_users is None else np.arange(n)
+        self.issued = min(closed_users, n) if closed_users is not None else n
+        # closed loop: (arrival time, request) of requests issued but not yet arrived
+        self._pending: list[tuple[float, int]] = (
+            [(0.0, i) for i in range(self.issued)] if closed_users else []
+        )
+
+    def arrive(self, t: float, waiting: deque[int]) -> None:
+        """Queue every request that has arrived by ``t``."""
+        if not self._closed:
+            arrival, order, n = self.arrival_s, self._order, self._n
+            while self._next < n and arrival[order[self._next]] <= t:
+                waiting.append(int(order[self._next]))
+                self._next += 1
+        elif self._pending:
+            pending = self._pending
+            pending.sort()
+            while pending and pending[0][0] <= t:
+                waiting.append(pending.pop(0)[1])
+
+    def next_time(self) -> float | None:
+        """The next arrival time (None: no request will arrive any more)."""
+        if not self._closed:
+            return float(self.arrival_s[self._order[self._next]]) if self._next < self._n else None
+        return float(min(p[0] for p in self._pending)) if self._pending else None
+
+    def finished(self, count: int, t: float) -> None:
+        """``count`` requests finished at ``t`` (closed loop: their users send the next ones)."""
+        if not self._closed:
+            return
+        for _ in range(count):
+            if self.issued >= self._n:
+                break
+            self._pending.append((t + self._think, self.issued))
+            self.arrival_s[self.issued] = t + self._think
+            self.issued += 1
+
+
+class _StepLog:
+    """The per-step records of a run."""
+
+    __slots__ = ("decoding", "dt", "end", "kv_used", "running", "waiting")
+
+    def __init__(self) -> None:
+        self.end: list[float] = []
+        self.dt: list[float] = []
+        self.decoding: list[int] = []
+        self.running: list[int] = []
+        self.waiting: list[int] = []
+        self.kv_used: list[float] = []
+
+    def record(self, t: float, dt: float, decoding: int, batch: Batch, kv_blocks: int) -> None:
+        self.end.append(t)
+        self.dt.append(dt)
+        self.decoding.append(decoding)
+        self.running.append(len(batch.running))
+        self.waiting.append(len(batch.waiting))
+        self.kv_used.append(1 - batch.free_blocks / kv_blocks if kv_blocks else 1.0)
+
+    def trace(
+        self,
+        arrival_s: FloatArray,
+        batch: Batch,
+        cache: PrefixCache,
+        *,
+        preemptions: int,
+        stopped: StopReason | None,
+        steps: int,
+    ) -> SimTrace:
+        """The run's trace: its requests' times and tokens, and these step records."""
+        return SimTrace(
+            arrival_s=arrival_s,
+            first_token_s=batch.first,
+            finish_s=batch.finish,
+            output_tokens=np.minimum(batch.generated, batch.out),
+            step_end_s=np.asarray(self.end),
+            step_dt_s=np.asarray(self.dt),
+            step_decoding=np.asarray(self.decoding, dtype=np.int64),
+            step_running=np.asarray(self.running, dtype=np.int64),
+            step_waiting=np.asarray(self.waiting, dtype=np.int64),
+            step_kv_used=np.asarray(self.kv_used),
+            preemptions=preemptions,
+            prefix_hit_tokens=cache.hit_tokens,
+            stopped=stopped,
+            steps=steps,
+        )
+
+
+def _admission_reserve(limits: EngineLimits) -> AdmissionReserve:
+    """The admission reserve ``limits`` configure (none, a ratio of 0, unless SGLang's)."""
+    return AdmissionReserve(
+        init=limits.reserve_init,
+        floor=limits.reserve_min,
+        decay_steps=limits.reserve_decay_steps,
+        clip=limits.reserve_clip,
+        block=limits.block_size,
+    )
+
+
+def _decode_phase(batch: Batch, cache: PrefixCache, *, skip: bool) -> tuple[IntArray, int, int]:
+    """1. One decode token for every running request past its prompt (none if ``skip``),
+    with block growth and, when blocks run out, preemption. Returns the decoding requests,
+    their summed context and the number of requests preempted."""
+    dec = batch.decoders()
+    if skip or not len(dec):
+        return dec[:0], 0, 0
+    dec, ctx, preempted = fit_decodes(batch, cache, dec)
+    if not len(dec):
+        return dec, 0, preempted
+    grow = dec[ctx % batch.block == 0]
+    batch.blocks[grow] += 1
+    batch.free_blocks -= len(grow)
+    return dec, int(np.sum(ctx)), preempted
+
+
+def _continue_prefills(batch: Batch, cache: PrefixCache, chunks: list[tuple[int, int]], budget: int) -> int:
+    """2. The next prompt chunk of each running request in prefill, oldest first, while the
+    token budget and the free blocks allow; returns the budget left."""
+    b = batch.block
+    inp, done_prompt, blocks = batch.inp, batch.done_prompt, batch.blocks
+    prefilling = batch.prefilling
+    for r in [x for x in batch.running if x in prefilling]:
+        if budget <= 0:
             break
-        if g in in_use:
-            continue
-        freed += cached.pop(g) // block
-        last_use.pop(g, None)
-    return freed
+        if done_prompt[r] < inp[r]:
+            k = int(min(inp[r] - done_prompt[r], budget))
+            need_b = math.ceil((done_prompt[r] + k) / b) - cache.held_blocks(r) - int(blocks[r])
+            if need_b > batch.free_blocks:
+                batch.free_blocks += cache.evict(need_b - batch.free_blocks, batch.running)
+            if need_b > batch.free_blocks:
+                continue
+            blocks[r] += need_b
+            batch.free_blocks -= need_b
+            chunks.append((r, k))
+            budget -= k
+    return budget
+
+
+def _step_seconds(
+    model: StepModel, batch: Batch, n_dec: int, decode_ctx: float, chunks: list[tuple[int, int]]
+) -> float:
+    """The duration of the step: its decodes and prompt chunks, through the step model."""
+    done_prompt = batch.done_prompt
+    prefill_tokens = sum(k for _, k in chunks)
+    prefill_kv = float(sum(done_prompt[r] + k for r, k in chunks))
+    prefill_work = float(sum(k * (done_prompt[r] + (k + 1) / 2) for r, k in chunks))
+    return model.seconds(
+        n_dec + prefill_tokens, n_dec + len(chunks), decode_ctx, prefill_kv, prefill_work, len(chunks)
+    )
+
+
+def _apply_step(
+    batch: Batch,
+    cache: PrefixCache,
+    dec: IntArray,
+    chunks: list[tuple[int, int]],
+    t: float,
+    step: int,
+) -> tuple[IntArray, int]:
+    """The step ended at ``t``: decodes add their token, chunks their prompt tokens (the
+    step that completes a prompt samples the first token), finished requests leave and free
+    their blocks. Returns the finished requests and the requests that emitted a token."""
+    inp, done_prompt, generated, blocks = batch.inp, batch.done_prompt, batch.generated, batch.blocks
+    n_dec = len(dec)
+    if n_dec:
+        generated[dec] += 1
+    for r, k in chunks:
+        done_prompt[r] += k
+        nb = cache.adopt(r, int(done_prompt[r]), step)
+        if nb:  # the first request to compute its group's prefix hands those blocks to the cache
+            blocks[r] -= nb
+        if done_prompt[r] >= inp[r]:
+            generated[r] = 1  # the step that completes the prompt samples the first token
+            batch.first[r] = t
+            batch.prefilling.discard(r)
+    run_arr = np.asarray(batch.running, dtype=np.int64)
+    done_mask = (generated[run_arr] >= batch.out[run_arr]) & (done_prompt[run_arr] >= inp[run_arr])
+    gone = run_arr[done_mask]
+    if len(gone):
+        batch.free_blocks += int(blocks[gone].sum())
+        blocks[gone] = 0
+        batch.running = run_arr[~done_mask].tolist()
+    return gone, n_dec + sum(1 for r, _ in chunks if done_prompt[r] >= inp[r])
 
 
 def run_engine(
@@ -128,238 +307,62 @@ def run_engine(
     think_time_s: float = 0.0,
     max_steps: int = MAX_STEPS,
 ) -> SimTrace:
+    """Run ``req`` through the engine, one step at a time, until every request finished,
+    ``max_steps`` ran out, or nothing can be admitted and nothing will arrive."""
     n = len(req.input_len)
-    inp = req.input_len.astype(np.int64)
-    out = req.output_len.astype(np.int64)
-    arrival = req.arrival_s.copy()
-    if closed_users is not None:  # the first wave arrives at t = 0, the rest on completions
-        arrival[:] = np.inf
-        arrival[: min(closed_users, n)] = 0.0
-    first = np.full(n, np.nan)
-    finish = np.full(n, np.nan)
-    done_prompt = np.zeros(n, dtype=np.int64)  # prompt tokens computed
-    generated = np.zeros(n, dtype=np.int64)
-    blocks = np.zeros(n, dtype=np.int64)  # KV blocks held by the request itself
-    B = limits.block_size
-    caching = limits.prefix_caching and req.prefix_id is not None and req.prefix_len is not None
-    pid = req.prefix_id if req.prefix_id is not None else np.full(n, -1, dtype=np.int64)
-    # full blocks of each request's shared prefix (0: nothing to share)
-    pfull = (
-        (req.prefix_len // B) * B if caching and req.prefix_len is not None else np.zeros(n, dtype=np.int64)
-    )
-    cached: dict[int, int] = {}  # prefix group → tokens held by the cache
-    last_use: dict[int, int] = {}  # prefix group → step of its last hit (LRU order)
-    step_no = 0
-    shared = np.zeros(n, dtype=np.int64)  # tokens of the request covered by cache blocks
-    hit_tokens = 0
-    ratio = limits.reserve_init
-    decay = (limits.reserve_init - limits.reserve_min) / max(1, limits.reserve_decay_steps)
-    free_blocks = limits.kv_blocks
-    next_arrival = 0  # open loop: index of the next request to arrive (arrivals sorted)
-    order = np.argsort(arrival, kind="stable") if closed_users is None else np.arange(n)
-    waiting: deque[int] = deque()
-    running: list[int] = []  # admission order
-    prefilling: set[int] = set()  # running requests whose prompt is not complete
-    issued = min(closed_users, n) if closed_users is not None else n
+    batch = Batch(req, kv_blocks=limits.kv_blocks, block=limits.block_size)
+    cache = PrefixCache(req, limits.block_size, enabled=limits.prefix_caching)
+    reserve = _admission_reserve(limits)
+    arrivals = _Arrivals(req.arrival_s, closed_users, think_time_s)
+    log = _StepLog()
     t = 0.0
-    steps_end: list[float] = []
-    steps_dt: list[float] = []
-    steps_dec: list[int] = []
-    steps_run: list[int] = []
-    steps_wait: list[int] = []
-    steps_kv: list[float] = []
-    preemptions = 0
-    finished = 0
-    # closed loop: (arrival time, request) of requests issued but not yet arrived
-    pending_closed: list[tuple[float, int]] = [(0.0, i) for i in range(issued)] if closed_users else []
-    budget_cap = limits.max_num_batched_tokens
+    step_no = preemptions = finished = 0
     force_decode = False
     stopped: StopReason | None = None
     for _ in range(max_steps):
-        # arrivals up to now
-        if closed_users is None:
-            while next_arrival < n and arrival[order[next_arrival]] <= t:
-                waiting.append(int(order[next_arrival]))
-                next_arrival += 1
-        elif pending_closed:
-            pending_closed.sort()
-            while pending_closed and pending_closed[0][0] <= t:
-                waiting.append(pending_closed.pop(0)[1])
-        budget = budget_cap
+        arrivals.arrive(t, batch.waiting)
         # prefill-only step (SGLang): a prefill batch can be formed, so the decodes wait
         prefill_only = (
             not limits.mixed_prefill
             and not force_decode
-            and (bool(prefilling) or (bool(waiting) and len(running) < limits.max_num_seqs))
+            and (bool(batch.prefilling) or (bool(batch.waiting) and len(batch.running) < limits.max_num_seqs))
         )
         force_decode = False
-        # 1. decodes (with block growth and preemption)
-        run_arr = np.asarray(running, dtype=np.int64)
-        dec = run_arr[done_prompt[run_arr] >= inp[run_arr]] if running else run_arr
-        if prefill_only:
-            dec = dec[:0]
-        decoders = dec.tolist()
-        if decoders:
-            ctx = inp[dec] + generated[dec]
-            need = int(np.count_nonzero(ctx % B == 0))
-            if need > free_blocks and cached:
-                free_blocks += _evict(cached, last_use, need - free_blocks, running, pid, shared, B)
-            while need > free_blocks and running:
-                victim = running.pop()  # the most recently admitted
-                prefilling.discard(victim)
-                free_blocks += int(blocks[victim])
-                blocks[victim] = 0
-                shared[victim] = 0
-                done_prompt[victim] = 0
-                generated[victim] = 0
-                first[victim] = np.nan
-                waiting.appendleft(victim)
-                preemptions += 1
-                ratio = limits.reserve_init
-                run_arr = np.asarray(running, dtype=np.int64)
-                dec = run_arr[done_prompt[run_arr] >= inp[run_arr]] if running else run_arr
-                decoders = dec.tolist()
-                ctx = inp[dec] + generated[dec]
-                need = int(np.count_nonzero(ctx % B == 0))
-            if decoders:
-                grow = dec[ctx % B == 0]
-                blocks[grow] += 1
-                free_blocks -= len(grow)
-                budget -= len(decoders)
-        n_dec = len(decoders)
-        decode_ctx = float(np.sum(inp[dec] + generated[dec])) if n_dec else 0.0
-        # 2. continue chunked prefills, then 3. admit new requests
+        dec, decode_ctx, preempted = _decode_phase(batch, cache, skip=prefill_only)
+        if preempted:
+            preemptions += preempted
+            reserve.reset()
+        n_dec = len(dec)
         chunks: list[tuple[int, int]] = []  # (request, tokens this step)
-        for r in [x for x in running if x in prefilling]:
-            if budget <= 0:
-                break
-            if done_prompt[r] < inp[r]:
-                k = int(min(inp[r] - done_prompt[r], budget))
-                need_b = math.ceil((done_prompt[r] + k) / B) - int(shared[r]) // B - int(blocks[r])
-                if need_b > free_blocks and cached:
-                    free_blocks += _evict(cached, last_use, need_b - free_blocks, running, pid, shared, B)
-                if need_b > free_blocks:
-                    continue
-                blocks[r] += need_b
-                free_blocks -= need_b
-                chunks.append((r, k))
-                budget -= k
-        reserve = 0.0  # blocks held back for the running requests' future tokens
-        if ratio > 0 and running:
-            run_now = np.asarray(running, dtype=np.int64)
-            left = np.minimum(out[run_now] - generated[run_now], limits.reserve_clip)
-            reserve = ratio * float(left.sum()) / B
-        while waiting and budget > 0 and len(running) < limits.max_num_seqs:
-            r = waiting[0]
-            hit = 0
-            if caching and pfull[r]:  # full cached blocks, leaving at least one token to compute
-                hit = min(cached.get(int(pid[r]), 0), int(pfull[r]), ((int(inp[r]) - 1) // B) * B)
-            k = int(min(inp[r] - hit, budget))
-            need_b = math.ceil(k / B)
-            if need_b > free_blocks and cached:
-                free_blocks += _evict(cached, last_use, need_b - free_blocks, running, pid, shared, B)
-                if hit and int(pid[r]) not in cached:  # its own prefix was evicted: compute it all
-                    hit = 0
-                    k = int(min(inp[r], budget))
-                    need_b = math.ceil(k / B)
-            if need_b + reserve > free_blocks:
-                break
-            waiting.popleft()
-            running.append(r)
-            if ratio > 0:
-                reserve += ratio * min(int(out[r]), limits.reserve_clip) / B
-            prefilling.add(r)
-            done_prompt[r] = hit
-            shared[r] = hit
-            hit_tokens += hit
-            if hit:
-                last_use[int(pid[r])] = step_no
-            blocks[r] = need_b
-            free_blocks -= need_b
-            chunks.append((r, k))
-            budget -= k
-        if not n_dec and not chunks and prefill_only and running:
-            force_decode = True  # no prefill could be formed after all: decode this step
-            continue
+        budget = _continue_prefills(batch, cache, chunks, limits.max_num_batched_tokens - n_dec)
+        admit_waiting(
+            batch, cache, reserve, chunks, budget=budget, max_seqs=limits.max_num_seqs, step=step_no
+        )
         if not n_dec and not chunks:
-            # idle: jump to the next arrival, or stop
-            upcoming = []
-            if closed_users is None and next_arrival < n:
-                upcoming.append(arrival[order[next_arrival]])
-            if closed_users is not None and pending_closed:
-                upcoming.append(min(p[0] for p in pending_closed))
-            if not upcoming:
-                if waiting:  # cannot admit even one request: KV pool too small
+            if prefill_only and batch.running:
+                force_decode = True  # no prefill could be formed after all: decode this step
+                continue
+            upcoming = arrivals.next_time()  # idle: jump to the next arrival, or stop
+            if upcoming is None:
+                if batch.waiting:  # cannot admit even one request: KV pool too small
                     stopped = "kv_pool_too_small"
                 break
-            t = max(t, float(min(upcoming)))
+            t = max(t, upcoming)
             continue
-        prefill_tokens = sum(k for _, k in chunks)
-        prefill_kv = float(sum(done_prompt[r] + k for r, k in chunks))
-        prefill_work = float(sum(k * (done_prompt[r] + (k + 1) / 2) for r, k in chunks))
-        dt = model.seconds(
-            n_dec + prefill_tokens, n_dec + len(chunks), decode_ctx, prefill_kv, prefill_work, len(chunks)
-        )
+        dt = _step_seconds(model, batch, n_dec, float(decode_ctx), chunks)
         t += dt
-        # apply the step
-        if n_dec:
-            generated[dec] += 1
-        for r, k in chunks:
-            done_prompt[r] += k
-            g = int(pid[r])
-            if (
-                caching and pfull[r] and shared[r] == 0 and done_prompt[r] >= pfull[r] and g not in cached
-            ):  # the first request to compute its group's prefix hands those blocks to the cache
-                nb = int(pfull[r]) // B
-                blocks[r] -= nb
-                shared[r] = pfull[r]
-                cached[g] = int(pfull[r])
-                last_use[g] = step_no
-            if done_prompt[r] >= inp[r]:
-                generated[r] = 1  # the step that completes the prompt samples the first token
-                first[r] = t
-                prefilling.discard(r)
-        run_arr = np.asarray(running, dtype=np.int64)
-        done_mask = (generated[run_arr] >= out[run_arr]) & (done_prompt[run_arr] >= inp[run_arr])
-        if done_mask.any():
-            gone = run_arr[done_mask]
-            finish[gone] = t
-            free_blocks += int(blocks[gone].sum())
-            blocks[gone] = 0
+        gone, emitted = _apply_step(batch, cache, dec, chunks, t, step_no)
+        if len(gone):
+            batch.finish[gone] = t
             finished += len(gone)
-            if closed_users is not None:
-                for _ in range(len(gone)):
-                    if issued >= n:
-                        break
-                    pending_closed.append((t + think_time_s, issued))
-                    arrival[issued] = t + think_time_s
-                    issued += 1
-            running = run_arr[~done_mask].tolist()
+            arrivals.finished(len(gone), t)
         step_no += 1
-        ratio = max(limits.reserve_min, ratio - decay)
-        steps_end.append(t)
-        steps_dt.append(dt)
-        steps_dec.append(n_dec + sum(1 for r, _ in chunks if done_prompt[r] >= inp[r]))
-        steps_run.append(len(running))
-        steps_wait.append(len(waiting))
-        steps_kv.append(1 - free_blocks / limits.kv_blocks if limits.kv_blocks else 1.0)
+        reserve.decay()
+        log.record(t, dt, emitted, batch, limits.kv_blocks)
         if finished >= n:
             break
     else:  # the step limit ran out before every request finished
         stopped = "max_steps" if finished < n else None
-    return SimTrace(
-        arrival_s=arrival,
-        first_token_s=first,
-        finish_s=finish,
-        output_tokens=np.minimum(generated, out),
-        step_end_s=np.asarray(steps_end),
-        step_dt_s=np.asarray(steps_dt),
-        step_decoding=np.asarray(steps_dec, dtype=np.int64),
-        step_running=np.asarray(steps_run, dtype=np.int64),
-        step_waiting=np.asarray(steps_wait, dtype=np.int64),
-        step_kv_used=np.asarray(steps_kv),
-        preemptions=preemptions,
-        prefix_hit_tokens=hit_tokens,
-        stopped=stopped,
-        steps=step_no,
+    return log.trace(
+        arrivals.arrival_s, batch, cache, preemptions=preemptions, stopped=stopped, steps=step_no
     )
