@@ -127,57 +127,144 @@ def _page(url: str) -> str:
     return f"{m.group(1)}:{m.group(2)}" if m else url
 
 
+class _Unmodelled(Exception):
+    """A row gpusizer cannot model yet; the message is the reason ``Skipped`` gives."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Layout:
+    tp: int
+    pp: int
+    ep: bool
+    dp_attention: bool
+
+
+_ENGINES = {"sglang": "sglang", "vllm": "vllm", "tensorrt-llm": "tensorrt-llm"}
+
+
 def serving_case(row: dict[str, Any], known_models: set[str]) -> ServingCase | Skipped:
     """Read one calibration row; ``known_models`` are the catalogue's model ids."""
     cid = str(row["case_id"])
+    try:
+        return _serving_case(cid, row, known_models)
+    except _Unmodelled as why:
+        return Skipped(case_id=cid, reason=str(why))
+
+
+def _serving_case(cid: str, row: dict[str, Any], known_models: set[str]) -> ServingCase:
+    """The row as a case; raises _Unmodelled with the first reason it cannot be one."""
     if row.get("speculative_decoding"):
-        return Skipped(case_id=cid, reason="speculative decoding (MTP/EAGLE) is not modelled yet")
-    engine = {"sglang": "sglang", "vllm": "vllm", "tensorrt-llm": "tensorrt-llm"}.get(str(row["engine"]))
+        raise _Unmodelled("speculative decoding (MTP/EAGLE) is not modelled yet")
+    engine = _engine(row)
+    model = _catalogue_model(row, known_models)
+    gpu = _catalogue_gpu(row)
+    quant = _weight_format(row)
+    layout = _layout(row)
+    launch = _launch(str(row.get("notes") or ""))
+    if re.search(r"(^|\s)(--dp|--dp-size|--data-parallel-size)\b", launch) and not layout.dp_attention:
+        raise _Unmodelled("data-parallel replicas without DP attention not mapped")
+    users = _users(row)
+    if not row.get("input_tokens") or not row.get("output_tokens"):
+        raise _Unmodelled("no mean input/output length")
+    measured = _measured(row)
+    inp, out = int(row["input_tokens"]), int(row["output_tokens"])
+    kwargs = _fit_kwargs(row, engine, quant, layout, launch)
+    kwargs["model"] = model
+    kwargs["gpu"] = gpu
+    return ServingCase(
+        case_id=cid,
+        source=_page(str(row["source_url"])),
+        publisher=str(row["source_group"]),
+        family=str(row["model_family"]),
+        engine=engine,
+        vendor="amd" if str(gpu).startswith("MI") else "nvidia",
+        deepseek=bool(row.get("is_deepseek")),
+        fit_kwargs=kwargs,
+        users=users,
+        requests=int(row.get("num_requests") or 1000),
+        input_len=inp,
+        output_len=out,
+        dataset=_dataset(row),
+        measured=measured,
+        source_url=str(row["source_url"]),
+    )
+
+
+def _engine(row: dict[str, Any]) -> str:
+    engine = _ENGINES.get(str(row["engine"]))
     if engine is None:
-        return Skipped(case_id=cid, reason=f"engine {row['engine']!r}")
-    model = MODEL_ALIASES.get(row["model_id"], row["model_id"])
+        raise _Unmodelled(f"engine {row['engine']!r}")
+    return engine
+
+
+def _catalogue_model(row: dict[str, Any], known_models: set[str]) -> str:
+    """The catalogue's id for the row's checkpoint (MODEL_ALIASES)."""
+    model: str = MODEL_ALIASES.get(row["model_id"], row["model_id"])
     if model not in known_models:
-        return Skipped(case_id=cid, reason=f"{row['model_id']} not in the model catalogue")
+        raise _Unmodelled(f"{row['model_id']} not in the model catalogue")
+    return model
+
+
+def _catalogue_gpu(row: dict[str, Any]) -> str:
     gpu = GPUS.get(str(row.get("gpu_key")))
     if gpu is None:
-        return Skipped(case_id=cid, reason=f"GPU {row.get('gpu_key')!r} not mapped")
+        raise _Unmodelled(f"GPU {row.get('gpu_key')!r} not mapped")
+    return gpu
+
+
+def _weight_format(row: dict[str, Any]) -> str | None:
+    """The weight format key to fit with; None: the checkpoint's own."""
     quant, why = _quant(str(row.get("weight_precision") or ""))
     if why:
-        return Skipped(case_id=cid, reason=why)
+        raise _Unmodelled(why)
     if "-FP8" in row["model_id"] and quant is None:
         quant = "fp8-block"
+    return quant
+
+
+def _layout(row: dict[str, Any]) -> _Layout:
     tp = int(row.get("tensor_parallel") or 1)
     notes = str(row.get("parallel_notes") or "").lower()
     dp_attention = "dp attention" in notes or "dp-attention" in notes or "attention_dp" in notes
     ep = bool(row.get("expert_parallel") and int(row["expert_parallel"]) > 1) or "expert-parallel" in notes
     pp = int(row.get("pipeline_parallel") or 1)
-    # gpu_count is the box; a single server launched at -tp N (-pp M) uses N × M of its GPUs
-    # (the GPUStack pages run one instance on part of an 8-GPU node)
-    gpus = tp * pp
-    launch = _launch(str(row.get("notes") or ""))
-    if re.search(r"(^|\s)(--dp|--dp-size|--data-parallel-size)\b", launch) and not dp_attention:
-        return Skipped(case_id=cid, reason="data-parallel replicas without DP attention not mapped")
+    return _Layout(tp=tp, pp=pp, ep=ep, dp_attention=dp_attention)
+
+
+def _users(row: dict[str, Any]) -> int | None:
+    """The concurrency cap of an online run; None: every request sent at once."""
     scenario = row["scenario"]
     users = int(row["concurrency"]) if scenario == "online_serving" and row.get("concurrency") else None
     if scenario == "online_serving" and users is None:
-        return Skipped(case_id=cid, reason="online run without a concurrency cap")
-    if not row.get("input_tokens") or not row.get("output_tokens"):
-        return Skipped(case_id=cid, reason="no mean input/output length")
+        raise _Unmodelled("online run without a concurrency cap")
+    return users
+
+
+def _measured(row: dict[str, Any]) -> Measured:
     measured = Measured(
         tpot_ms=row.get("tpot_ms_median") or row.get("tpot_ms_mean"),
         ttft_ms=row.get("ttft_ms_median") or row.get("ttft_ms_mean"),
         output_tps=row.get("output_tps"),
     )
     if measured.tpot_ms is None and measured.output_tps is None:
-        return Skipped(case_id=cid, reason="neither TPOT nor output tokens/s measured")
-    inp, out = int(row["input_tokens"]), int(row["output_tokens"])
+        raise _Unmodelled("neither TPOT nor output tokens/s measured")
+    return measured
+
+
+def _fit_kwargs(
+    row: dict[str, Any], engine: str, quant: str | None, layout: _Layout, launch: str
+) -> dict[str, Any]:
+    """The ``fit`` arguments of the run's deployment, less the model and GPU."""
+    # gpu_count is the box; a single server launched at -tp N (-pp M) uses N × M of its GPUs
+    # (the GPUStack pages run one instance on part of an 8-GPU node)
+    gpus = layout.tp * layout.pp
     kwargs: dict[str, Any] = {
         "gpus": gpus,
-        "tp": tp,
-        "pp": pp,
+        "tp": layout.tp,
+        "pp": layout.pp,
         "engine": engine,
-        "ep": ep,
-        "dp_attention": dp_attention and tp > 1,
+        "ep": layout.ep,
+        "dp_attention": layout.dp_attention and layout.tp > 1,
         "gpus_per_node": max(1, gpus // int(row.get("nodes") or 1)),
         "suggest": False,
     }
@@ -193,26 +280,9 @@ def serving_case(row: dict[str, Any], known_models: set[str]) -> ServingCase | S
         kwargs["kv_dtype"] = "fp8"
     if row.get("engine_version") and engine_spec(engine).versioned:
         kwargs["engine_version"] = str(row["engine_version"])
-    kwargs["model"] = model
-    kwargs["gpu"] = gpu
+    return kwargs
+
+
+def _dataset(row: dict[str, Any]) -> Literal["random", "sharegpt", "fixed"]:
     ds = str(row.get("dataset") or "").lower()
-    dataset: Literal["random", "sharegpt", "fixed"] = (
-        "fixed" if "fixed length" in ds else "sharegpt" if "sharegpt" in ds else "random"
-    )
-    return ServingCase(
-        case_id=cid,
-        source=_page(str(row["source_url"])),
-        publisher=str(row["source_group"]),
-        family=str(row["model_family"]),
-        engine=engine,
-        vendor="amd" if str(gpu).startswith("MI") else "nvidia",
-        deepseek=bool(row.get("is_deepseek")),
-        fit_kwargs=kwargs,
-        users=users,
-        requests=int(row.get("num_requests") or 1000),
-        input_len=inp,
-        output_len=out,
-        dataset=dataset,
-        measured=measured,
-        source_url=str(row["source_url"]),
-    )
+    return "fixed" if "fixed length" in ds else "sharegpt" if "sharegpt" in ds else "random"
