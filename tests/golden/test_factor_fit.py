@@ -1,0 +1,50 @@
+"""The serving-factor fit (calibrate/fit.py) on NVIDIA's measured DeepSeek-V3 runs: each
+engine's row keeps the model's MoE/MLA costs at the values fitted on every engine's runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gpusizer.calibrate.aic import aic_case, read_rows
+from gpusizer.calibrate.cases import ServingCase
+from gpusizer.calibrate.fit import BOUNDS, SHARED_FACTORS, fit_rows
+from gpusizer.calibrate.serving_cv import case_data
+from gpusizer.catalog.load import model_catalogue
+
+ROWS = read_rows((Path(__file__).parent / "aic_silicon_sample.csv").read_text(encoding="utf-8"))
+# DeepSeek-V3 on one 8×H200 node, 1k/1k at 4, 8 and 16 users, on SGLang and on TensorRT-LLM
+IDS = [
+    f"dsr1_h200_{engine}_fp8_agg_1024x1024_c{c}_cfg{cfg}"
+    for engine, cfg in (("sglang", 81), ("trtllm", 83))
+    for c in (4, 8, 16)
+]
+
+
+@pytest.fixture(scope="module")
+def rows():  # type: ignore[no-untyped-def]
+    known = {e.id for e in model_catalogue()}
+    by_id = {r["id"]: r for r in ROWS}
+    cases = [aic_case(by_id[i], known) for i in IDS]
+    assert all(isinstance(c, ServingCase) for c in cases)
+    return fit_rows([case_data(c) for c in cases if isinstance(c, ServingCase)])
+
+
+def test_engine_rows_hold_the_models_moe_and_mla_costs_at_the_pooled_fit(rows) -> None:  # type: ignore[no-untyped-def]
+    pooled = next(r for r in rows if r.group is None)
+    groups = {r.group: r for r in rows if r.group is not None}
+    assert set(groups) == {("sglang", "nvidia"), ("tensorrt-llm", "nvidia")}
+    for row in groups.values():
+        for name in SHARED_FACTORS:
+            assert getattr(row.factors, name) == getattr(pooled.factors, name)
+    # the engines' own terms are fitted per engine
+    sgl, trt = groups[("sglang", "nvidia")].factors, groups[("tensorrt-llm", "nvidia")].factors
+    assert sgl.as_tuple() != trt.as_tuple()
+
+
+def test_prompt_chunk_cost_stays_a_set_up_cost(rows) -> None:  # type: ignore[no-untyped-def]
+    lo, hi = BOUNDS["prefill_overhead_s"]
+    assert hi <= 0.03
+    for row in rows:
+        assert lo <= row.factors.prefill_overhead_s <= hi
