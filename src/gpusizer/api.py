@@ -188,7 +188,7 @@ def perf(
     input_len = parse_field(WorkloadOptions, "input_len", input_len)
     output_len = parse_field(WorkloadOptions, "output_len", output_len)
     if link is not None and link not in interconnects():
-        raise BadInputError("--link", f"unknown link {link!r}", ", ".join(sorted(interconnects())))
+        raise BadInputError("link", f"unknown link {link!r}", ", ".join(sorted(interconnects())))
     fit_kwargs.setdefault("max_model_len", input_len + output_len)
     res = fit(model, gpu, **fit_kwargs)
     dep = res.deployment
@@ -304,7 +304,7 @@ def simulate(
         fit_kwargs.setdefault("max_model_len", longest_trace)
         requests = len(trace_reqs.input_len)
     elif bool(rates) == bool(users):
-        raise BadInputError("--rate/--users", "give request rates or user counts (one of them)")
+        raise BadInputError("rates/users", "give request rates or user counts (one of them)")
     inp = input_len or LengthDist(mean=1024)
     out = output_len or LengthDist(mean=256)
     fit_kwargs.setdefault("max_model_len", _longest_request(inp, out, jitter))

@@ -26,7 +26,12 @@ class GpusizerError(Exception):
 
 
 class BadInputError(GpusizerError):
-    """A value the user gave is out of range or malformed; ``field`` names it."""
+    """A value the user gave is out of range or malformed; ``field`` names it.
+
+    Name the field as the Python API's keyword and the web API's JSON key spell it
+    (``users``, ``max_model_len``: the fields of ``domain.options``), not as a CLI flag
+    (``--users``): the same checks serve all three surfaces, and the CLI prints the line as
+    it is, as it does for its own option values. Only the CLI shell names its flags."""
 
     def __init__(self, field: str, problem: str, accepted: str | None = None) -> None:
         text = f"{field}: {problem}"

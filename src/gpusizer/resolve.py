@@ -40,7 +40,6 @@ __all__ = [
 MAX_USER_YAML_BYTES = 1 << 20  # a --gpu-file or --efficiency YAML: a few KiB in practice
 
 
-
 def _quantization_config(config: Mapping[str, Any]) -> Any:
     """The checkpoint's ``quantization_config``: top level, or in ``text_config`` where a
     multimodal release (Kimi-K2.5) keeps it beside the language model's fields."""
@@ -49,6 +48,7 @@ def _quantization_config(config: Mapping[str, Any]) -> Any:
     if q is None and isinstance(text, dict):
         q = text.get("quantization_config")
     return q
+
 
 def model_from_config(config: Mapping[str, Any], name: str = "uploaded config.json") -> ResolvedModel:
     """A model from a Hugging Face config.json already read into memory (uploads). Any
@@ -155,15 +155,15 @@ def _positive(field_name: str, value: float | None) -> float | None:
 
 def _gpu_from_file(gpu_file: str) -> GpuSpec:
     try:
-        data: Any = yaml.safe_load(_read_user_file("--gpu-file", gpu_file))
+        data: Any = yaml.safe_load(_read_user_file("gpu_file", gpu_file))
     except yaml.YAMLError as exc:
-        raise BadInputError("--gpu-file", f"{gpu_file!r} is not valid YAML") from exc
+        raise BadInputError("gpu_file", f"{gpu_file!r} is not valid YAML") from exc
     try:
         return GpuSpec.model_validate({"source": f"user file {gpu_file}", **(data or {})})
     except ValidationError as exc:
         err = exc.errors()[0]
         raise BadInputError(
-            "--gpu-file",
+            "gpu_file",
             f"{'.'.join(map(str, err['loc']))}: {err['msg']}",
             "the GpuSpec fields of data/gpus/*.yaml",
         ) from exc
@@ -206,9 +206,7 @@ def resolve_gpu_spec(
     elif memory_gib:
         gpu = _custom_gpu(memory_gib, bandwidth_gbps)
     else:
-        raise BadInputError(
-            "--gpu", "missing", "a catalogue GPU name (see `gpusizer gpus`) or --gpu-memory-gib"
-        )
+        raise BadInputError("gpu", "missing", "a catalogue GPU name (see `gpusizer gpus`) or gpu_memory_gib")
     update: dict[str, Any] = {}
     if memory_gib:  # on Apple silicon this is the machine's RAM; Metal's working-set cap still applies
         update.update(
@@ -231,21 +229,21 @@ def load_efficiency_file(path: str) -> tuple[EfficiencyFactor, ...]:
     data/efficiency.yaml. They take precedence over the catalogue's. ``path`` is a YAML file,
     or the name of a profile saved by ``gpusizer calibrate --profile NAME``."""
     if not Path(path).exists() and "/" not in path and not path.endswith((".yaml", ".yml")):
-        named = profile_path(path, "--profile")
+        named = profile_path(path, "efficiency_file")
         if not named.exists():
             have = sorted(p.stem for p in profiles_dir().glob("*.yaml")) if profiles_dir().is_dir() else []
             raise BadInputError(
-                "--profile",
+                "efficiency_file",
                 f"no file or profile named {path!r}",
                 ", ".join(have) or "`gpusizer calibrate --profile NAME` saves one",
             )
         path = str(named)
     try:
-        data: Any = yaml.safe_load(_read_user_file("--efficiency", path))
+        data: Any = yaml.safe_load(_read_user_file("efficiency_file", path))
     except yaml.YAMLError as exc:
-        raise BadInputError("--efficiency", f"{path!r} is not valid YAML") from exc
+        raise BadInputError("efficiency_file", f"{path!r} is not valid YAML") from exc
     try:
         return EfficiencyFile.model_validate(data).factors
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise BadInputError("--efficiency", f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from exc
+        raise BadInputError("efficiency_file", f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from exc

@@ -260,7 +260,11 @@ def test_calibrate_closes_the_loop(server: str, tmp_path: Path, monkeypatch: pyt
     again = CliRunner().invoke(app, ["calibrate", "--db", str(db), "--profile", "smol"])
     assert again.exit_code == 0 and len(list(Path(fitted["file"]).parent.glob("smol.yaml.*.bak"))) == 1
     unknown = CliRunner().invoke(app, [*perf, "--profile", "nosuch"])
-    assert unknown.exit_code == 2 and "--profile" in unknown.output and "smol" in unknown.output
+    assert (
+        unknown.exit_code == 2
+        and "efficiency_file: no file or profile named 'nosuch'" in unknown.output
+        and "smol" in unknown.output
+    )
 
 
 def test_calibrate_without_predictions_says_how(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ def _one_line_error(args: list[str]) -> str:
         (["fit", *SMALL, "--tp", "2000"], "tp: must be 1..1024"),
         (
             ["fit", "qwen2.5-14b-instruct", "--gpu", "H100", "--tp", "5"],
-            "--tp: 5 neither divides the 8 KV heads",
+            "error: tp: 5 neither divides the 8 KV heads",
         ),
         (["fit", *SMALL, "--context", "64k"], "maximum of 32,768 (max_position_embeddings)"),
         (["fit", *SMALL, "--context", "nan"], "max_model_len: cannot read 'nan'"),

@@ -73,4 +73,4 @@ def test_perf_bad_input() -> None:
     r = runner.invoke(app, ["perf", "llama-2-7b", "--gpu", "RTX 3090", "--batch", "one"])
     assert r.exit_code == 2 and "batch: cannot read 'one'" in r.output
     r = runner.invoke(app, ["perf", "llama-2-7b", "--gpu", "RTX 3090", "--link", "carrier-pigeon"])
-    assert r.exit_code == 2 and "--link" in r.output
+    assert r.exit_code == 2 and "link: unknown link 'carrier-pigeon'" in r.output

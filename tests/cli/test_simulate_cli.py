@@ -66,7 +66,7 @@ def test_sweep_finds_the_knee() -> None:
 
 def test_bad_simulate_input() -> None:
     r = runner.invoke(app, ["simulate", "deepseek-r1-distill-qwen-7b", "--gpu", "H100"])
-    assert r.exit_code == 2 and "--rate/--users" in r.output
+    assert r.exit_code == 2 and "rates/users: give request rates or user counts" in r.output
     r = runner.invoke(
         app,
         [

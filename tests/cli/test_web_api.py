@@ -26,6 +26,10 @@ def test_validation_errors_are_422_naming_the_field() -> None:
     assert r.status_code == 422 and "did you mean" in r.text
     r = client.post("/api/fit", json={"model": "/etc/passwd", "gpu": "RTX 4090"})
     assert r.status_code == 422  # never read as a path
+    # the deployment's own check (5 GPUs → TP 5 against 8 KV heads) names the field, not --tp
+    r = client.post("/api/fit", json={"model": "qwen2.5-14b-instruct", "gpu": "H100", "gpus": 5})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["msg"].startswith("tp: 5 neither divides the 8 KV heads")
 
 
 def test_plan_and_catalogue_endpoints() -> None:

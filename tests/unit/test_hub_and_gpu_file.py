@@ -53,7 +53,7 @@ def test_gpu_from_yaml_file(tmp_path: Path) -> None:
     gpu, _ = resolve_gpu_spec(None, gpu_file=str(f))
     assert gpu.key == "lab-card" and gpu.source.startswith("user file")
     f.write_text(json.dumps({"key": "x", "memory_bytes": -1}))
-    with pytest.raises(BadInputError, match="--gpu-file"):
+    with pytest.raises(BadInputError, match=r"^gpu_file: "):
         resolve_gpu_spec(None, gpu_file=str(f))
 
 

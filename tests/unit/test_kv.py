@@ -60,7 +60,7 @@ def test_llama_8b_fp8() -> None:
 
 def test_llamacpp_types_rejected_elsewhere() -> None:
     a = arch_from_hf_config(LLAMA_8B)
-    with pytest.raises(BadInputError, match="--kv-dtype"):
+    with pytest.raises(BadInputError, match=r"^kv_dtype: "):
         kv_layout(a, "vllm", "q8_0")
     with pytest.raises(BadInputError, match="fp8_ds_mla"):
         kv_layout(a, "vllm", "fp8_ds_mla")

@@ -54,7 +54,7 @@ def test_wrong_engine_kv_dtype_names_the_engines_that_take_it() -> None:
 def test_tp_that_splits_neither_way_is_refused_with_the_reason() -> None:
     # Qwen2.5-14B: 40 query heads, 8 KV heads. TP 5 divides 40 but neither divides 8 nor is a
     # multiple of it: vLLM refuses it (num_kv_heads % tp == 0 or tp % num_kv_heads == 0).
-    with pytest.raises(BadInputError, match=r"--tp: 5 neither divides the 8 KV heads") as err:
+    with pytest.raises(BadInputError, match=r"^tp: 5 neither divides the 8 KV heads") as err:
         fit("qwen2.5-14b-instruct", "H100", tp=5)
     assert "accepted: 1, 2, 4, 8" in err.value.message
     assert fit("qwen2.5-14b-instruct", "H100", tp=8).deployment.layout.tp == 8

@@ -62,7 +62,7 @@ def resolve_kv_dtype(kv_dtype: str, engine: str | None = None, *, mla: bool = Fa
     key = _names().get(kv_dtype.strip().lower())
     if key is None:
         raise BadInputError(
-            "--kv-dtype",
+            "kv_dtype",
             f"unknown KV dtype {kv_dtype!r}",
             ", ".join(kv_dtypes_for(engine or DEFAULT_ENGINE, mla=mla)),
         )
@@ -72,7 +72,7 @@ def resolve_kv_dtype(kv_dtype: str, engine: str | None = None, *, mla: bool = Fa
             engines = [e for e in ENGINES if e in kv_dtype_table()[key].engines]
             why = "DeepSeek MLA models on " if key == "fp8_ds_mla" else ""
             raise BadInputError(
-                "--kv-dtype",
+                "kv_dtype",
                 f"{kv_dtype} is not a {engine} KV cache type (it is for {why}{', '.join(engines)})",
                 ", ".join(accepted),
             )

@@ -90,16 +90,16 @@ class Deployment:
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_model_len <= MAX_CONTEXT:
-            raise BadInputError("--max-model-len", f"must be 1..{MAX_CONTEXT}, got {self.max_model_len}")
+            raise BadInputError("max_model_len", f"must be 1..{MAX_CONTEXT}, got {self.max_model_len}")
         if not 1 <= self.users <= MAX_USERS:
-            raise BadInputError("--users", f"must be 1..{MAX_USERS}, got {self.users}")
+            raise BadInputError("users", f"must be 1..{MAX_USERS}, got {self.users}")
         u = self.gpu_memory_utilization
         if u is not None and not 0.05 <= u <= 1.0:
-            raise BadInputError("--gpu-memory-utilization", f"must be in (0.05, 1], got {u}")
+            raise BadInputError("gpu_memory_utilization", f"must be in (0.05, 1], got {u}")
         for name, value in (
-            ("--max-num-seqs", self.max_num_seqs),
-            ("--max-num-batched-tokens", self.max_num_batched_tokens),
-            ("--block-size", self.block_size),
+            ("max_num_seqs", self.max_num_seqs),
+            ("max_num_batched_tokens", self.max_num_batched_tokens),
+            ("block_size", self.block_size),
         ):
             if value is not None and not 1 <= value <= MAX_CONTEXT:
                 raise BadInputError(name, f"must be 1..{MAX_CONTEXT}, got {value}")
@@ -108,9 +108,9 @@ class Deployment:
         if tp > 1:
             problem = tp_problem(a, tp)
             if problem:
-                raise BadInputError("--tp", problem, ", ".join(str(t) for t in valid_tp(a)))
+                raise BadInputError("tp", problem, ", ".join(str(t) for t in valid_tp(a)))
         if self.layout.pp > a.num_layers:
-            raise BadInputError("--pp", f"{self.layout.pp} stages for {a.num_layers} layers")
+            raise BadInputError("pp", f"{self.layout.pp} stages for {a.num_layers} layers")
 
     @property
     def param_counts(self) -> ParamCounts:

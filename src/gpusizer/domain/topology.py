@@ -28,14 +28,14 @@ class Layout:
 
     def __post_init__(self) -> None:
         if self.tp < 1 or self.tp > 1024:
-            raise BadInputError("--tp", f"must be between 1 and 1024, got {self.tp}")
+            raise BadInputError("tp", f"must be between 1 and 1024, got {self.tp}")
         if self.pp < 1 or self.pp > 256:
-            raise BadInputError("--pp", f"must be between 1 and 256, got {self.pp}")
+            raise BadInputError("pp", f"must be between 1 and 256, got {self.pp}")
         if not 1 <= self.gpus_per_node <= 72:
-            raise BadInputError("--gpus-per-node", f"must be 1..72, got {self.gpus_per_node}")
+            raise BadInputError("gpus_per_node", f"must be 1..72, got {self.gpus_per_node}")
         if self.tp > self.gpus_per_node:
             raise BadInputError(
-                "--tp",
+                "tp",
                 f"TP {self.tp} spans nodes of {self.gpus_per_node} GPUs; use PP across nodes",
                 f"TP ≤ {self.gpus_per_node}",
             )
@@ -53,7 +53,7 @@ def pp_partition(num_layers: int, pp: int) -> tuple[range, ...]:
     """Layer ranges per stage as vLLM splits them (``get_pp_indices``): equal shares,
     and the remainder goes one layer each to the stages just before the last."""
     if pp > num_layers:
-        raise BadInputError("--pp", f"{pp} stages for {num_layers} layers", f"1..{num_layers}")
+        raise BadInputError("pp", f"{pp} stages for {num_layers} layers", f"1..{num_layers}")
     sizes = [num_layers // pp] * pp
     for i in range(2, num_layers % pp + 2):
         sizes[-i] += 1

@@ -71,7 +71,7 @@ def parse_version(text: str | None) -> tuple[int, int, int] | None:
         return None
     m = re.match(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?", text)
     if not m:
-        raise BadInputError("--engine-version", f"cannot read version {text!r}", "e.g. 0.11.0, 0.8.5")
+        raise BadInputError("engine_version", f"cannot read version {text!r}", "e.g. 0.11.0, 0.8.5")
     return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
 
 

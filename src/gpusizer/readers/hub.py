@@ -33,7 +33,7 @@ def _get_json(client: Any, url: str, where: str) -> tuple[int, Any]:
         for chunk in resp.iter_bytes():
             body += chunk
             if len(body) > MAX_HUB_JSON_BYTES:
-                raise BadInputError("--hf", f"{where} is larger than {MAX_HUB_JSON_BYTES // 2**20} MiB")
+                raise BadInputError("hf", f"{where} is larger than {MAX_HUB_JSON_BYTES // 2**20} MiB")
     return 200, parse_json(bytes(body), where)
 
 
@@ -44,7 +44,7 @@ def fetch_hub_model(repo: str, *, transport: Any = None, timeout_s: float = 20.0
     try:
         import httpx
     except ImportError as exc:
-        raise BadInputError("--hf", "needs the optional extra: pip install 'gpusizer[hf]'") from exc
+        raise BadInputError("hf", "needs the optional extra: pip install 'gpusizer[hf]'") from exc
     headers = {}
     token = os.environ.get("HF_TOKEN")
     if token:
@@ -55,9 +55,9 @@ def fetch_hub_model(repo: str, *, transport: Any = None, timeout_s: float = 20.0
         try:
             status, config = _get_json(client, f"/{repo}/resolve/main/config.json", f"{repo}: config.json")
         except httpx.HTTPError as exc:
-            raise BadInputError("--hf", f"cannot reach the Hub ({exc.__class__.__name__})") from exc
+            raise BadInputError("hf", f"cannot reach the Hub ({exc.__class__.__name__})") from exc
         if status != 200:
-            raise BadInputError("--hf", f"{repo}: config.json answered HTTP {status}")
+            raise BadInputError("hf", f"{repo}: config.json answered HTTP {status}")
         exact = None
         note = None
         try:
@@ -71,11 +71,11 @@ def fetch_hub_model(repo: str, *, transport: Any = None, timeout_s: float = 20.0
         except (httpx.HTTPError, BadInputError):
             pass  # the index only refines the weight bytes; the config is what matters
     if not isinstance(config, dict):
-        raise BadInputError("--hf", f"{repo}: config.json is not a JSON object")
+        raise BadInputError("hf", f"{repo}: config.json is not a JSON object")
     try:
         check_config_bounds(config)
     except BadInputError as exc:
-        raise BadInputError("--hf", f"{repo}: {exc.message}") from exc
+        raise BadInputError("hf", f"{repo}: {exc.message}") from exc
     return LocalModel(
         name=repo,
         config=config,
