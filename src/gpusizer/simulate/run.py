@@ -50,7 +50,7 @@ def engine_limits(
         mixed_prefill=spec.mixed_prefill,
     )
     if limits.kv_blocks == 0:
-        raise BadInputError("--gpu", "the deployment has no KV cache room (see `gpusizer fit`)")
+        raise BadInputError("gpu", "the deployment has no KV cache room (see `gpusizer fit`)")
     return limits
 
 

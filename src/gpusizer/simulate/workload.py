@@ -92,21 +92,21 @@ class Workload:
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.users is None):
-            raise BadInputError("--rate/--users", "give exactly one of a request rate or a number of users")
+            raise BadInputError("rate/users", "give exactly one of a request rate or a number of users")
         if self.rate is not None and not 0 < self.rate <= 1e6:
-            raise BadInputError("--rate", f"must be in (0, 1e6] requests/s, got {self.rate}")
+            raise BadInputError("rate", f"must be in (0, 1e6] requests/s, got {self.rate}")
         if self.users is not None and not 1 <= self.users <= 100_000:
-            raise BadInputError("--users", f"must be 1..100000, got {self.users}")
+            raise BadInputError("users", f"must be 1..100000, got {self.users}")
         if not 1 <= self.requests <= 2_000_000:
-            raise BadInputError("--requests", f"must be 1..2000000, got {self.requests}")
+            raise BadInputError("requests", f"must be 1..2000000, got {self.requests}")
         if self.burstiness <= 0:
-            raise BadInputError("--burstiness", "must be positive")
+            raise BadInputError("burstiness", "must be positive")
         if not 0 <= self.prefix_tokens <= 1 << 21:
-            raise BadInputError("--prefix-tokens", f"must be 0..{1 << 21}, got {self.prefix_tokens}")
+            raise BadInputError("prefix_tokens", f"must be 0..{1 << 21}, got {self.prefix_tokens}")
         if not 0 <= self.jitter <= 0.5:
             raise BadInputError("jitter", f"must be 0..0.5, got {self.jitter}")
         if not 1 <= self.prefix_groups <= 1_000_000:
-            raise BadInputError("--prefix-groups", f"must be 1..1000000, got {self.prefix_groups}")
+            raise BadInputError("prefix_groups", f"must be 1..1000000, got {self.prefix_groups}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,15 +154,15 @@ def requests_from_trace(rows: list[dict[str, float]]) -> Requests:
     """A recorded trace: rows with ``arrival_s`` (or ``timestamp``), ``input_tokens`` and
     ``output_tokens``; arrivals are re-based to start at 0 and sorted."""
     if not rows:
-        raise BadInputError("--trace", "the trace has no requests")
+        raise BadInputError("trace", "the trace has no requests")
     try:
         arr = np.array([float(r.get("arrival_s", r.get("timestamp", 0.0))) for r in rows])
         inp = np.array([int(r["input_tokens"]) for r in rows], dtype=np.int64)
         out = np.array([int(r["output_tokens"]) for r in rows], dtype=np.int64)
     except (KeyError, TypeError, ValueError) as exc:
-        raise BadInputError("--trace", "each line needs arrival_s, input_tokens and output_tokens") from exc
+        raise BadInputError("trace", "each line needs arrival_s, input_tokens and output_tokens") from exc
     if (inp < 1).any() or (out < 1).any() or not np.isfinite(arr).all():
-        raise BadInputError("--trace", "token counts must be ≥ 1 and arrival times finite")
+        raise BadInputError("trace", "token counts must be ≥ 1 and arrival times finite")
     order = np.argsort(arr, kind="stable")
     arr = arr[order] - arr[order][0]
     return Requests(arrival_s=arr.astype(np.float64), input_len=inp[order], output_len=out[order])
