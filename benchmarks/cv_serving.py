@@ -32,7 +32,7 @@ from aic_rows import headline_rows, load_rows
 
 from gpusizer.calibrate.aic import aic_case, set_of
 from gpusizer.calibrate.cases import ServingCase
-from gpusizer.calibrate.fit import CaseData, Scored, fit_rows, predict
+from gpusizer.calibrate.fit import SHARED_FACTORS, CaseData, Scored, fit_rows, predict
 from gpusizer.calibrate.replay import FACTOR_NAMES
 from gpusizer.calibrate.serving_cv import METRICS, cv_tables, record_all
 from gpusizer.catalog.load import model_catalogue
@@ -90,8 +90,13 @@ def print_yaml(data: list[CaseData]) -> None:
             )
             print(f"  - engine: {engine}\n    vendor: {vendor}\n    gpu_class: any")
             for name in FACTOR_NAMES:
+                fitted_on = what
+                if r.group and name in SHARED_FACTORS:  # held at the pooled fit (calibrate/fit.py)
+                    fitted_on = (
+                        f"all {len(data)} measured runs pooled (a model cost, held in every engine's row)"
+                    )
                 src = (
-                    f"benchmarks/cv_serving.py: fit on {what} in tests/golden/serving_cases.jsonl"
+                    f"benchmarks/cv_serving.py: fit on {fitted_on} in tests/golden/serving_cases.jsonl"
                     " and aic_silicon_sample.csv"
                 )
                 print(
