@@ -1,5 +1,5 @@
 """The serving-factor fit (calibrate/fit.py) on NVIDIA's measured DeepSeek-V3 runs: each
-engine's row keeps the model's MoE/MLA costs at the values fitted on every engine's runs."""
+engine's row keeps the model's MoE costs at the values fitted on every engine's runs."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def rows():  # type: ignore[no-untyped-def]
     return fit_rows([case_data(c) for c in cases if isinstance(c, ServingCase)])
 
 
-def test_engine_rows_hold_the_models_moe_and_mla_costs_at_the_pooled_fit(rows) -> None:  # type: ignore[no-untyped-def]
+def test_engine_rows_hold_the_models_moe_costs_at_the_pooled_fit(rows) -> None:  # type: ignore[no-untyped-def]
     pooled = next(r for r in rows if r.group is None)
     groups = {r.group: r for r in rows if r.group is not None}
     assert set(groups) == {("sglang", "nvidia"), ("tensorrt-llm", "nvidia")}

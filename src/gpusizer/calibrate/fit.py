@@ -72,14 +72,14 @@ TTFT_WEIGHT = 0.5  # TTFT of a burst is mostly queueing: it counts, but less tha
 # engine; a concurrency-capped run is the load a deployment is sized for. Bursts count half.
 BURST_WEIGHT = 0.5
 PRIOR_WEIGHT = 0.3  # pull of a group's factors towards the pooled fit (per factor, in logit/log units)
-# The extra fixed costs of MoE and MLA layers (routing, grouped GEMMs at small M, eager MoE
-# prefill, the absorbed-attention kernels) are the model's, not the engine's: every engine
-# runs the same kernel families (DeepGEMM/CUTLASS grouped GEMMs, FlashMLA-style decode). They
-# are fitted once, on every engine's runs (the pooled fit), and held there in each engine's
-# row. Fitted per engine they were identified by whichever few DeepSeek runs an engine had:
-# TensorRT-LLM's came from four GPUStack bursts, and DeepSeek-V3 on TensorRT-LLM left out was
-# predicted 2.2× too slow; held at the pooled values it is within 13 % (mean |TPOT error|).
-SHARED_FACTORS = ("moe_layer_overhead_s", "mla_layer_overhead_s", "prefill_moe_layer_overhead_s")
+# The extra fixed costs of MoE layers (routing, token permutation, grouped GEMMs at small M,
+# the eager MoE prefill) are fitted once, on every engine's runs (the pooled fit), and held in
+# each engine's row. Fitted per engine they were identified by whichever few MoE runs an engine
+# had: TensorRT-LLM's came from four GPUStack bursts, and DeepSeek-V3 on TensorRT-LLM left out
+# was predicted 2.2× too slow (mean |TPOT error| 121 %). MLA's cost stays per engine: holding it
+# too cost SGLang its fit on DeepSeek (FlashMLA is faster than the pooled engines' MLA path;
+# DeepSeek-R1 on 8×B200 at one user predicted 61 % too slow in sample).
+SHARED_FACTORS = ("moe_layer_overhead_s", "prefill_moe_layer_overhead_s")
 
 
 @dataclass(frozen=True, kw_only=True)
