@@ -45,8 +45,8 @@ SAVED_AIC = ROOT / "tests" / "golden" / "aic_predictions_0.12.0.jsonl"
 
 # Regression guard (--check, and cv_serving.py --check): gpusizer's mean |error| over the
 # headline rows, leave one set out, with a little slack. README holds the figures (today TTFT
-# 45 %, TPOT 79 %: TensorRT-LLM decode does not transfer between the two TensorRT-LLM sets).
-CHECKS = {"ttft": 0.50, "tpot": 0.85}
+# 38 %, TPOT 66 %: TensorRT-LLM decode does not transfer between the two TensorRT-LLM sets).
+CHECKS = {"ttft": 0.44, "tpot": 0.72}
 
 
 def _record(case: ServingCase) -> CaseData | Skipped:

@@ -106,13 +106,13 @@ def print_yaml(data: list[CaseData]) -> None:
 
 # Regression guard for CI (--check): the leave-one-page-out figures the README reports, with
 # a few points of slack for the simulator's sampling; a change that makes them worse fails.
-CHECKS = {  # regression guards a few points above the last CI's LOSO figures (564 runs:
-    # online TPOT 55 %, tokens/s 26 %; all TPOT 44 %, tokens/s 24 %), so run-to-run noise in the
+CHECKS = {  # regression guards a few points above the LOSO figures README reports (549 runs:
+    # online TPOT 53 %, tokens/s 28 %; all TPOT 45 %, tokens/s 25 %), so run-to-run noise in the
     # fit does not fail CI while a real regression does
-    ("online (concurrency cap)", "tpot"): 0.60,
-    ("online (concurrency cap)", "otps"): 0.30,
-    ("all", "tpot"): 0.48,
-    ("all", "otps"): 0.28,
+    ("online (concurrency cap)", "tpot"): 0.58,
+    ("online (concurrency cap)", "otps"): 0.32,
+    ("all", "tpot"): 0.50,
+    ("all", "otps"): 0.29,
 }
 
 
