@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -247,4 +248,32 @@ def test_many_openers_at_once_migrate_once(tmp_path: Path, start: str) -> None:
     )
     if start == "version 1":
         assert [r.first_token_s for r in store.requests(1)] == [0.1]  # the old run survived
+    store.close()
+
+
+@pytest.mark.parametrize("interrupt_after", ["BEGIN IMMEDIATE", "CREATE TABLE", "COMMIT"])
+def test_ctrl_c_while_creating_the_tables_is_a_ctrl_c(tmp_path: Path, interrupt_after: str) -> None:
+    # A signal is handled between bytecodes, so it can land after any statement of the
+    # migration, COMMIT included (CI once turned that case into "cannot rollback" and exit 2).
+    import sqlite3
+
+    from gpusizer.store import schema
+
+    class Interrupted(sqlite3.Connection):
+        fired = False
+
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+            cur = super().execute(sql, *args)
+            if not Interrupted.fired and sql.strip().startswith(interrupt_after):
+                Interrupted.fired = True
+                raise KeyboardInterrupt
+            return cur
+
+    conn = sqlite3.connect(tmp_path / "runs.sqlite", factory=Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        schema._migrate(conn, str(tmp_path / "runs.sqlite"))
+    assert Interrupted.fired and not conn.in_transaction
+    conn.close()
+    store = RunStore(tmp_path / "runs.sqlite")  # the next bench finds a usable file either way
+    assert store.runs() == []
     store.close()

@@ -161,8 +161,8 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
     once (a bench writing, a reader watching it), one migrates and the other then finds
     nothing left to do. A new file's tables are created in the same transaction, so
     another opener never sees half of them (and takes the file for someone else's)."""
-    conn.execute("BEGIN IMMEDIATE")
     try:
+        conn.execute("BEGIN IMMEDIATE")
         # again, under the lock: another opener may have just created it
         _check_ours(conn, path, read_only=False)
         for statement in (_SCHEMA_V1 + _TABLES_V2).split(";"):
@@ -173,7 +173,11 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # A signal can land after COMMIT and before the block ends: roll back only what is
+        # still open, so the interrupt (not a "no transaction" error) is what goes on up.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
         raise
 
 
