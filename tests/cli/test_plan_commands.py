@@ -41,7 +41,7 @@ def _engine_of(tokens: list[str]) -> tuple[str | None, list[str]]:
         return "ray", tokens[2:]
     if tokens[:2] == ["docker", "run"]:
         return "docker", tokens[2:]
-    if tokens[:1] in (["sleep"], ["sh"]):
+    if tokens[:1] in (["sleep"], ["sh"], ["echo"]):
         return None, []
     raise AssertionError(f"unknown command: {shlex.join(tokens)}")
 
@@ -70,8 +70,19 @@ def _check_docker(args: list[str], where: str) -> None:
 def check_line(line: str, where: str) -> None:
     """Check one shell line: `A=1 cmd … & cmd … && cmd …  # comment`."""
     code = line.split("  #", 1)[0]
-    for segment in re.split(r"\s&&\s|\s&\s|;", code):
-        tokens = shlex.split(segment)
+    whole = shlex.split(code)
+    if whole[:2] == ["sh", "-c"]:  # a container's shell line: check what it runs
+        check_line(whole[2], where)
+        return
+    segments: list[list[str]] = [[]]
+    for tok in whole:  # split at the shell's separators, never inside a quoted argument
+        if tok in ("&&", "&", ";"):
+            segments.append([])
+        else:
+            segments[-1].append(tok)
+    for tokens in segments:
+        if tokens[:1] == ["echo"]:  # the options file the command writes: it must be YAML
+            assert tokens[-2] == ">" and isinstance(yaml.safe_load(tokens[1]), dict), f"{where}: {tokens}"
         envs = []
         while tokens and _ENV.match(tokens[0]):
             envs.append(_ENV.match(tokens.pop(0)).group(1))  # type: ignore[union-attr]
@@ -112,7 +123,8 @@ def check_plan(res: PlanResult) -> None:
                 if svc == "router":
                     continue
                 cmd = spec["command"]
-                for line in _container_lines({"args": shlex.split(cmd)}, spec["image"]):
+                parts = {"command": cmd} if isinstance(cmd, list) else {"args": shlex.split(cmd)}
+                for line in _container_lines(parts, spec["image"]):
                     check_line(line, f"{where}/{svc}")
         elif name == "kubernetes":
             for doc in yaml.safe_load_all(text):
@@ -168,11 +180,24 @@ def test_tensorrt_llm_plan_prints_trtllm_serve() -> None:
     check_plan(res)
     cmd = res.launch["trtllm-serve"]
     assert (
-        cmd.startswith("trtllm-serve ")
+        cmd.partition(" && ")[2].startswith("trtllm-serve ")
         and "--tp_size" in cmd
         and "--kv_cache_free_gpu_memory_fraction" in cmd
     )
-    assert "kv_cache_config" in cmd  # the FP8 KV setting goes in --extra_llm_api_options
+    # the FP8 KV setting and CUDA graphs for every batch up to the users go in the LLM API
+    # options file, which the command writes before it starts the server
+    written, _, serve = cmd.partition(" && ")
+    argv = shlex.split(serve)
+    path = argv[argv.index("--extra_llm_api_options") + 1]
+    batch = int(argv[argv.index("--max_batch_size") + 1])  # graphs for every batch the engine runs
+    echo = shlex.split(written)
+    assert echo[0] == "echo" and echo[-2:] == [">", path]
+    assert yaml.safe_load(echo[1]) == {
+        "kv_cache_config": {"dtype": "fp8"},
+        "cuda_graph_config": {"enable_padding": True, "max_batch_size": batch},
+    }
+    for form in ("docker", "kubernetes"):
+        assert "--extra_llm_api_options" in res.launch[form] and "cuda_graph_config" in res.launch[form]
 
 
 def test_amd_plans_get_rocm_images_and_amd_gpus() -> None:

@@ -322,7 +322,7 @@ def test_sglang_plan_launches_sglang_with_mem_fraction_static() -> None:
 
 def test_tensorrt_llm_plan_prints_a_trtllm_serve_command() -> None:
     launch = _plan_launch("tensorrt-llm")
-    cmd = launch["trtllm-serve"]
+    cmd = launch["trtllm-serve"].partition(" && ")[2]  # after writing its LLM API options file
     assert shlex.split(cmd)[0] == "trtllm-serve"
     assert "--kv_cache_free_gpu_memory_fraction" in cmd
     assert "--gpu-memory-utilization" not in cmd

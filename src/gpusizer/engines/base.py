@@ -163,6 +163,11 @@ def _no_note(inp: LaunchInput) -> str:
     return ""
 
 
+def _no_options_file(inp: LaunchInput) -> tuple[str, str] | None:
+    del inp
+    return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class EngineSpec:
     """Everything gpusizer knows about one inference engine, in one place.
@@ -204,6 +209,9 @@ class EngineSpec:
     settings: Callable[[SettingsInput], EngineSettings]
     launch_args: Callable[[LaunchInput], list[str]] | None
     launch_note: Callable[[LaunchInput], str] = _no_note
+    # (path, one-line YAML) of a settings file the command reads: written by the printed
+    # command itself (`echo … > path && engine …`), so it runs as printed anywhere
+    options_file: Callable[[LaunchInput], tuple[str, str] | None] = _no_options_file
     container_args: Callable[[str, list[str]], tuple[list[str], list[str]]] = _default_container_args
     numbers_base: str | None = "vllm"  # engine whose numbers this one inherits (vLLM's profile constants)
     sources: tuple[str, ...] = field(default=())

@@ -33,6 +33,21 @@ def _settings(inp: SettingsInput) -> EngineSettings:
     )
 
 
+# The LLM API options file the printed command writes and passes (--extra_llm_api_options).
+OPTIONS_PATH = "/tmp/extra-llm-api-options.yaml"
+
+
+def _options_file(inp: LaunchInput) -> tuple[str, str]:
+    """CUDA graphs for every decode batch up to the plan's users. TensorRT-LLM 1.x captures
+    decode graphs only for batches 1-31, 32, 64 and 128 by default (CudaGraphConfig:
+    max_batch_size 0 -> 128, enable_padding false) and runs other batch sizes eagerly; with
+    padding on, a batch runs the next captured graph. The simulated speed assumes graphs."""
+    opts = [f"cuda_graph_config: {{enable_padding: true, max_batch_size: {max(inp.users, 1)}}}"]
+    if inp.kv_dtype != "auto":  # the KV dtype has no flag: it goes in the options file
+        opts.insert(0, f"kv_cache_config: {{dtype: {inp.kv_dtype}}}")
+    return OPTIONS_PATH, "{" + ", ".join(opts) + "}"
+
+
 def _launch_args(inp: LaunchInput) -> list[str]:
     args = [
         inp.repo,
@@ -48,14 +63,10 @@ def _launch_args(inp: LaunchInput) -> list[str]:
         str(inp.max_model_len),
         "--kv_cache_free_gpu_memory_fraction",
         f"{inp.memory_fraction:g}",
+        "--extra_llm_api_options",
+        OPTIONS_PATH,
     ]
-    if inp.kv_dtype != "auto":  # the KV dtype has no flag: it goes in the LLM API options file
-        args += ["--extra_llm_api_options", "extra.yaml"]
     return args
-
-
-def _launch_note(inp: LaunchInput) -> str:
-    return "  # extra.yaml: kv_cache_config: {dtype: fp8}" if inp.kv_dtype != "auto" else ""
 
 
 SPEC = EngineSpec(
@@ -93,10 +104,12 @@ SPEC = EngineSpec(
     images={"nvidia": "nvcr.io/nvidia/tensorrt-llm/release:1.0.0"},
     settings=_settings,
     launch_args=_launch_args,
-    launch_note=_launch_note,
+    options_file=_options_file,
     sources=(
         "engine-memory.md §3 (tensorrt_llm/llmapi/llm_args.py KvCacheConfig)",
         "nvidia.github.io/TensorRT-LLM useful-runtime-flags: GUARANTEED_NO_EVICT is the default "
         "capacity scheduler policy",
+        "tensorrt_llm/llmapi/llm_args.py CudaGraphConfig (1.0): decode graphs for batch sizes "
+        "1-31, 32, 64, 128 unless enable_padding / max_batch_size are set",
     ),
 )

@@ -129,22 +129,26 @@ def launch_commands(
     nodes = max(dep.layout.nodes, boxes_per_replica)
     argv = spec.launch_args(inp)
     cmd = shlex.join([*spec.command, *argv])
-    out = {spec.command_name: cmd + m.note + spec.launch_note(inp)}
+    options = spec.options_file(inp)
+    pre = f"echo {shlex.quote(options[1])} > {options[0]}" if options else None
+    out = {spec.command_name: (f"{pre} && " if pre else "") + cmd + m.note + spec.launch_note(inp)}
     image = IMAGES.get((dep.engine, vendor))
     if image is not None:
-        out["docker"] = _docker(dep.engine, vendor, image, cmd, argv)
+        out["docker"] = _docker(dep.engine, vendor, image, cmd, pre)
         per_box = max(1, replicas // max(boxes, 1))  # engines on one box
         if per_box > 1 and nodes == 1:
-            compose = _compose(dep.engine, vendor, image, cmd, argv, per_box, dep.layout.gpus)
+            compose = _compose(dep.engine, vendor, image, cmd, pre, per_box, dep.layout.gpus)
             out["compose"] = (
                 f"# run this on each of the {boxes} boxes and balance the users across them\n{compose}"
                 if boxes > 1
                 else compose
             )
         out["kubernetes"] = (
-            _lws(dep.engine, vendor, image, cmd, nodes, dep.layout.gpus // nodes, replicas)
+            _lws(
+                image, vendor, (f"{pre} && " if pre else "") + cmd, nodes, dep.layout.gpus // nodes, replicas
+            )
             if nodes > 1
-            else _k8s(dep.engine, vendor, image, cmd, replicas, dep.layout.gpus)
+            else _k8s(dep.engine, vendor, image, cmd, pre, replicas, dep.layout.gpus)
         )
     return out
 
@@ -169,26 +173,29 @@ def _launch_input(dep: Deployment, m: _Model, frac: float) -> LaunchInput:
     )
 
 
-def _docker(engine: str, vendor: str, image: str, cmd: str, argv: list[str]) -> str:
+def _docker(engine: str, vendor: str, image: str, cmd: str, pre: str | None) -> str:
     run = ["docker", "run", *_DOCKER_DEVICES[vendor], "--ipc=host", "--shm-size", "16g", "-p", "8000:8000"]
     cache = '-v "$HOME/.cache/huggingface:/root/.cache/huggingface"'  # double quotes: $HOME expands
-    command, args = _container_args(engine, vendor, cmd)
+    command, args = _container_args(engine, vendor, cmd, pre)
     return f"{shlex.join(run)} {cache} {shlex.join([image, *command, *args])}"
 
 
-def _container_args(engine: str, vendor: str, cmd: str) -> tuple[list[str], list[str]]:
-    """(command, args) for a container spec: the image entrypoint is used where it serves."""
-    return engine_spec(engine).container_args(vendor, shlex.split(cmd))
+def _container_args(engine: str, vendor: str, cmd: str, pre: str | None) -> tuple[list[str], list[str]]:
+    """(command, args) for a container spec: the image entrypoint is used where it serves;
+    a command that first writes its options file runs under ``sh -c``."""
+    command, args = engine_spec(engine).container_args(vendor, shlex.split(cmd))
+    if pre:
+        return ["sh", "-c", f"{pre} && {shlex.join([*command, *args])}"], []
+    return command, args
 
 
 def _compose(
-    engine: str, vendor: str, image: str, cmd: str, argv: list[str], replicas: int, gpus_each: int
+    engine: str, vendor: str, image: str, cmd: str, pre: str | None, replicas: int, gpus_each: int
 ) -> str:
     """One engine per replica on its own GPUs, and an nginx round-robin router."""
-    del argv
     lines = ["services:"]
-    command, args = _container_args(engine, vendor, cmd)
-    full = shlex.join([*command, *args])
+    command, args = _container_args(engine, vendor, cmd, pre)
+    full = _yaml_list(command) if pre else shlex.join([*command, *args])
     for i in range(replicas):
         ids = ", ".join(f'"{i * gpus_each + j}"' for j in range(gpus_each))
         lines += [
@@ -238,9 +245,11 @@ def _shm() -> tuple[list[str], list[str]]:
     return mounts, volumes
 
 
-def _k8s(engine: str, vendor: str, image: str, cmd: str, replicas: int, gpus_each: int) -> str:
+def _k8s(
+    engine: str, vendor: str, image: str, cmd: str, pre: str | None, replicas: int, gpus_each: int
+) -> str:
     """A Deployment of ``replicas`` pods, one engine each, behind a Service."""
-    command, args = _container_args(engine, vendor, cmd)
+    command, args = _container_args(engine, vendor, cmd, pre)
     mounts, volumes = _shm()
     return "\n".join(
         [
@@ -257,7 +266,7 @@ def _k8s(engine: str, vendor: str, image: str, cmd: str, replicas: int, gpus_eac
             "      - name: engine",
             f"        image: {image}",
             *([f"        command: {_yaml_list(command)}"] if command else []),
-            f"        args: {_yaml_list(args)}",
+            *([f"        args: {_yaml_list(args)}"] if args else []),
             "        ports: [{containerPort: 8000}]",
             f"        resources: {{limits: {{{_GPU_RESOURCE[vendor]}: {gpus_each}}}}}",
             *mounts,
@@ -271,7 +280,7 @@ def _k8s(engine: str, vendor: str, image: str, cmd: str, replicas: int, gpus_eac
     )
 
 
-def _lws(engine: str, vendor: str, image: str, cmd: str, nodes: int, gpus_each: int, replicas: int) -> str:
+def _lws(image: str, vendor: str, cmd: str, nodes: int, gpus_each: int, replicas: int) -> str:
     """An engine spanning ``nodes`` nodes: a LeaderWorkerSet whose leader starts the Ray head
     and the engine, and whose workers join the Ray cluster (vLLM's LWS deployment recipe)."""
     mounts, volumes = _shm()
@@ -292,7 +301,6 @@ def _lws(engine: str, vendor: str, image: str, cmd: str, nodes: int, gpus_each: 
             *("  " + v for v in volumes),
         ]
 
-    del engine
     return "\n".join(
         [
             "apiVersion: leaderworkerset.x-k8s.io/v1",
@@ -338,10 +346,10 @@ def _gguf_server(
         )
     image = IMAGES.get((dep.engine, dep.gpu.vendor))
     if image is not None:
-        out["docker"] = _docker(dep.engine, dep.gpu.vendor, image, base, args)
+        out["docker"] = _docker(dep.engine, dep.gpu.vendor, image, base, None)
         per_box = max(1, replicas // max(boxes, 1))
         if per_box > 1:
-            compose = _compose(dep.engine, dep.gpu.vendor, image, base, args, per_box, dep.layout.gpus)
+            compose = _compose(dep.engine, dep.gpu.vendor, image, base, None, per_box, dep.layout.gpus)
             out["compose"] = (
                 f"# run this on each of the {boxes} boxes and balance the users across them\n{compose}"
                 if boxes > 1
