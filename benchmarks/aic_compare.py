@@ -45,8 +45,8 @@ SAVED_AIC = ROOT / "tests" / "golden" / "aic_predictions_0.12.0.jsonl"
 
 # Regression guard (--check, and cv_serving.py --check): gpusizer's mean |error| over the
 # headline rows, leave one set out, with a little slack. README holds the figures (today TTFT
-# 38 %, TPOT 66 %: TensorRT-LLM decode does not transfer between the two TensorRT-LLM sets).
-CHECKS = {"ttft": 0.44, "tpot": 0.72}
+# 37 %, TPOT 45 %: Llama-3.1-8B on TensorRT-LLM, left out, is still predicted ~1.5x slow).
+CHECKS = {"ttft": 0.43, "tpot": 0.51}
 
 
 def _record(case: ServingCase) -> CaseData | Skipped:

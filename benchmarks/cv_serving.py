@@ -107,11 +107,11 @@ def print_yaml(data: list[CaseData]) -> None:
 # Regression guard for CI (--check): the leave-one-page-out figures the README reports, with
 # a few points of slack for the simulator's sampling; a change that makes them worse fails.
 CHECKS = {  # regression guards a few points above the LOSO figures README reports (549 runs:
-    # online TPOT 53 %, tokens/s 28 %; all TPOT 45 %, tokens/s 25 %), so run-to-run noise in the
+    # online TPOT 36 %, tokens/s 28 %; all TPOT 36 %, tokens/s 25 %), so run-to-run noise in the
     # fit does not fail CI while a real regression does
-    ("online (concurrency cap)", "tpot"): 0.58,
+    ("online (concurrency cap)", "tpot"): 0.41,
     ("online (concurrency cap)", "otps"): 0.32,
-    ("all", "tpot"): 0.50,
+    ("all", "tpot"): 0.41,
     ("all", "otps"): 0.29,
 }
 

@@ -10,6 +10,7 @@ falls as concurrency rises."""
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ def case(cid: str) -> ServingCase:
         "sglcookbook-dsr1-0528-b200-tp8-chat-c16",  # closed loop, SGLang (prefill-only steps)
         "gpustack-qwen3-32b-h100-vllm-tp1-L89",  # 1000 requests at once, vLLM mixed steps
         "gpustack-qwen3-8b-h100-latency-trtllm-tp1-L153",
+        "gpustack-qwen3-32b-h100-trtllm-tp1-L155",  # TensorRT-LLM's default graphs: eager steps
     ],
 )
 def test_retiming_reproduces_the_simulator(cid: str) -> None:
@@ -118,3 +120,26 @@ def test_more_concurrency_never_lowers_tpot(
         return sm.seconds(b + pre[0], b + pre[3], float(b * ctx), pre[1], pre[2], pre[3])
 
     assert step(batch + more) >= step(batch)
+
+
+def test_tensorrt_llm_default_graphs_leave_other_decode_batches_eager() -> None:
+    """trtllm-serve without a cuda_graph_config (GPUStack's runs) captures decode graphs for
+    batches 1-32, 64 and 128 only; a published run so served records its other decode steps
+    as eager, and each eager step costs eager_layer_overhead_s per layer on top."""
+    run = run_case(case("gpustack-qwen3-32b-h100-trtllm-tp1-L155"))
+    rec = run.recording
+    rows, eager = rec.terms[:, 4], rec.eager.astype(bool)
+    assert eager.any() and not eager[rec.prefills > 0].any()
+    assert set(rows[eager]).isdisjoint({*range(1, 33), 64, 128})
+    assert set(rows[(rec.prefills == 0) & ~eager]) <= {*range(1, 33), 64, 128}
+    f = Factors.from_efficiency(run.efficiency)
+    slower = retime(rec, replace(f, eager_layer_overhead_s=f.eager_layer_overhead_s + 1e-3))
+    assert slower.output_tokens_per_s < retime(rec, f).output_tokens_per_s
+    res = fit("qwen3-32b", "h100-sxm", max_model_len=4096, users=64, engine="tensorrt-llm")
+    eff, _, _ = efficiency_of(res.deployment)
+    eff = replace(eff, eager_layer_overhead_s=1e-3)
+    plain = build_step_model(res.deployment, eff)  # gpusizer's printed settings: every batch graphed
+    default = build_step_model(replace(res.deployment, cuda_graph_batches=(*range(1, 33), 64, 128)), eff)
+    for b in (32, 33, 64):
+        extra = default.seconds(b, b, b * 1000.0, 0.0, 0.0, 0) - plain.seconds(b, b, b * 1000.0, 0.0, 0.0, 0)
+        assert extra == pytest.approx(0.0 if b in (32, 64) else 64 * 1e-3, abs=1e-12)

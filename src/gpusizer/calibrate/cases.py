@@ -94,6 +94,9 @@ class ServingCase:
     measured: Measured
     source_url: str
     warmup: int = 0  # the first requests sent, left out of the figures (the client's warm-up)
+    # the server ran the engine's own CUDA-graph settings (EngineSpec.default_graph_batches),
+    # not the every-batch graphs gpusizer's commands print
+    default_graphs: bool = False
 
     @property
     def band(self) -> str:
@@ -187,6 +190,7 @@ def _serving_case(cid: str, row: dict[str, Any], known_models: set[str]) -> Serv
         dataset=_dataset(row),
         measured=measured,
         source_url=str(row["source_url"]),
+        default_graphs=not re.search(r"cuda_graph|padding", launch + str(row.get("evidence") or "")),
     )
 
 

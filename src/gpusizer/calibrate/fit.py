@@ -53,6 +53,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "sequence_overhead_s": (1e-8, 1e-3),
     "prefill_moe_layer_overhead_s": (1e-7, 2e-3),
     "mla_layer_overhead_s": (1e-7, 1e-3),
+    # eager PyTorch launches of one layer's kernels: tens of microseconds to a few milliseconds
+    "eager_layer_overhead_s": (1e-6, 3e-3),
 }
 START = Factors(
     bandwidth_fraction=0.7,
@@ -66,6 +68,7 @@ START = Factors(
     sequence_overhead_s=2e-5,
     prefill_moe_layer_overhead_s=1e-4,
     mla_layer_overhead_s=2e-5,
+    eager_layer_overhead_s=2e-4,
 )
 TTFT_WEIGHT = 0.5  # TTFT of a burst is mostly queueing: it counts, but less than the speed terms
 # A burst (every request sent at once) measures the API server and the client as much as the
@@ -77,10 +80,11 @@ PRIOR_WEIGHT = 0.3  # pull of a group's factors towards the pooled fit (per fact
 # each engine's row: fitted per engine they were identified by whichever few MoE runs an engine
 # had (TensorRT-LLM's by four GPUStack DeepSeek bursts that ran ~2x slower than NVIDIA's runs).
 # Held, the leave-one-source-out TPOT error fell on DeepSeek (55 -> 52 %) and its p90 on all
-# runs (149 -> 118 %); DeepSeek-V3 on TensorRT-LLM left out is still ~2.2x slow (125 %), since
-# the same bursts set its per-engine MLA cost. Holding MLA's cost as well fixed that (23 %) but
-# cost SGLang its DeepSeek fit (FlashMLA is faster than the pooled engines' MLA path; DeepSeek-R1
-# on 8xB200 at one user 61 % slow in sample), so MLA stays per engine.
+# runs (149 -> 118 %). Those bursts were slow mostly because trtllm-serve's default CUDA graphs
+# leave most of their decode batches eager: with that modelled (eager_layer_overhead_s on the
+# cases' eager steps) DeepSeek-V3 on TensorRT-LLM left out went from 125 % to 30 %. Holding MLA's
+# cost as well cost SGLang its DeepSeek fit (FlashMLA is faster than the pooled engines' MLA
+# path; DeepSeek-R1 on 8xB200 at one user 61 % slow in sample), so MLA stays per engine.
 SHARED_FACTORS = ("moe_layer_overhead_s", "prefill_moe_layer_overhead_s")
 
 

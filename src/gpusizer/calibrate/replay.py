@@ -39,6 +39,7 @@ FACTOR_NAMES = (
     "sequence_overhead_s",
     "prefill_moe_layer_overhead_s",
     "mla_layer_overhead_s",
+    "eager_layer_overhead_s",
 )
 
 
@@ -57,6 +58,7 @@ class Factors:
     sequence_overhead_s: float
     prefill_moe_layer_overhead_s: float
     mla_layer_overhead_s: float
+    eager_layer_overhead_s: float
 
     def as_tuple(self) -> tuple[float, ...]:
         return tuple(float(getattr(self, n)) for n in FACTOR_NAMES)
@@ -86,6 +88,7 @@ class Recording:
     # bandwidth, communication seconds, sequences in the step (decodes + prefill chunks)
     terms: FloatArray
     prefills: FloatArray  # prompt chunks in the step
+    eager: FloatArray  # 1 where the step is a decode step without a CUDA graph (StepModel.eager)
     layers: int
     moe_layers: int
     mla_layers: int
@@ -122,17 +125,20 @@ class _RecordingModel(StepModel):
     ) -> float:
         c, _m, comm, _o, _f, w, kv = self.parts(tokens, rows, decode_ctx, prefill_kv, prefill_work, prefills)
         bw = self.bandwidth_bps
-        row = (c, w / bw, kv / bw, comm, float(rows), float(prefills))
+        eager = float(self.eager(rows, prefills))
+        row = (c, w / bw, kv / bw, comm, float(rows), float(prefills), eager)
         self._rows.append(row)  # type: ignore[attr-defined]
         shape = (self.num_layers, self.moe_layer_total, self.mla_layers)
-        return float(_step_times(np.array([row[:5]]), np.array([row[5]]), shape, self._real)[0])  # type: ignore[attr-defined]
+        one = _step_times(np.array([row[:5]]), np.array([row[5]]), np.array([eager]), shape, self._real)  # type: ignore[attr-defined]
+        return float(one[0])
 
 
 def _step_times(
-    terms: FloatArray, prefills: FloatArray, shape: tuple[int, int, int], f: Factors
+    terms: FloatArray, prefills: FloatArray, eager: FloatArray, shape: tuple[int, int, int], f: Factors
 ) -> FloatArray:
     """Step durations from the factor-free terms (columns: compute, weights, KV, comm, rows);
-    ``shape`` is (layers, MoE layers, MLA layers)."""
+    ``eager`` marks decode steps without a CUDA graph; ``shape`` is (layers, MoE layers, MLA
+    layers)."""
     layers, moe, mla = shape
     c, w, kv, comm, rows = terms[:, 0], terms[:, 1], terms[:, 2], terms[:, 3], terms[:, 4]
     busy = np.maximum(c / f.compute_fraction, w / f.bandwidth_fraction + kv / f.kv_bandwidth_fraction)
@@ -149,6 +155,7 @@ def _step_times(
         + rows * (layers * f.sequence_layer_overhead_s + f.sequence_overhead_s)
         + prefills * f.prefill_overhead_s
         + np.where(prefills > 0, moe * f.prefill_moe_layer_overhead_s, 0.0)
+        + eager * (layers * f.eager_layer_overhead_s)
     )
     return out
 
@@ -161,6 +168,7 @@ def record_engine(dep: Any, eff: Efficiency, run: Any) -> tuple[Recording, Any]:
     rows = model._rows  # type: ignore[attr-defined]
     terms = np.array([r[:5] for r in rows], dtype=np.float64).reshape(-1, 5)
     pre = np.array([r[5] for r in rows], dtype=np.float64)
+    eager = np.array([r[6] for r in rows], dtype=np.float64)
     ends = trace.step_end_s
 
     def step_of(times: FloatArray) -> IntArray:
@@ -172,6 +180,7 @@ def record_engine(dep: Any, eff: Efficiency, run: Any) -> tuple[Recording, Any]:
     rec = Recording(
         terms=terms,
         prefills=pre,
+        eager=eager,
         layers=model.num_layers,
         moe_layers=model.moe_layer_total,
         mla_layers=model.mla_layers,
@@ -186,7 +195,7 @@ def record_engine(dep: Any, eff: Efficiency, run: Any) -> tuple[Recording, Any]:
 
 def retime(rec: Recording, f: Factors) -> Prediction:
     """TTFT, TPOT and output tokens/s of the recorded run under factors ``f``."""
-    dt = _step_times(rec.terms, rec.prefills, (rec.layers, rec.moe_layers, rec.mla_layers), f)
+    dt = _step_times(rec.terms, rec.prefills, rec.eager, (rec.layers, rec.moe_layers, rec.mla_layers), f)
     ends = np.concatenate([[0.0], np.cumsum(dt)])  # ends[i + 1]: end of step i; ends[0]: t = 0
     ok = rec.completed
     arrival = ends[rec.arrival_step[ok] + 1]

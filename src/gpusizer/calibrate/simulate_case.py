@@ -17,6 +17,7 @@ import numpy as np
 from gpusizer.api import efficiency_of, fit
 from gpusizer.calibrate.cases import ServingCase
 from gpusizer.calibrate.replay import Recording, record_engine
+from gpusizer.engines import engine_spec
 from gpusizer.estimate.roofline import Efficiency
 from gpusizer.simulate.engine import SimTrace, run_engine
 from gpusizer.simulate.run import engine_limits
@@ -63,6 +64,8 @@ def run_case(case: ServingCase, seed: int = 0) -> CaseRun:
     )
     res = fit(model, gpu, max_model_len=longest, users=case.users or 1, **kwargs)
     dep = res.deployment
+    if case.default_graphs:
+        dep = replace(dep, cuda_graph_batches=engine_spec(dep.engine).default_graph_batches)
     eff, row, _ = efficiency_of(dep)
     limits = engine_limits(dep, res.estimate)
     reqs = sample_requests(w, np.random.default_rng(seed))

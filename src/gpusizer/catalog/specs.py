@@ -255,6 +255,7 @@ class EfficiencyFactor(_Strict):
     sequence_overhead_s: Sourced | None = None  # cost per sequence per step; absent: 0
     prefill_moe_layer_overhead_s: Sourced | None = None  # per MoE layer of a prefilling step; absent: 0
     mla_layer_overhead_s: Sourced | None = None  # extra per MLA layer per step; absent: 0
+    eager_layer_overhead_s: Sourced | None = None  # per layer of a decode step with no CUDA graph; absent: 0
     uncertainty: float | None = Field(default=None, ge=0, description="median |error| of the fit (fraction)")
 
 

@@ -82,6 +82,10 @@ class Deployment:
     max_num_batched_tokens: int | None = None
     block_size: int | None = None
     enforce_eager: bool = False
+    # decode batch sizes the engine runs as CUDA graphs; other decode steps run eagerly (their
+    # kernel launches cost Efficiency.eager_layer_overhead_s per layer). None: every batch (the
+    # settings gpusizer's launch commands print).
+    cuda_graph_batches: tuple[int, ...] | None = None
     speculative_mtp: bool = False
     usage: Usage = "serve"
     engine_numbers: Mapping[str, float] = field(default_factory=dict, compare=False)

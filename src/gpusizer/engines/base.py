@@ -212,6 +212,9 @@ class EngineSpec:
     # (path, one-line YAML) of a settings file the command reads: written by the printed
     # command itself (`echo … > path && engine …`), so it runs as printed anywhere
     options_file: Callable[[LaunchInput], tuple[str, str] | None] = _no_options_file
+    # decode batch sizes captured as CUDA graphs when the user sets nothing; None: every batch
+    # up to the engine's cap, padded (vLLM, SGLang)
+    default_graph_batches: tuple[int, ...] | None = None
     container_args: Callable[[str, list[str]], tuple[list[str], list[str]]] = _default_container_args
     numbers_base: str | None = "vllm"  # engine whose numbers this one inherits (vLLM's profile constants)
     sources: tuple[str, ...] = field(default=())

@@ -33,6 +33,10 @@ def _settings(inp: SettingsInput) -> EngineSettings:
     )
 
 
+# Decode batches TensorRT-LLM 1.x captures as CUDA graphs by default (CudaGraphConfig with
+# max_batch_size 0 -> 128 and enable_padding false); other decode batches run eagerly.
+DEFAULT_GRAPH_BATCHES = (*range(1, 32), 32, 64, 128)
+
 # The LLM API options file the printed command writes and passes (--extra_llm_api_options).
 OPTIONS_PATH = "/tmp/extra-llm-api-options.yaml"
 
@@ -105,6 +109,7 @@ SPEC = EngineSpec(
     settings=_settings,
     launch_args=_launch_args,
     options_file=_options_file,
+    default_graph_batches=DEFAULT_GRAPH_BATCHES,
     sources=(
         "engine-memory.md §3 (tensorrt_llm/llmapi/llm_args.py KvCacheConfig)",
         "nvidia.github.io/TensorRT-LLM useful-runtime-flags: GUARANTEED_NO_EVICT is the default "

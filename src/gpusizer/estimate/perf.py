@@ -83,6 +83,9 @@ def efficiency_for(
                     if f.prefill_moe_layer_overhead_s
                     else 0.0,
                     mla_layer_overhead_s=f.mla_layer_overhead_s.value if f.mla_layer_overhead_s else 0.0,
+                    eager_layer_overhead_s=f.eager_layer_overhead_s.value
+                    if f.eager_layer_overhead_s
+                    else 0.0,
                     uncertainty=f.uncertainty,
                     link=link,
                 )

@@ -93,6 +93,7 @@ class Efficiency:
         0.0  # per MoE layer of a step that prefills (eager grouped GEMMs over every expert)
     )
     mla_layer_overhead_s: float = 0.0  # extra per MLA layer per step (low-rank projections, absorbed BMMs)
+    eager_layer_overhead_s: float = 0.0  # extra per layer of a decode step run without a CUDA graph
     uncertainty: float | None = None  # median |relative error| of the fit behind these factors
     link: LinkSpec | None = None  # None: a single GPU, no collectives
     node_link: LinkSpec | None = None  # between nodes (PP hand-offs past gpus_per_node)
@@ -183,6 +184,12 @@ class StepModel:
     attention_dp: bool = False
     mla_layers: int = 0  # layers with multi-head latent attention (DeepSeek V2/V3, Kimi-K2)
     moe_layer_total: int = 0  # MoE layers over all stages
+    graph_batches: frozenset[int] | None = None  # decode batches run as CUDA graphs; None: all
+
+    def eager(self, rows: int, prefills: int) -> bool:
+        """A decode-only step whose batch size has no captured CUDA graph runs eagerly (a step
+        that prefills is eager in every engine's costs already: prefill_overhead_s)."""
+        return prefills == 0 and self.graph_batches is not None and rows not in self.graph_batches
 
     def _expert_frac(self, tokens: int) -> float:
         return _expert_fraction(self.experts, self.topk, tokens) if self.experts else 0.0
@@ -238,6 +245,7 @@ class StepModel:
             + self.moe_layer_total * eff.moe_layer_overhead_s
             + self.mla_layers * eff.mla_layer_overhead_s
             + rows * (self.num_layers * eff.sequence_layer_overhead_s + eff.sequence_overhead_s)
+            + (self.num_layers * eff.eager_layer_overhead_s if self.eager(rows, prefills) else 0.0)
         )
         return compute, memory, comm, overhead, flops_t, w_t, kv_t
 
@@ -296,6 +304,9 @@ class StepModel:
                 "per-sequence work": rows
                 * (self.num_layers * eff.sequence_layer_overhead_s + eff.sequence_overhead_s),
                 "the per-step floor": eff.step_overhead_s,
+                "eager kernel launches (no CUDA graph for this batch)": self.num_layers
+                * eff.eager_layer_overhead_s
+                * self.eager(rows, len(batch.prefill)),
             }
             top = max(fixed, key=lambda k: fixed[k])
             reason = (
@@ -385,6 +396,9 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
         num_layers=a.num_layers,
         mla_layers=a.num_layers if a.mla is not None else 0,
         moe_layer_total=sum(st.moe_layers for st in stages),
+        # enforce_eager is left out on purpose: the eager cost is fitted on TensorRT-LLM's
+        # PyTorch-backend runs only, and would not transfer to vLLM's eager mode
+        graph_batches=frozenset(dep.cuda_graph_batches) if dep.cuda_graph_batches is not None else None,
     )
 
 
