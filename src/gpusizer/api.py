@@ -84,6 +84,8 @@ def fit(
     block_size: int | None = None,
     enforce_eager: bool = False,
     speculative_mtp: bool = False,
+    spec_tokens: int = 0,
+    spec_accept: float | None = None,
     usage: Usage = "serve",
     ep: bool = False,
     gpus_per_node: int = 8,

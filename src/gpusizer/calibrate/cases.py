@@ -156,8 +156,7 @@ def serving_case(row: dict[str, Any], known_models: set[str]) -> ServingCase | S
 
 def _serving_case(cid: str, row: dict[str, Any], known_models: set[str]) -> ServingCase:
     """The row as a case; raises _Unmodelled with the first reason it cannot be one."""
-    if row.get("speculative_decoding"):
-        raise _Unmodelled("speculative decoding (MTP/EAGLE) is not modelled yet")
+    spec = _speculation(str(row.get("speculative_decoding") or ""))
     engine = _engine(row)
     model = _catalogue_model(row, known_models)
     gpu = _catalogue_gpu(row)
@@ -174,6 +173,7 @@ def _serving_case(cid: str, row: dict[str, Any], known_models: set[str]) -> Serv
     kwargs = _fit_kwargs(row, engine, quant, layout, launch)
     kwargs["model"] = model
     kwargs["gpu"] = gpu
+    kwargs.update(spec)
     return ServingCase(
         case_id=cid,
         source=_page(str(row["source_url"])),
@@ -192,6 +192,27 @@ def _serving_case(cid: str, row: dict[str, Any], known_models: set[str]) -> Serv
         source_url=str(row["source_url"]),
         default_graphs=not re.search(r"cuda_graph|padding", launch + str(row.get("evidence") or "")),
     )
+
+
+def _speculation(text: str) -> dict[str, Any]:
+    """fit() options for the row's speculative decoding: a draft chain of ``num-steps``
+    tokens, verified ``num-draft-tokens`` at a time, with the accept length the server
+    printed. A run without a published accept length is not modelled (the tokens kept per
+    step would be a guess), nor one whose draft is a tree (EAGLE top-k > 1)."""
+    if not text:
+        return {}
+    steps = re.search(r"num-steps (\d+)", text)
+    draft = re.search(r"num-draft-tokens (\d+)", text)
+    accept = re.search(r"accept length ([\d.]+)", text)
+    if not (steps and accept):
+        raise _Unmodelled("speculative decoding without a published accept length")
+    k = int(steps.group(1))
+    if draft and int(draft.group(1)) != k + 1:
+        raise _Unmodelled("speculative decoding with a draft tree (num-draft-tokens ≠ num-steps + 1)")
+    kept = float(accept.group(1))
+    if kept > k + 1:  # more than a k-token chain can keep: the settings printed are not what ran
+        raise _Unmodelled(f"accept length {kept} above num-steps {k} + 1")
+    return {"spec_tokens": k, "spec_accept": kept}
 
 
 def _engine(row: dict[str, Any]) -> str:

@@ -166,6 +166,22 @@ DpAttentionOpt = Annotated[
         "keeps only its requests' KV; attention weights replicated",
     ),
 ]
+SpecTokensOpt = Annotated[
+    int,
+    typer.Option(
+        "--spec-tokens",
+        help="Speculative decoding: tokens a one-layer draft (DeepSeek MTP, EAGLE) proposes per "
+        "step, verified in one pass (SGLang --speculative-num-steps, vLLM num_speculative_tokens); 0: off",
+    ),
+]
+SpecAcceptOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--spec-accept",
+        help="Speculative decoding: mean tokens kept per step, as your server logs it (SGLang "
+        "'accept len'); default 1 + 0.7 + 0.7² + … over the drafted tokens",
+    ),
+]
 GpusPerNodeOpt = Annotated[
     int,
     typer.Option(

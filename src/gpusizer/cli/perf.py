@@ -20,6 +20,8 @@ from gpusizer.cli.options import (
     GpusPerNodeOpt,
     JsonOpt,
     ReportOpt,
+    SpecAcceptOpt,
+    SpecTokensOpt,
     field_option,
 )
 from gpusizer.domain.options import WorkloadOptions as W
@@ -55,6 +57,8 @@ def perf_command(
     link: LinkOpt = None,
     ep: EpOpt = False,
     dp_attention: DpAttentionOpt = False,
+    spec_tokens: SpecTokensOpt = 0,
+    spec_accept: SpecAcceptOpt = None,
     gpus_per_node: GpusPerNodeOpt = 8,
     gpu_memory_gib: GpuMemOpt = None,
     allow_long_context: AllowLongContextOpt = False,
@@ -76,6 +80,8 @@ def perf_command(
         efficiency_file=efficiency,
         ep=ep,
         dp_attention=dp_attention,
+        spec_tokens=spec_tokens,
+        spec_accept=spec_accept,
         gpus_per_node=gpus_per_node,
         input_len=input_len,
         output_len=output_len,

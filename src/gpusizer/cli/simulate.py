@@ -28,6 +28,8 @@ from gpusizer.cli.options import (
     GpuMemOpt,
     JsonOpt,
     ReportOpt,
+    SpecAcceptOpt,
+    SpecTokensOpt,
     field_option,
 )
 from gpusizer.cli.progress import progress_display
@@ -36,6 +38,7 @@ from gpusizer.domain.options import WorkloadOptions as W
 from gpusizer.domain.options import parse_field
 from gpusizer.errors import BadInputError
 from gpusizer.report.layout import fold_columns
+from gpusizer.report.perf import spec_line
 from gpusizer.report.simulate import POINT_COLUMNS, point_rows, sim_charts, sim_to_dict
 from gpusizer.simulate.workload import DEFAULT_JITTER, LengthDist
 
@@ -165,6 +168,8 @@ def simulate_command(
     dep: Deployment,
     ep: EpOpt = False,
     dp_attention: DpAttentionOpt = False,
+    spec_tokens: SpecTokensOpt = 0,
+    spec_accept: SpecAcceptOpt = None,
     rate: RateOpt = None,
     users: UsersOpt = None,
     input_len: InputLenOpt = "1024",
@@ -222,6 +227,8 @@ def simulate_command(
             **dep.layout(),
             ep=ep,
             dp_attention=dp_attention,
+            spec_tokens=spec_tokens,
+            spec_accept=spec_accept,
             gpu_memory_gib=gpu_memory_gib,
             allow_long_context=allow_long_context,
         )
@@ -258,6 +265,8 @@ def _render(res: SimulateResult, requests: int, prefix_tokens: int, written: lis
         f"[bold]{res.fit.model.name}[/] · {dep.quant.label} · {dep.layout.gpus}× {dep.gpu.name} · "
         f"{dep.engine} · KV pool {res.fit.estimate.kv_cache_tokens:,} tokens · {requests:,} requests"
     )
+    if dep.spec_tokens:
+        console.print(f"[dim]{spec_line(dep)}[/]")
     t = Table(title="Simulated continuous batching (percentiles over requests)", title_justify="left")
     for col in POINT_COLUMNS:
         t.add_column(col, justify="left" if col == "load" else "right")

@@ -121,6 +121,16 @@ class DeploymentOptions(_Options):
     block_size: int | None = Field(default=None, ge=1, le=4096, description="tokens per KV block")
     enforce_eager: bool = Field(default=False, description="no CUDA graphs")
     speculative_mtp: bool = Field(default=False, description="DeepSeek MTP speculative decoding")
+    spec_tokens: int = Field(
+        default=0, ge=0, le=16, description="speculative decoding: tokens drafted per step (MTP/EAGLE chain)"
+    )
+    spec_accept: float | None = Field(
+        default=None,
+        ge=1.0,
+        le=17.0,
+        allow_inf_nan=False,
+        description="speculative decoding: mean tokens kept per step (the server's accept length)",
+    )
     usage: Literal["serve", "offline"] = "serve"
     ep: bool = Field(default=False, description="expert parallel for MoE")
     gpus_per_node: int = Field(default=8, ge=1, le=72, description="GPUs per node (TP inside, PP across)")

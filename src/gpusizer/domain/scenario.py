@@ -15,12 +15,35 @@ from gpusizer.domain.quant import AppliedQuant
 from gpusizer.domain.topology import Layout
 from gpusizer.errors import BadInputError
 
-__all__ = ["VISIBLE_FRACTION_DEFAULT", "Deployment", "Usage", "tp_problem", "valid_tp"]
+__all__ = [
+    "MAX_SPEC_TOKENS",
+    "SPEC_ACCEPT_RATE",
+    "VISIBLE_FRACTION_DEFAULT",
+    "Deployment",
+    "Usage",
+    "default_accept_length",
+    "tp_problem",
+    "valid_tp",
+]
 
 Usage = Literal["serve", "offline"]
 
 MAX_CONTEXT = 16 * 1024 * 1024  # 16M tokens: beyond any model today; guards absurd input
 MAX_USERS = 1_000_000
+MAX_SPEC_TOKENS = 16  # drafted tokens per step (SGLang's num-draft-tokens tops out in this range)
+# The chance each further drafted token is kept, given the one before it was: the default
+# accept length of a k-token chain is 1 + a + a^2 + ... + a^k. 0.7 reproduces the accept
+# lengths SGLang's cookbook printed for DeepSeek-V3/V3.1/V3.2 MTP with 3 drafted tokens on
+# ShareGPT (2.46, 2.52, 2.58, 2.61 against 2.53 here); DeepSeek-V3's technical report
+# (arXiv 2412.19437, section 5.4.3) gives 85-90 % for the first drafted token alone.
+SPEC_ACCEPT_RATE = 0.7
+
+
+def default_accept_length(spec_tokens: int) -> float:
+    """Mean tokens kept per step with ``spec_tokens`` drafted (SPEC_ACCEPT_RATE per token)."""
+    return sum(SPEC_ACCEPT_RATE**i for i in range(spec_tokens + 1))
+
+
 # When no driver reading of a GPU's total memory is catalogued, take this share of the
 # nominal capacity: published readings give 79.22/80 (H100), 23.58/24 (RTX 3090),
 # 39.49/40 (A100-40GB), 14.74/15 (T4) → 0.983–0.990 (calibration/vllm_memory_cases.jsonl).
@@ -87,6 +110,12 @@ class Deployment:
     # settings gpusizer's launch commands print).
     cuda_graph_batches: tuple[int, ...] | None = None
     speculative_mtp: bool = False
+    # speculative decoding (MTP / EAGLE chain): tokens a one-layer draft proposes per step,
+    # verified with the sequence's own token in one pass of the model; 0: off
+    spec_tokens: int = 0
+    # mean tokens each decoding sequence keeps per step (1 … spec_tokens + 1; SGLang logs it as
+    # "accept len"); default_accept_length(spec_tokens) where not measured
+    spec_accept: float = 1.0
     usage: Usage = "serve"
     engine_numbers: Mapping[str, float] = field(default_factory=dict, compare=False)
     counts: ParamCounts | None = field(default=None, compare=False)
@@ -100,6 +129,14 @@ class Deployment:
         u = self.gpu_memory_utilization
         if u is not None and not 0.05 <= u <= 1.0:
             raise BadInputError("gpu_memory_utilization", f"must be in (0.05, 1], got {u}")
+        if not 0 <= self.spec_tokens <= MAX_SPEC_TOKENS:
+            raise BadInputError("spec_tokens", f"must be 0..{MAX_SPEC_TOKENS}, got {self.spec_tokens}")
+        if not 1.0 <= self.spec_accept <= self.spec_tokens + 1:
+            raise BadInputError(
+                "spec_accept",
+                f"must be 1..{self.spec_tokens + 1} (tokens kept per step with {self.spec_tokens} drafted),"
+                f" got {self.spec_accept}",
+            )
         for name, value in (
             ("max_num_seqs", self.max_num_seqs),
             ("max_num_batched_tokens", self.max_num_batched_tokens),

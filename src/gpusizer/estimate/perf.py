@@ -188,7 +188,7 @@ def perf_rows(
     ctx = input_len + output_len // 2
     for b in batches:
         st = step_time(dep, Batch(decode=(ctx,) * b), eff)
-        tpot = st.total_s
+        tpot = st.total_s / (dep.spec_accept if dep.spec_tokens else 1.0)  # tokens kept per step
         if mixed_prefill and b > 1:
             others = step_time(dep, Batch(decode=(ctx,) * (b - 1)), eff).total_s
             pre, extra = _prefill_among(dep, eff, input_len, chunk, (ctx,) * (b - 1), others)

@@ -160,6 +160,17 @@ class _Stage:
 
 
 @dataclass(frozen=True, kw_only=True)
+class _Draft:
+    """One pass of a speculative draft: one layer like the target's average one, plus the
+    lm_head that proposes the token (DeepSeek's MTP module; an EAGLE head is the same shape)."""
+
+    dense_bytes: float  # per rank: the layer's dense weights and the lm_head
+    expert_bytes: float  # per rank: the layer's routed experts (MoE drafts)
+    params: float  # active parameters per token per rank (layer and head)
+    kv_per_token: float  # the draft layer's KV bytes per cached token
+
+
+@dataclass(frozen=True, kw_only=True)
 class StepModel:
     """A deployment's step-time constants, computed once; ``seconds`` is the fast path the
     simulator calls per step, ``step`` the explained version ``perf`` prints. Both evaluate
@@ -185,6 +196,11 @@ class StepModel:
     mla_layers: int = 0  # layers with multi-head latent attention (DeepSeek V2/V3, Kimi-K2)
     moe_layer_total: int = 0  # MoE layers over all stages
     graph_batches: frozenset[int] | None = None  # decode batches run as CUDA graphs; None: all
+    # speculative decoding (MTP / EAGLE chains): each decoding sequence verifies
+    # ``spec_tokens`` drafted tokens plus its own in one target pass, after ``spec_tokens``
+    # passes of a one-layer draft (``draft``); 0: off
+    spec_tokens: int = 0
+    draft: _Draft | None = None
 
     def eager(self, rows: int, prefills: int) -> bool:
         """A decode-only step whose batch size has no captured CUDA graph runs eagerly (a step
@@ -216,6 +232,13 @@ class StepModel:
     ) -> tuple[float, float, float, float, float, float, float]:
         """(compute_s, memory_s, comm_s, overhead_s, flops, weight_bytes, kv_bytes) of a step."""
         eff = self.eff
+        drafting = rows - prefills if self.spec_tokens else 0
+        logits, attn_ctx = rows, decode_ctx
+        if drafting:  # the verify pass runs spec_tokens more query tokens per decoding sequence
+            extra = drafting * self.spec_tokens
+            tokens += extra
+            attn_ctx *= 1 + self.spec_tokens  # each verified token attends to the context (read once)
+            logits += extra  # and each is scored by the lm_head
         frac = self._expert_frac(tokens)
         compute = memory = flops_t = w_t = kv_t = 0.0
         rate_c = self.peak_flops * eff.compute_fraction
@@ -224,12 +247,12 @@ class StepModel:
         for st in self.stages:
             w = st.dense_bytes + st.expert_bytes * frac
             kv = st.kv_per_token * (decode_ctx + prefill_kv) * st.attn_share
-            f = 2 * tokens * st.linear_params + 2 * rows * st.head_params
+            f = 2 * tokens * st.linear_params + 2 * logits * st.head_params
             f += (
                 2
                 * st.layers
                 * st.attn_share
-                * (self.decode_width * decode_ctx + self.prefill_width * prefill_work)
+                * (self.decode_width * attn_ctx + self.prefill_width * prefill_work)
             )
             compute += f / rate_c
             memory += w / rate_m + kv / rate_kv
@@ -237,6 +260,17 @@ class StepModel:
             w_t += w
             kv_t += kv
         comm = self.collectives.seconds(tokens)
+        if drafting and self.draft is not None:  # spec_tokens passes of the draft, a token each
+            d, n = self.draft, self.spec_tokens
+            w = n * (d.dense_bytes + d.expert_bytes * self._expert_frac(drafting))
+            kv = n * d.kv_per_token * decode_ctx
+            f = n * 2 * drafting * d.params
+            compute += f / rate_c
+            memory += w / rate_m + kv / rate_kv
+            flops_t += f
+            w_t += w
+            kv_t += kv
+            comm += n * self.collectives.seconds(drafting) / max(1, self.num_layers - n)
         overhead = (
             eff.step_overhead_s
             + eff.prefill_overhead_s * prefills
@@ -376,6 +410,18 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
                 moe_layers=sum(1 for i in r.layers if i in moe_set),
             )
         )
+    n_spec = dep.spec_tokens
+    draft = None
+    if n_spec:
+        layers = max(1, a.num_layers)
+        head_params = stages[-1].head_params
+        head_bytes = 2 * head_params  # lm_heads stay 16-bit in FP8/FP4 checkpoints
+        draft = _Draft(
+            dense_bytes=(sum(st.dense_bytes for st in stages) - head_bytes) / layers + head_bytes,
+            expert_bytes=sum(st.expert_bytes for st in stages) / max(1, sum(st.moe_layers for st in stages)),
+            params=sum(st.linear_params for st in stages) / layers + head_params,
+            kv_per_token=sum(st.kv_per_token for st in stages) / layers,
+        )
     return StepModel(
         stages=tuple(stages),
         peak_flops=peak,
@@ -393,9 +439,12 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
         stages_per_node=max(1, dep.layout.gpus_per_node // tp),
         tp_comm=tp > 1 and serving,
         attention_dp=dp_attn,
-        num_layers=a.num_layers,
-        mla_layers=a.num_layers if a.mla is not None else 0,
-        moe_layer_total=sum(st.moe_layers for st in stages),
+        # a draft pass costs the fixed per-layer terms of one more layer of the model's kind
+        num_layers=a.num_layers + n_spec,
+        mla_layers=(a.num_layers + n_spec) if a.mla is not None else 0,
+        moe_layer_total=sum(st.moe_layers for st in stages) + (n_spec if a.moe else 0),
+        spec_tokens=n_spec,
+        draft=draft,
         # enforce_eager is left out on purpose: the eager cost is fitted on TensorRT-LLM's
         # PyTorch-backend runs only, and would not transfer to vLLM's eager mode
         graph_batches=frozenset(dep.cuda_graph_batches) if dep.cuda_graph_batches is not None else None,

@@ -22,7 +22,7 @@ from gpusizer.domain.kv import resolve_kv_dtype
 from gpusizer.domain.options import DeploymentOptions
 from gpusizer.domain.params import ParamCounts
 from gpusizer.domain.quant import AppliedQuant, apply_quant
-from gpusizer.domain.scenario import Deployment
+from gpusizer.domain.scenario import Deployment, default_accept_length
 from gpusizer.domain.topology import Layout
 from gpusizer.domain.weights import total_weight_bytes
 from gpusizer.engines import ENGINE_NAMES, Engine, engine_spec, is_engine
@@ -264,6 +264,10 @@ def deploy(
     qnotes = (*qnotes, *_check_quant_on_gpu(applied, gpu, engine_name))
     if o.dp_attention and (tp_ < 2 or not engine_spec(engine_name).serving):
         raise BadInputError("dp_attention", "needs TP ≥ 2 on vLLM, SGLang or TensorRT-LLM")
+    if o.spec_tokens and not engine_spec(engine_name).serving:
+        raise BadInputError(
+            "spec_tokens", "speculative decoding is modelled on vLLM, SGLang and TensorRT-LLM"
+        )
     context, long_note = _context(resolved, o.max_model_len, o.allow_long_context)
     dep = Deployment(
         model=resolved.arch,
@@ -284,7 +288,10 @@ def deploy(
         max_num_batched_tokens=o.max_num_batched_tokens,
         block_size=o.block_size,
         enforce_eager=o.enforce_eager,
-        speculative_mtp=o.speculative_mtp,
+        # drafting with DeepSeek's own MTP layer loads it (estimate/memory.py)
+        speculative_mtp=o.speculative_mtp or (o.spec_tokens > 0 and bool(resolved.counts.mtp_layers)),
+        spec_tokens=o.spec_tokens,
+        spec_accept=_accept(o.spec_tokens, o.spec_accept),
         usage=o.usage,
         engine_numbers=engine_numbers(engine_name),
         counts=resolved.counts,
@@ -299,3 +306,12 @@ def deploy(
         notes=(*resolved.notes, *qnotes, *long_note),
         suggestions=() if est.fits or not suggest else suggest_changes(dep),
     )
+
+
+def _accept(spec_tokens: int, accept: float | None) -> float:
+    """The accept length to simulate: the user's, or the default for ``spec_tokens``."""
+    if not spec_tokens:
+        if accept is not None and accept != 1.0:
+            raise BadInputError("spec_accept", "needs spec_tokens (tokens drafted per step) above 0")
+        return 1.0
+    return default_accept_length(spec_tokens) if accept is None else accept

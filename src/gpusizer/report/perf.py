@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gpusizer.api import PerfResult
+from gpusizer.domain.scenario import Deployment
 from gpusizer.report.layout import fold_columns
 
 __all__ = ["perf_to_dict", "render_perf"]
@@ -49,6 +50,15 @@ def perf_to_dict(res: PerfResult) -> dict[str, Any]:
     }
 
 
+def spec_line(dep: Deployment) -> str:
+    """What the speculative-decoding settings mean for the step times shown."""
+    return (
+        f"speculative decoding: {dep.spec_tokens} drafted token(s) per step, {dep.spec_accept:.2f} kept on"
+        " average (--spec-accept); each step runs the draft layer once per drafted token and verifies"
+        f" {dep.spec_tokens + 1} tokens per sequence in one pass; TPOT = step time / tokens kept"
+    )
+
+
 def render_perf(res: PerfResult, console: Console) -> None:
     dep = res.fit.deployment
     console.print(
@@ -61,6 +71,8 @@ def render_perf(res: PerfResult, console: Console) -> None:
         band = "uncertainty unknown: default factors, not yet fitted for this engine"
     link = f" · link {res.link_name}" if res.link_name else ""
     console.print(f"[dim]efficiency factors: {res.efficiency_row} (data/efficiency.yaml) · {band}{link}[/]")
+    if dep.spec_tokens:
+        console.print(f"[dim]{spec_line(dep)}[/]")
     t = Table(
         title="Latency (ms) and throughput by batch size B, analytic. idle: one request alone; "
         "loaded: B closed-loop users, their prefills queued and interleaved with the decodes",

@@ -25,8 +25,10 @@ class Batch:
     the workload's ``Requests``)."""
 
     __slots__ = (
+        "accept",
         "block",
         "blocks",
+        "credit",
         "done_prompt",
         "finish",
         "first",
@@ -39,7 +41,7 @@ class Batch:
         "waiting",
     )
 
-    def __init__(self, req: Requests, *, kv_blocks: int, block: int) -> None:
+    def __init__(self, req: Requests, *, kv_blocks: int, block: int, accept: float = 1.0) -> None:
         n = len(req.input_len)
         self.inp: IntArray = req.input_len.astype(np.int64)
         self.out: IntArray = req.output_len.astype(np.int64)
@@ -53,6 +55,16 @@ class Batch:
         self.prefilling: set[int] = set()  # running requests whose prompt is not complete
         self.free_blocks = kv_blocks
         self.block = block
+        # speculative decoding: each decode step keeps ``accept`` tokens per sequence on
+        # average; ``credit`` carries the fraction over, so a sequence keeps floor or ceil
+        self.accept = accept
+        self.credit: FloatArray = np.zeros(n)
+
+    def emissions(self, dec: IntArray) -> IntArray:
+        """Tokens each of ``dec`` keeps this decode step (1 without speculative decoding)."""
+        if self.accept == 1.0:
+            return np.ones(len(dec), dtype=np.int64)
+        return np.floor(self.credit[dec] + self.accept + 1e-9).astype(np.int64)
 
     def decoders(self) -> IntArray:
         """The running requests that have finished their prompt (they decode), in admission order."""

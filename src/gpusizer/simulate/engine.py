@@ -38,7 +38,7 @@ import numpy.typing as npt
 from gpusizer.estimate.roofline import StepModel
 from gpusizer.simulate.admission import AdmissionReserve, admit_waiting
 from gpusizer.simulate.batch import Batch
-from gpusizer.simulate.preemption import fit_decodes
+from gpusizer.simulate.preemption import fit_decodes, new_blocks
 from gpusizer.simulate.prefix_cache import PrefixCache
 from gpusizer.simulate.workload import Requests
 
@@ -69,6 +69,10 @@ class EngineLimits:
     # vLLM V1 mixes prefill chunks and decodes in one step; SGLang (enable_mixed_chunk off by
     # default) runs a prefill batch whenever one can be formed and the decodes wait for it.
     mixed_prefill: bool = True
+    # speculative decoding: drafted tokens each decode verifies (they take token budget) and
+    # the mean tokens it keeps per step (Deployment.spec_tokens / spec_accept)
+    spec_tokens: int = 0
+    accept_length: float = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,18 +217,19 @@ def _admission_reserve(limits: EngineLimits) -> AdmissionReserve:
 
 
 def _decode_phase(batch: Batch, cache: PrefixCache, *, skip: bool) -> tuple[IntArray, int, int]:
-    """1. One decode token for every running request past its prompt (none if ``skip``),
-    with block growth and, when blocks run out, preemption. Returns the decoding requests,
-    their summed context and the number of requests preempted."""
+    """1. One decode token (with speculative decoding, the tokens it keeps) for every running
+    request past its prompt (none if ``skip``), with block growth and, when blocks run out,
+    preemption. Returns the decoding requests, their summed context and the number of
+    requests preempted."""
     dec = batch.decoders()
     if skip or not len(dec):
         return dec[:0], 0, 0
     dec, ctx, preempted = fit_decodes(batch, cache, dec)
     if not len(dec):
         return dec, 0, preempted
-    grow = dec[ctx % batch.block == 0]
-    batch.blocks[grow] += 1
-    batch.free_blocks -= len(grow)
+    grow = new_blocks(batch, dec, ctx)
+    batch.blocks[dec] += grow
+    batch.free_blocks -= int(grow.sum())
     return dec, int(np.sum(ctx)), preempted
 
 
@@ -277,8 +282,12 @@ def _apply_step(
     their blocks. Returns the finished requests and the requests that emitted a token."""
     inp, done_prompt, generated, blocks = batch.inp, batch.done_prompt, batch.generated, batch.blocks
     n_dec = len(dec)
-    if n_dec:
+    if n_dec and batch.accept == 1.0:
         generated[dec] += 1
+    elif n_dec:  # speculative decoding: the tokens each kept; the fraction carries over
+        keep = batch.emissions(dec)
+        batch.credit[dec] += batch.accept - keep
+        generated[dec] += keep
     for r, k in chunks:
         done_prompt[r] += k
         nb = cache.adopt(r, int(done_prompt[r]), step)
@@ -310,7 +319,7 @@ def run_engine(
     """Run ``req`` through the engine, one step at a time, until every request finished,
     ``max_steps`` ran out, or nothing can be admitted and nothing will arrive."""
     n = len(req.input_len)
-    batch = Batch(req, kv_blocks=limits.kv_blocks, block=limits.block_size)
+    batch = Batch(req, kv_blocks=limits.kv_blocks, block=limits.block_size, accept=limits.accept_length)
     cache = PrefixCache(req, limits.block_size, enabled=limits.prefix_caching)
     reserve = _admission_reserve(limits)
     arrivals = _Arrivals(req.arrival_s, closed_users, think_time_s)
@@ -334,7 +343,9 @@ def run_engine(
             reserve.reset()
         n_dec = len(dec)
         chunks: list[tuple[int, int]] = []  # (request, tokens this step)
-        budget = _continue_prefills(batch, cache, chunks, limits.max_num_batched_tokens - n_dec)
+        budget = _continue_prefills(
+            batch, cache, chunks, limits.max_num_batched_tokens - n_dec * (1 + limits.spec_tokens)
+        )
         admit_waiting(
             batch, cache, reserve, chunks, budget=budget, max_seqs=limits.max_num_seqs, step=step_no
         )

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from gpusizer.simulate.batch import Batch
 from gpusizer.simulate.prefix_cache import PrefixCache
 
-__all__ = ["fit_decodes", "preempt_latest"]
+__all__ = ["fit_decodes", "new_blocks", "preempt_latest"]
 
 IntArray = npt.NDArray[np.int64]
 
@@ -31,6 +31,7 @@ def preempt_latest(batch: Batch, cache: PrefixCache) -> None:
     cache.release(victim)
     batch.done_prompt[victim] = 0
     batch.generated[victim] = 0
+    batch.credit[victim] = 0.0
     batch.first[victim] = np.nan
     batch.waiting.appendleft(victim)
 
@@ -40,9 +41,8 @@ def fit_decodes(batch: Batch, cache: PrefixCache, dec: IntArray) -> tuple[IntArr
     free: evict unreferenced cached prefixes, then preempt the latest admitted requests until
     the blocks fit. Returns the requests that still decode, their contexts before this
     token, and how many requests were preempted. Allocates nothing."""
-    b = batch.block
     ctx = batch.inp[dec] + batch.generated[dec]
-    need = int(np.count_nonzero(ctx % b == 0))
+    need = int(new_blocks(batch, dec, ctx).sum())
     if need > batch.free_blocks:
         batch.free_blocks += cache.evict(need - batch.free_blocks, batch.running)
     preempted = 0
@@ -51,5 +51,15 @@ def fit_decodes(batch: Batch, cache: PrefixCache, dec: IntArray) -> tuple[IntArr
         preempted += 1
         dec = batch.decoders()
         ctx = batch.inp[dec] + batch.generated[dec]
-        need = int(np.count_nonzero(ctx % b == 0))
+        need = int(new_blocks(batch, dec, ctx).sum())
     return dec, ctx, preempted
+
+
+def new_blocks(batch: Batch, dec: IntArray, ctx: IntArray) -> IntArray:
+    """KV blocks each of ``dec`` (contexts ``ctx``) opens with the tokens it keeps this step."""
+    b = batch.block
+    if batch.accept == 1.0:
+        return (ctx % b == 0).astype(np.int64)
+    keep = batch.emissions(dec)
+    opened: IntArray = (-(-(ctx + keep) // b) - (-(-ctx // b))).astype(np.int64)
+    return opened

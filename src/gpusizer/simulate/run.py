@@ -48,6 +48,8 @@ def engine_limits(
         reserve_decay_steps=int(reserve.get("reserve_decay_steps", 600)),
         reserve_clip=int(reserve.get("reserve_clip", 4096)),
         mixed_prefill=spec.mixed_prefill,
+        spec_tokens=dep.spec_tokens,
+        accept_length=dep.spec_accept if dep.spec_tokens else 1.0,
     )
     if limits.kv_blocks == 0:
         raise BadInputError("gpu", "the deployment has no KV cache room (see `gpusizer fit`)")
