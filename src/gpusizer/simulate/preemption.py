@@ -59,7 +59,8 @@ def new_blocks(batch: Batch, dec: IntArray, ctx: IntArray) -> IntArray:
     """KV blocks each of ``dec`` (contexts ``ctx``) opens with the tokens it keeps this step."""
     b = batch.block
     if batch.accept == 1.0:
-        return (ctx % b == 0).astype(np.int64)
+        one: IntArray = (ctx % b == 0).astype(np.int64)
+        return one
     keep = batch.emissions(dec)
     opened: IntArray = (-(-(ctx + keep) // b) - (-(-ctx // b))).astype(np.int64)
     return opened
