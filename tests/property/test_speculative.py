@@ -17,8 +17,8 @@ from gpusizer.domain.scenario import SPEC_ACCEPT_RATE, default_accept_length
 from gpusizer.errors import BadInputError
 from gpusizer.estimate.perf import efficiency_for
 from gpusizer.estimate.roofline import Batch, build_step_model
-from gpusizer.simulate.run import engine_limits
 from gpusizer.simulate.engine import run_engine
+from gpusizer.simulate.run import engine_limits
 from gpusizer.simulate.workload import Requests
 
 CASES = Path(__file__).resolve().parents[1] / "golden" / "serving_cases.jsonl"
