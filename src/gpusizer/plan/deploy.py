@@ -303,7 +303,7 @@ def deploy(
         deployment=dep,
         estimate=est,
         gpu_note=gpu_note,
-        notes=(*resolved.notes, *qnotes, *long_note),
+        notes=(*resolved.notes, *qnotes, *long_note, *_spec_note(o.spec_tokens, resolved)),
         suggestions=() if est.fits or not suggest else suggest_changes(dep),
     )
 
@@ -315,3 +315,13 @@ def _accept(spec_tokens: int, accept: float | None) -> float:
             raise BadInputError("spec_accept", "needs spec_tokens (tokens drafted per step) above 0")
         return 1.0
     return default_accept_length(spec_tokens) if accept is None else accept
+
+
+def _spec_note(spec_tokens: int, resolved: ResolvedModel) -> tuple[str, ...]:
+    """What the memory estimate leaves out when a separate draft head drafts."""
+    if not spec_tokens or resolved.counts.mtp_layers:
+        return ()
+    return (
+        "speculative decoding: the draft head's own weights (an EAGLE head is about one layer and"
+        " an lm_head) are not counted in memory; its step costs are",
+    )
