@@ -93,7 +93,7 @@ def print_yaml(data: list[CaseData]) -> None:
                 fitted_on = what
                 if r.group and name in SHARED_FACTORS:  # held at the pooled fit (calibrate/fit.py)
                     fitted_on = (
-                        f"all {len(data)} measured runs pooled (a model cost, held in every engine's row)"
+                        f"all {rows[0].cases} measured runs pooled (a model cost, held in every engine's row)"
                     )
                 src = (
                     f"benchmarks/cv_serving.py: fit on {fitted_on} in tests/golden/serving_cases.jsonl"

@@ -39,6 +39,7 @@ def case_data(case: ServingCase) -> CaseData:
         tpot_ms=m.tpot_ms,
         ttft_ms=m.ttft_ms,
         output_tps=m.output_tps,
+        speculative=bool(case.fit_kwargs.get("spec_tokens")),
     )
 
 
@@ -78,6 +79,7 @@ def cv_tables(scored: Sequence[Scored]) -> list[tuple[str, dict[str, dict[str, f
         ("burst (all requests at once)", lambda s: not s.case.online),
         ("DeepSeek", lambda s: s.case.deepseek),
         ("DeepSeek online", lambda s: s.case.deepseek and s.case.online),
+        ("speculative decoding (never fitted on)", lambda s: s.case.speculative),
     ]
 
     def where(attr: Callable[[Scored], str], value: str) -> Callable[[Scored], bool]:
