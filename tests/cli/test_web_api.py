@@ -152,3 +152,26 @@ def test_token_counts_take_the_cli_forms() -> None:
     assert r.json()["kv_cache_tokens"] == plain["kv_cache_tokens"]
     r = client.post("/api/fit", json={**body, "max_model_len": "32kk"})
     assert r.status_code == 422 and "max_model_len" in r.text
+
+
+def test_perf_and_simulate_take_speculative_decoding() -> None:
+    body = {"model": "deepseek-r1", "gpu": "H200", "gpus": 8, "engine": "sglang", "batches": [1]}
+    plain = client.post("/api/perf", json=body)
+    spec = client.post("/api/perf", json={**body, "spec_tokens": 3, "spec_accept": 2.5})
+    assert plain.status_code == spec.status_code == 200, spec.text
+    assert spec.json()["spec_tokens"] == 3 and spec.json()["spec_accept"] == 2.5
+    assert spec.json()["rows"][0]["tpot_ms"] < plain.json()["rows"][0]["tpot_ms"]
+    bad = client.post("/api/perf", json={**body, "spec_tokens": 1, "spec_accept": 2.5})
+    assert bad.status_code == 422 and "spec_accept" in bad.text
+    sim = client.post(
+        "/api/simulate",
+        json={
+            "model": "deepseek-r1",
+            "gpu": "H200",
+            "gpus": 8,
+            "spec_tokens": 2,
+            "concurrency": 2,
+            "requests": 8,
+        },
+    )
+    assert sim.status_code == 200 and sim.json()["spec_tokens"] == 2, sim.text

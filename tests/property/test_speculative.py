@@ -36,7 +36,9 @@ def _deployment(spec_tokens: int = 0, spec_accept: float | None = None, users: i
         spec_accept=spec_accept,
     )
     dep = res.deployment
-    eff, _ = efficiency_for(efficiency_factors(), dep.engine, dep.gpu.vendor, None, gpu_class=dep.gpu.gpu_class)
+    eff, _ = efficiency_for(
+        efficiency_factors(), dep.engine, dep.gpu.vendor, None, gpu_class=dep.gpu.gpu_class
+    )
     return res, dep, eff
 
 

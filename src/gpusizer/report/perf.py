@@ -24,6 +24,8 @@ def perf_to_dict(res: PerfResult) -> dict[str, Any]:
         "tp": dep.layout.tp,
         "pp": dep.layout.pp,
         "engine": dep.engine,
+        "spec_tokens": dep.spec_tokens,
+        "spec_accept": dep.spec_accept if dep.spec_tokens else None,
         "quant": dep.quant.label,
         "input_len": res.input_len,
         "output_len": res.output_len,

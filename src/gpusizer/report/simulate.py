@@ -49,6 +49,8 @@ def sim_to_dict(res: SimulateResult) -> dict[str, Any]:
         "gpu": dep.gpu.key,
         "gpus": dep.layout.gpus,
         "engine": dep.engine,
+        "spec_tokens": dep.spec_tokens,
+        "spec_accept": dep.spec_accept if dep.spec_tokens else None,
         "quant": dep.quant.label,
         "efficiency": res.efficiency_row,
         "uncertainty_pct": None if res.uncertainty is None else round(100 * res.uncertainty, 1),

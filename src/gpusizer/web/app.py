@@ -108,7 +108,12 @@ class FitBody(_Body):
     allow_long_context: bool = option_field(_D, "allow_long_context")
 
 
-class PerfBody(FitBody):
+class _SpecBody(FitBody):
+    spec_tokens: int = option_field(_D, "spec_tokens")
+    spec_accept: float | None = option_field(_D, "spec_accept")
+
+
+class PerfBody(_SpecBody):
     input_len: TokenCount = option_field(_W, "input_len")
     output_len: TokenCount = option_field(_W, "output_len")
     batches: list[Annotated[int, option_field(_W, "batch", default=...)]] | None = Field(
@@ -116,7 +121,7 @@ class PerfBody(FitBody):
     )
 
 
-class SimulateBody(FitBody):
+class SimulateBody(_SpecBody):
     rate: float | None = option_field(_W, "rate", le=SERVICE_LIMITS["rate"], default=None)
     concurrency: int | None = option_field(_W, "concurrency", le=SERVICE_LIMITS["concurrency"], default=None)
     input_len: TokenCount = option_field(_W, "input_len", le=SERVICE_LIMITS["sim_input_len"])

@@ -28,6 +28,7 @@ Job = Callable[[dict[str, Any]], Any]
 
 # Options every model-on-a-GPU body shares (FitBody's fields but model, gpu and users).
 _DEPLOYMENT = ("gpus", "quant", "kv_dtype", "engine", "allow_long_context")
+_SPEC = ("spec_tokens", "spec_accept")  # perf and simulate
 
 
 def _model(args: dict[str, Any]) -> ResolvedModel:
@@ -55,6 +56,7 @@ def _perf(args: dict[str, Any]) -> dict[str, Any]:
         input_len=args["input_len"],
         output_len=args["output_len"],
         batches=tuple(args["batches"]) if args["batches"] else None,
+        **{k: args[k] for k in _SPEC},
         **{k: args[k] for k in _DEPLOYMENT},
     )
     return perf_to_dict(res)
@@ -74,6 +76,7 @@ def _simulate(args: dict[str, Any]) -> dict[str, Any]:
         slo_tpot_ms=args["slo_tpot_ms"],
         prefix_tokens=args["prefix_tokens"],
         **({"max_model_len": args["max_model_len"]} if args["max_model_len"] else {}),  # else as the CLI
+        **{k: args[k] for k in _SPEC},
         **{k: args[k] for k in _DEPLOYMENT},
     )
     return sim_to_dict(res)
