@@ -96,11 +96,12 @@ def print_side_by_side(
     theirs: dict[str, tuple[float, float]],
     theirs_name: str,
     dump: Path | None = None,
+    fitted: str = "factors fitted without the set",
 ) -> dict[str, list[float]]:
     """Mean |error| per set of gpusizer's out-of-sample predictions and aiconfigurator's;
     returns the signed errors over every row."""
     print(f"\naiconfigurator predictions: {theirs_name if theirs else 'none found'}")
-    print("mean |error| over the rows both tools predict (gpusizer: factors fitted without the set)")
+    print(f"mean |error| over the rows both tools predict (gpusizer: {fitted})")
     print(
         f"{'set':40}{'n':>5}{'TTFT gpusizer':>15}{'aiconfigurator':>16}{'TPOT gpusizer':>15}{'aiconfigurator':>16}"
     )
@@ -207,7 +208,10 @@ def main() -> int:
     else:
         scored = leave_one_set_out(published, aic)
     theirs = load_aic_predictions(args.aic_predictions)
-    totals = print_side_by_side(scored, set_name, theirs, args.aic_predictions.name, args.dump)
+    fitted = (
+        "IN SAMPLE, factors fitted on these rows too" if args.in_sample else "factors fitted without the set"
+    )
+    totals = print_side_by_side(scored, set_name, theirs, args.aic_predictions.name, args.dump, fitted)
     if args.check:
         failed = check_aic(totals)
         for line in failed:
