@@ -79,7 +79,7 @@ def cv_tables(scored: Sequence[Scored]) -> list[tuple[str, dict[str, dict[str, f
         ("burst (all requests at once)", lambda s: not s.case.online),
         ("DeepSeek", lambda s: s.case.deepseek),
         ("DeepSeek online", lambda s: s.case.deepseek and s.case.online),
-        ("speculative decoding (never fitted on)", lambda s: s.case.speculative),
+        ("speculative (never fitted)", lambda s: s.case.speculative),
     ]
 
     def where(attr: Callable[[Scored], str], value: str) -> Callable[[Scored], bool]:
