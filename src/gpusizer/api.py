@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from gpusizer.catalog.load import interconnects
 from gpusizer.catalog.specs import GpuSpec
 from gpusizer.domain.options import DeploymentOptions, SearchOptions, WorkloadOptions, checked, parse_field
-from gpusizer.domain.scenario import Usage
+from gpusizer.domain.scenario import SPEC_TPOT_UNCERTAINTY, Deployment, Usage
 from gpusizer.engines import engine_spec
 from gpusizer.errors import BadInputError
 from gpusizer.estimate.perf import PerfRow, perf_rows
@@ -218,7 +218,7 @@ def perf(
         output_len=output_len,
         efficiency_row=row,
         link_name=link_name,
-        uncertainty=eff.uncertainty,
+        uncertainty=_band(eff.uncertainty, dep),
         bandwidth_fraction=eff.bandwidth_fraction,
         compute_fraction=eff.compute_fraction,
     )
@@ -344,6 +344,14 @@ def simulate(
         points=tuple(points),
         knee=knee,
         efficiency_row=row,
-        uncertainty=eff.uncertainty,
+        uncertainty=_band(eff.uncertainty, res.deployment),
         warnings=tuple(line for p in points if (line := sim_warning(p, requests)) is not None),
     )
+
+
+def _band(uncertainty: float | None, dep: Deployment) -> float | None:
+    """The ± band to show: the factor row's out-of-sample TPOT error, widened to the error on
+    published speculative-decoding runs when the deployment drafts (SPEC_TPOT_UNCERTAINTY)."""
+    if not dep.spec_tokens:
+        return uncertainty
+    return max(uncertainty or 0.0, SPEC_TPOT_UNCERTAINTY)

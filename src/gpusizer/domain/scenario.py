@@ -18,6 +18,7 @@ from gpusizer.errors import BadInputError
 __all__ = [
     "MAX_SPEC_TOKENS",
     "SPEC_ACCEPT_RATE",
+    "SPEC_TPOT_UNCERTAINTY",
     "VISIBLE_FRACTION_DEFAULT",
     "Deployment",
     "Usage",
@@ -37,6 +38,11 @@ MAX_SPEC_TOKENS = 16  # drafted tokens per step (SGLang's num-draft-tokens tops 
 # ShareGPT (2.46, 2.52, 2.58, 2.61 against 2.53 here); DeepSeek-V3's technical report
 # (arXiv 2412.19437, section 5.4.3) gives 85-90 % for the first drafted token alone.
 SPEC_ACCEPT_RATE = 0.7
+# Median |TPOT error| on the published runs with speculative decoding, predicted with their
+# printed accept lengths by factors never fitted on them (benchmarks/cv_serving.py, LOSO:
+# four SGLang cookbook DeepSeek MTP runs at one user, predicted 45 % fast at the median: the
+# draft passes cost more than one layer each). perf and simulate show it as their ± band.
+SPEC_TPOT_UNCERTAINTY = 0.52
 
 
 def default_accept_length(spec_tokens: int) -> float:

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gpusizer.api import PerfResult
-from gpusizer.domain.scenario import Deployment
+from gpusizer.domain.scenario import SPEC_TPOT_UNCERTAINTY, Deployment
 from gpusizer.report.layout import fold_columns
 
 __all__ = ["perf_to_dict", "render_perf"]
@@ -57,7 +57,8 @@ def spec_line(dep: Deployment) -> str:
     return (
         f"speculative decoding: {dep.spec_tokens} drafted token(s) per step, {dep.spec_accept:.2f} kept on"
         " average (--spec-accept); each step runs the draft layer once per drafted token and verifies"
-        f" {dep.spec_tokens + 1} tokens per sequence in one pass; TPOT = step time / tokens kept"
+        f" {dep.spec_tokens + 1} tokens per sequence in one pass; TPOT = step time / tokens kept; the ± band"
+        f" is the median TPOT error on published MTP runs never fitted on ({SPEC_TPOT_UNCERTAINTY:.0%})"
     )
 
 
