@@ -36,7 +36,7 @@ MAX_SPEC_TOKENS = 16  # drafted tokens per step (SGLang's num-draft-tokens tops 
 # accept length of a k-token chain is 1 + a + a^2 + ... + a^k. 0.7 reproduces the accept
 # lengths SGLang's cookbook printed for DeepSeek-V3/V3.1/V3.2 MTP with 3 drafted tokens on
 # ShareGPT (2.46, 2.52, 2.58, 2.61 against 2.53 here); DeepSeek-V3's technical report
-# (arXiv 2412.19437, section 5.4.3) gives 85-90 % for the first drafted token alone.
+# (arXiv 2412.19437) gives 85-90 % for the first drafted token alone.
 SPEC_ACCEPT_RATE = 0.7
 # Median |TPOT error| on the published runs with speculative decoding, predicted with their
 # printed accept lengths by factors never fitted on them (benchmarks/cv_serving.py, LOSO:
