@@ -415,7 +415,7 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
     if n_spec:
         layers = max(1, a.num_layers)
         head_params = stages[-1].head_params
-        head_bytes = 2 * head_params  # lm_heads stay 16-bit in FP8/FP4 checkpoints
+        head_bytes = ranks[-1].bytes_by_group.get("lm_head", 0.0)  # at the format's own head bits
         draft = _Draft(
             dense_bytes=(sum(st.dense_bytes for st in stages) - head_bytes) / layers + head_bytes,
             expert_bytes=sum(st.expert_bytes for st in stages) / max(1, sum(st.moe_layers for st in stages)),
