@@ -277,3 +277,21 @@ def test_a_read_only_file_gets_abandoned_runs_closed_in_memory_only(tmp_path: Pa
     assert reader.run(run)["status"] == "abandoned"  # type: ignore[index]
     reader.close()
     assert db.read_bytes() == before
+
+
+def test_an_interrupted_command_exits_130_with_its_output_even_if_another_ctrl_c_comes() -> None:
+    # the race behind a flaky second-Ctrl-C run: the first Ctrl-C was handled and the
+    # command was exiting when the second landed in Python's shutdown, which had reset the
+    # handlers to the default (exit -2, not 130)
+    code = (
+        "import os, signal\n"
+        "from gpusizer.bench.interrupt import Interrupt\n"
+        "i = Interrupt()\n"
+        "with i.installed():\n"
+        "    i.handle(signal.SIGINT)\n"
+        "    print('summary table')\n"
+        "    i.exit_now()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stdout == "summary table\n"

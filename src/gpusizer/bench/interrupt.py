@@ -19,12 +19,14 @@ A second signal does not wait for anything: ``on_second`` (the CLI's: close the 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["SIGNALS", "Interrupt"]
 
@@ -77,6 +79,16 @@ class Interrupt:
         finally:
             for sig, handler in before.items():
                 signal.signal(sig, handler)
+
+    def exit_now(self) -> NoReturn:
+        """End an interrupted command with ``exit_code`` once its work is stored and shown:
+        flush the output and leave without Python's shutdown, which resets the signal
+        handlers to the default — a second Ctrl-C landing there killed the process with
+        SIGINT (exit -2) instead of 130."""
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(self.exit_code)
 
     @contextmanager
     def raising(self) -> Iterator[None]:

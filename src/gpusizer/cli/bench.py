@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
 from gpusizer.bench.interrupt import Interrupt
 from gpusizer.cli.bench_options import (
     DEFAULT_DB,
@@ -107,4 +105,4 @@ def bench_command(
             run_sweep(interrupt, args, Path(db) if db else DEFAULT_DB, err_console)
         except KeyboardInterrupt:  # in a blocking step that had nothing to store yet
             err_console.print("[yellow]interrupted[/]")
-            raise typer.Exit(code=interrupt.exit_code) from None
+            interrupt.exit_now()

@@ -54,7 +54,7 @@ def run_sweep(interrupt: Interrupt, a: BenchArgs, path: Path, err: Console) -> N
         points, url=a.url, model=a.model, path=path, sizing=run.sizing, as_json=a.as_json, predicted=predicted
     )
     if interrupt.requested:
-        raise typer.Exit(code=interrupt.exit_code)
+        interrupt.exit_now()
     empty = [p["load"] for p in points if not p["completed"]]
     if empty:  # stored all the same; a script must not read an empty point as a measurement
         err.print(f"[red]no request succeeded at {', '.join(empty)}: nothing was measured there[/]")
