@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from gpusizer.calibrate.aic import HEADLINE_SETS, aic_case, read_rows, set_of
+from gpusizer.calibrate.aic import (
+    HEADLINE_SETS,
+    TTFT_GROWTH_LIMIT,
+    TTFT_NOT_FITTED,
+    aic_case,
+    read_rows,
+    set_of,
+    ttft_output_growth,
+)
 from gpusizer.calibrate.cases import ServingCase, Skipped
 from gpusizer.catalog.load import model_catalogue
 
@@ -72,3 +80,22 @@ def test_modelled_rows_run_on_one_node_with_the_recorded_load(
     # NVIDIA's FP8 Llama checkpoints carry an FP8 KV cache (kv_cache_quant_algo FP8)
     fp8_llama = [c for c in cases if c.engine == "vllm"]
     assert fp8_llama and all(c.fit_kwargs.get("kv_dtype") == "fp8" for c in fp8_llama)
+
+
+def test_the_sets_whose_ttft_is_not_fitted_are_those_whose_ttft_grows_with_the_output() -> None:
+    """An engine starts a new prompt at its next step whatever the output length; only where the
+    measured TTFT grows with the output (a wait for completions) is it kept out of the fit."""
+    growth = ttft_output_growth(ROWS)
+    assert set(growth) == set(HEADLINE_SETS.values())
+    assert {name for name, g in growth.items() if g > TTFT_GROWTH_LIMIT} == set(TTFT_NOT_FITTED)
+    assert growth["Llama-3.1-8B · H100 · TensorRT-LLM"] > 1.5
+    assert all(0.8 < g < 1.2 for name, g in growth.items() if name not in TTFT_NOT_FITTED)
+
+
+def test_a_set_whose_ttft_waits_is_scored_on_ttft_but_not_fitted_on_it(
+    mapped: dict[str, ServingCase | Skipped],
+) -> None:
+    cases = [c for c in mapped.values() if isinstance(c, ServingCase)]
+    waits = [c for c in cases if "Llama-3.1-8B" in c.source]
+    assert waits and all(not c.ttft_fitted and c.measured.ttft_ms for c in waits)
+    assert all(c.ttft_fitted for c in cases if "Llama-3.1-8B" not in c.source)

@@ -48,3 +48,23 @@ def test_prompt_chunk_cost_stays_a_set_up_cost(rows) -> None:  # type: ignore[no
     assert hi <= 0.03
     for row in rows:
         assert lo <= row.factors.prefill_overhead_s <= hi
+
+
+def test_a_ttft_that_waits_outside_the_engine_is_not_fitted_on() -> None:
+    """Llama-3.1-8B's TTFT on TensorRT-LLM (calibrate/aic.TTFT_NOT_FITTED): whatever it
+    measured, the fit's residuals are those of a run that printed no TTFT; TPOT still counts."""
+    from dataclasses import replace
+
+    from gpusizer.calibrate.fit import START, _residuals
+
+    known = {e.id for e in model_catalogue()}
+    row = next(r for r in ROWS if "llama" in r["id"] and r["id"].endswith("1024x128_c8_tp1_epnone_1"))
+    case = aic_case(row, known)
+    assert isinstance(case, ServingCase) and not case.ttft_fitted
+    data = case_data(case)
+    assert data.ttft_ms and data.tpot_ms and not data.ttft_fitted
+    unprinted = replace(data, ttft_ms=None)
+    tenfold = replace(data, ttft_ms=data.ttft_ms * 10)
+    assert _residuals([data], START) == _residuals([unprinted], START) == _residuals([tenfold], START)
+    assert len(_residuals([data], START)) == 1  # TPOT (aiconfigurator prints no tokens/s)
+    assert len(_residuals([replace(data, ttft_fitted=True)], START)) == 2

@@ -97,6 +97,9 @@ class ServingCase:
     # the server ran the engine's own CUDA-graph settings (EngineSpec.default_graph_batches),
     # not the every-batch graphs gpusizer's commands print
     default_graphs: bool = False
+    # False: the measured TTFT is scored but not fitted on (it holds a wait outside the engine;
+    # calibrate/aic.py TTFT_NOT_FITTED)
+    ttft_fitted: bool = True
 
     @property
     def band(self) -> str:

@@ -105,6 +105,8 @@ class CaseData:
     output_tps: float | None
     # a run with speculative decoding: scored, never fitted on (see fit_rows)
     speculative: bool = False
+    # False: TTFT scored, not fitted on (a wait outside the engine: calibrate/aic.TTFT_NOT_FITTED)
+    ttft_fitted: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,7 +162,7 @@ def _residuals(cases: Sequence[CaseData], f: Factors) -> list[float]:
         for measured, pred, w in (
             (c.tpot_ms, p.tpot_s * 1e3, 1.0),
             (c.output_tps, p.output_tokens_per_s, 1.0),
-            (c.ttft_ms, p.ttft_s * 1e3, TTFT_WEIGHT),
+            (c.ttft_ms if c.ttft_fitted else None, p.ttft_s * 1e3, TTFT_WEIGHT),
         ):
             if measured and math.isfinite(pred) and pred > 0:
                 res.append(k * w * math.log(pred / measured))

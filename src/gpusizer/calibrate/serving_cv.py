@@ -40,6 +40,7 @@ def case_data(case: ServingCase) -> CaseData:
         ttft_ms=m.ttft_ms,
         output_tps=m.output_tps,
         speculative=bool(case.fit_kwargs.get("spec_tokens")),
+        ttft_fitted=case.ttft_fitted,
     )
 
 
