@@ -200,18 +200,18 @@ def main() -> int:
     for s in [c for _, c in mapped if isinstance(c, Skipped)][:5] + refused[:5]:
         print(f"  not modelled: {s.case_id}: {s.reason}")
     if args.in_sample:
-        fitted = fit_rows(published + aic)
-        scored = [predict(fitted, c) for c in aic]
+        rows_fitted = fit_rows(published + aic)
+        scored = [predict(rows_fitted, c) for c in aic]
         print(
             "IN SAMPLE: gpusizer below is fitted on these rows too; the out-of-sample figures are the default run's"
         )
     else:
         scored = leave_one_set_out(published, aic)
     theirs = load_aic_predictions(args.aic_predictions)
-    fitted = (
+    how = (
         "IN SAMPLE, factors fitted on these rows too" if args.in_sample else "factors fitted without the set"
     )
-    totals = print_side_by_side(scored, set_name, theirs, args.aic_predictions.name, args.dump, fitted)
+    totals = print_side_by_side(scored, set_name, theirs, args.aic_predictions.name, args.dump, how)
     if args.check:
         failed = check_aic(totals)
         for line in failed:

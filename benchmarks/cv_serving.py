@@ -32,7 +32,7 @@ from aic_rows import headline_rows, load_rows
 
 from gpusizer.calibrate.aic import aic_case, set_of
 from gpusizer.calibrate.cases import ServingCase
-from gpusizer.calibrate.fit import SHARED_FACTORS, CaseData, Scored, fit_rows, predict
+from gpusizer.calibrate.fit import FLOOR_FACTORS, SHARED_FACTORS, CaseData, Scored, fit_rows, predict
 from gpusizer.calibrate.replay import FACTOR_NAMES
 from gpusizer.calibrate.serving_cv import METRICS, cv_tables, record_all
 from gpusizer.catalog.load import model_catalogue
@@ -99,6 +99,8 @@ def print_yaml(data: list[CaseData]) -> None:
                     f"benchmarks/cv_serving.py: fit on {fitted_on} in tests/golden/serving_cases.jsonl"
                     " and aic_silicon_sample.csv"
                 )
+                if name in FLOOR_FACTORS:
+                    src = "held at its floor, not fitted (calibrate/fit.py FLOOR_FACTORS)"
                 print(
                     f'    {name}: {{value: {getattr(r.factors, name):.4g}, unit: {UNITS[name]}, source: "{src}"}}'
                 )

@@ -9,7 +9,7 @@ import pytest
 
 from gpusizer.calibrate.aic import aic_case, read_rows
 from gpusizer.calibrate.cases import ServingCase
-from gpusizer.calibrate.fit import BOUNDS, SHARED_FACTORS, fit_rows
+from gpusizer.calibrate.fit import BOUNDS, FLOOR_FACTORS, SHARED_FACTORS, fit_rows
 from gpusizer.calibrate.serving_cv import case_data
 from gpusizer.catalog.load import model_catalogue
 
@@ -41,6 +41,14 @@ def test_engine_rows_hold_the_models_moe_costs_at_the_pooled_fit(rows) -> None: 
     # the engines' own terms are fitted per engine
     sgl, trt = groups[("sglang", "nvidia")].factors, groups[("tensorrt-llm", "nvidia")].factors
     assert sgl.as_tuple() != trt.as_tuple()
+
+
+def test_host_costs_per_step_and_per_sequence_stay_at_their_floors(rows) -> None:  # type: ignore[no-untyped-def]
+    assert set(FLOOR_FACTORS) == {"step_overhead_s", "sequence_overhead_s"}
+    for row in rows:
+        for name in FLOOR_FACTORS:
+            assert getattr(row.factors, name) == BOUNDS[name][0]
+        assert row.factors.layer_overhead_s > BOUNDS["layer_overhead_s"][0]  # fixed costs go per layer
 
 
 def test_prompt_chunk_cost_stays_a_set_up_cost(rows) -> None:  # type: ignore[no-untyped-def]
