@@ -109,12 +109,12 @@ def print_yaml(data: list[CaseData]) -> None:
 # Regression guard for CI (--check): the leave-one-page-out figures the README reports, with
 # a few points of slack for the simulator's sampling; a change that makes them worse fails.
 CHECKS = {  # regression guards a few points above the LOSO figures README reports (553 runs:
-    # online TPOT 38 %, tokens/s 27 %; all TPOT 37 %, tokens/s 24 %), so run-to-run noise in the
+    # online TPOT 29 %, tokens/s 27 %; all TPOT 31 %, tokens/s 24 %), so run-to-run noise in the
     # fit does not fail CI while a real regression does
-    ("online (concurrency cap)", "tpot"): 0.41,
-    ("online (concurrency cap)", "otps"): 0.32,
-    ("all", "tpot"): 0.41,
-    ("all", "otps"): 0.29,
+    ("online (concurrency cap)", "tpot"): 0.33,
+    ("online (concurrency cap)", "otps"): 0.31,
+    ("all", "tpot"): 0.35,
+    ("all", "otps"): 0.28,
 }
 
 
