@@ -30,7 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aic_rows import headline_rows, load_rows
 
-from gpusizer.calibrate.aic import concurrency_of, set_of
+from gpusizer.calibrate.aic import (
+    TTFT_GROWTH_LIMIT,
+    TTFT_NOT_FITTED,
+    concurrency_of,
+    set_of,
+    ttft_output_growth,
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,10 @@ def main() -> int:
     for name, users, n, ratio, gap, growth in shape_table(runs_of(rows)):
         g = f"{growth:.2f}×" if growth is not None else "–"
         print(f"{name:40} {users:5d} {n:4d} {ratio:13.2f} {gap:9.0f} ms {g:>23}")
+    print(f"\nper set, the median TTFT growth (above {TTFT_GROWTH_LIMIT}×: TTFT scored, not fitted on)")
+    for name, growth in sorted(ttft_output_growth(rows).items()):
+        kept = "not fitted (calibrate/aic.py TTFT_NOT_FITTED)" if name in TTFT_NOT_FITTED else "fitted"
+        print(f"{name:40} {growth:5.2f}×  {kept}")
     return 0
 
 

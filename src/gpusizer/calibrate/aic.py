@@ -104,7 +104,7 @@ def concurrency_of(row: dict[str, str]) -> int:
 # outside the engine's steps. Fitted on, that wait was read as prompt cost (prefill_overhead_s
 # 19 ms on every TensorRT-LLM prompt chunk), which in turn slowed every mixed decode step of
 # those very runs (TPOT up to 1.7x slow at 128 users). The other three headline sets' TTFT does
-# not grow with the output (0.9-1.2x). benchmarks/aic_ttft_shape.py prints the evidence, and
+# not grow with the output (median 0.98-1.02x). benchmarks/aic_ttft_shape.py prints the evidence, and
 # tests/golden/test_aic_rows.py holds this set to the rows (TTFT_GROWTH_LIMIT).
 TTFT_NOT_FITTED = {
     "Llama-3.1-8B · H100 · TensorRT-LLM": "TTFT grows with the output length: it waits for completions",
