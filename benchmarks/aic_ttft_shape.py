@@ -35,6 +35,7 @@ from gpusizer.calibrate.aic import (
     TTFT_NOT_FITTED,
     concurrency_of,
     set_of,
+    ttft_growths,
     ttft_output_growth,
 )
 
@@ -43,8 +44,6 @@ from gpusizer.calibrate.aic import (
 class Run:
     set_name: str
     users: int
-    tp: int
-    isl: int
     osl: int
     ttft_ms: float
     tpot_ms: float
@@ -61,16 +60,18 @@ def runs_of(rows: list[dict[str, str]]) -> list[Run]:
         users = concurrency_of(r)
         try:
             ttft, tpot = float(r["silicon_ttft_ms"]), float(r["silicon_tpot_ms"])
-            isl, osl, tp = int(r["isl"]), int(r["osl"]), int(r["tp_size"] or 1)
+            osl = int(r["osl"])
         except (KeyError, ValueError):
             continue
         if r.get("mode") != "agg" or users < 1 or osl < 2:
             continue
-        out.append(Run(set_of(r), users, tp, isl, osl, ttft, tpot))
+        out.append(Run(set_of(r), users, osl, ttft, tpot))
     return out
 
 
-def shape_table(runs: list[Run]) -> list[tuple[str, int, int, float, float, float | None]]:
+def shape_table(
+    runs: list[Run], growths: dict[tuple[str, str, str, int], float]
+) -> list[tuple[str, int, int, float, float, float | None]]:
     """(set, concurrency, runs, median TTFT ÷ (E2E/c), median TTFT − E2E/c in ms, median TTFT
     growth from the shortest to the longest output at the same prompt, layout and users)."""
     groups: dict[tuple[str, int], list[Run]] = defaultdict(list)
@@ -80,14 +81,7 @@ def shape_table(runs: list[Run]) -> list[tuple[str, int, int, float, float, floa
     for (name, users), rs in sorted(groups.items()):
         ratio = statistics.median(r.ttft_ms / r.stagger_ms for r in rs)
         gap = statistics.median(r.ttft_ms - r.stagger_ms for r in rs)
-        by_prompt: dict[tuple[int, int], list[Run]] = defaultdict(list)
-        for r in rs:
-            by_prompt[(r.isl, r.tp)].append(r)
-        growth = [
-            max(g, key=lambda r: r.osl).ttft_ms / min(g, key=lambda r: r.osl).ttft_ms
-            for g in by_prompt.values()
-            if len({r.osl for r in g}) > 1
-        ]
+        growth = [g for (s, _isl, _tp, c), g in growths.items() if (s, c) == (name, users)]
         table.append((name, users, len(rs), ratio, gap, statistics.median(growth) if growth else None))
     return table
 
@@ -104,7 +98,7 @@ def main() -> int:
     print(
         f"{'set':40} {'users':>5} {'runs':>4} {'TTFT÷(E2E/c)':>13} {'TTFT−E2E/c':>11} {'TTFT long÷short output':>23}"
     )
-    for name, users, n, ratio, gap, growth in shape_table(runs_of(rows)):
+    for name, users, n, ratio, gap, growth in shape_table(runs_of(rows), ttft_growths(rows)):
         g = f"{growth:.2f}×" if growth is not None else "–"
         print(f"{name:40} {users:5d} {n:4d} {ratio:13.2f} {gap:9.0f} ms {g:>23}")
     print(f"\nper set, the median TTFT growth (above {TTFT_GROWTH_LIMIT}×: TTFT scored, not fitted on)")

@@ -37,6 +37,7 @@ __all__ = [
     "find_silicon_sample",
     "read_rows",
     "set_of",
+    "ttft_growths",
     "ttft_output_growth",
 ]
 
@@ -112,11 +113,9 @@ TTFT_NOT_FITTED = {
 TTFT_GROWTH_LIMIT = 1.3  # median TTFT(longest output) / TTFT(shortest) above which a set's TTFT waits
 
 
-def ttft_output_growth(rows: Iterable[dict[str, str]]) -> dict[str, float]:
-    """Per set, the median over (prompt, layout, concurrency) groups of the measured TTFT at
-    the longest output over the TTFT at the shortest. An engine starts a new prompt at its next
-    step whatever the output length, so this is near 1; well above 1, TTFT holds a wait that
-    scales with whole requests."""
+def ttft_growths(rows: Iterable[dict[str, str]]) -> dict[tuple[str, str, str, int], float]:
+    """Per (set, prompt length, TP, concurrency) with more than one output length: the measured
+    TTFT at the longest output over the TTFT at the shortest."""
     groups: dict[tuple[str, str, str, int], list[tuple[int, float]]] = {}
     for r in rows:
         try:
@@ -127,10 +126,16 @@ def ttft_output_growth(rows: Iterable[dict[str, str]]) -> dict[str, float]:
             continue
         key = (set_of(r), r.get("isl", ""), r.get("tp_size", ""), concurrency_of(r))
         groups.setdefault(key, []).append((osl, ttft))
+    return {k: max(v)[1] / min(v)[1] for k, v in groups.items() if len({o for o, _ in v}) > 1}
+
+
+def ttft_output_growth(rows: Iterable[dict[str, str]]) -> dict[str, float]:
+    """Per set, the median of :func:`ttft_growths`. An engine starts a new prompt at its next
+    step whatever the output length, so this is near 1; well above 1, TTFT holds a wait that
+    scales with whole requests."""
     ratios: dict[str, list[float]] = {}
-    for (name, *_), runs in groups.items():
-        if len({o for o, _ in runs}) > 1:
-            ratios.setdefault(name, []).append(max(runs)[1] / min(runs)[1])
+    for (name, *_), g in ttft_growths(rows).items():
+        ratios.setdefault(name, []).append(g)
     return {name: statistics.median(v) for name, v in ratios.items()}
 
 
