@@ -31,7 +31,8 @@ from aic_compare import SAVED_AIC, check_aic, load_aic_predictions, print_side_b
 from aic_rows import headline_rows, load_rows
 
 from gpusizer.calibrate.aic import aic_case, set_of
-from gpusizer.calibrate.cases import ServingCase
+from gpusizer.calibrate.cases import ServingCase, throughput_stalls
+from gpusizer.calibrate.cases import load_rows as load_rows_jsonl
 from gpusizer.calibrate.fit import FLOOR_FACTORS, SHARED_FACTORS, CaseData, Scored, fit_rows, predict
 from gpusizer.calibrate.replay import FACTOR_NAMES
 from gpusizer.calibrate.serving_cv import METRICS, cv_tables, record_all
@@ -109,12 +110,13 @@ def print_yaml(data: list[CaseData]) -> None:
 # Regression guard for CI (--check): the leave-one-page-out figures the README reports, with
 # a few points of slack for the simulator's sampling; a change that makes them worse fails.
 CHECKS = {  # regression guards a few points above the LOSO figures README reports (553 runs:
-    # online TPOT 29 %, tokens/s 27 %; all TPOT 31 %, tokens/s 24 %), so run-to-run noise in the
-    # fit does not fail CI while a real regression does
-    ("online (concurrency cap)", "tpot"): 0.33,
+    # online TPOT 25 %, tokens/s 27 %; all TPOT 28 %, tokens/s 23 %; DeepSeek TPOT 25 %), so
+    # run-to-run noise in the fit does not fail CI while a real regression does
+    ("online (concurrency cap)", "tpot"): 0.29,
     ("online (concurrency cap)", "otps"): 0.31,
-    ("all", "tpot"): 0.35,
-    ("all", "otps"): 0.28,
+    ("all", "tpot"): 0.32,
+    ("all", "otps"): 0.27,
+    ("DeepSeek", "tpot"): 0.29,
 }
 
 
@@ -156,6 +158,11 @@ def main() -> int:
         reasons[key] = reasons.get(key, 0) + 1
     for why, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
         print(f"  not modelled: {n:3d}  {why}")
+    for setup, evidence in throughput_stalls(load_rows_jsonl(CASES)).items():
+        unfitted = sum(1 for c in data if c.source == setup[0] and not c.fitted)
+        print(
+            f"  scored, not fitted: {unfitted:3d}  throughput stalls, {setup[3]} on {setup[4]} ({setup[0]}): {evidence}"
+        )
     if args.yaml:
         print_yaml(data)
     if not args.check:  # CI checks the leave-one-source-out figures only (LOFO takes ~9 min more)

@@ -72,7 +72,7 @@ def test_two_replicas_beat_one_larger_vram_card_when_tpot_is_the_limit() -> None
     # them all but streams its memory no faster than a 4090 (960 vs 1,008 GB/s), so it is no
     # faster; splitting the users over two 4090s in one desktop meets the target, simulated.
     # (22 ms: near what the big card's decode step needs for all ten users under the fitted
-    # serving factors, 19 ms analytic, so its simulated p95 — the other users' prefills
+    # serving factors, 18 ms analytic, so its simulated p95 — the other users' prefills
     # included — misses, while five users per 4090 meet it.)
     res = plan(
         "deepseek-r1-distill-qwen-14b",
@@ -86,7 +86,7 @@ def test_two_replicas_beat_one_larger_vram_card_when_tpot_is_the_limit() -> None
         headroom=0.0,  # the guide's example at its own numbers (the 10 % default is tested elsewhere)
     )
     big = [a for a in res.accepted if label_of(a) == "1× rtx-6000-ada awq"]
-    assert all(b.perf.tpot_s >= 0.85 * 0.022 for b in big)  # the big card is near the limit at best
+    assert big and all(b.perf.tpot_s >= 0.8 * 0.022 for b in big)  # the big card is near the limit at best
     c = res.picks.cheapest
     assert c is not None and label_of(c) == "2 replicas × 1× rtx-4090 awq" and c.sim is not None
     assert c.placement is not None and c.placement.boxes == 1  # both cards in one desktop

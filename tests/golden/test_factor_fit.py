@@ -76,3 +76,18 @@ def test_a_ttft_that_waits_outside_the_engine_is_not_fitted_on() -> None:
     assert _residuals([data], START) == _residuals([unprinted], START) == _residuals([tenfold], START)
     assert len(_residuals([data], START)) == 1  # TPOT (aiconfigurator prints no tokens/s)
     assert len(_residuals([replace(data, ttft_fitted=True)], START)) == 2
+
+
+def test_a_run_whose_throughput_stalls_is_scored_never_fitted(rows) -> None:  # type: ignore[no-untyped-def]
+    """A case marked not fitted (calibrate/cases.throughput_stalls) leaves every fitted row as
+    it was, however far off its measurements are."""
+    from dataclasses import replace
+
+    known = {e.id for e in model_catalogue()}
+    by_id = {r["id"]: r for r in ROWS}
+    cases = [aic_case(by_id[i], known) for i in IDS]
+    data = [case_data(c) for c in cases if isinstance(c, ServingCase)]
+    stalled = replace(data[0], case_id="stalled", tpot_ms=(data[0].tpot_ms or 1) * 10, fitted=False)
+    with_it = fit_rows([*data, stalled])
+    assert [r.factors for r in with_it] == [r.factors for r in rows]
+    assert [r.factors for r in fit_rows([*data, replace(stalled, fitted=True)])] != [r.factors for r in rows]

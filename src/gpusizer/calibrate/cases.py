@@ -13,13 +13,22 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from gpusizer.engines import engine_spec
 
-__all__ = ["Measured", "ServingCase", "Skipped", "load_rows", "serving_case"]
+__all__ = [
+    "STALL_GROWTH",
+    "Measured",
+    "ServingCase",
+    "Skipped",
+    "load_rows",
+    "serving_case",
+    "serving_cases",
+    "throughput_stalls",
+]
 
 # Checkpoints published under another name than the catalogue's entry for the same weights.
 MODEL_ALIASES = {
@@ -100,6 +109,9 @@ class ServingCase:
     # False: the measured TTFT is scored but not fitted on (it holds a wait outside the engine;
     # calibrate/aic.py TTFT_NOT_FITTED)
     ttft_fitted: bool = True
+    # False: scored, never fitted on — the server's throughput stalls as users are added
+    # (throughput_stalls): its bottleneck is not an engine step gpusizer's factors describe
+    fitted: bool = True
 
     @property
     def band(self) -> str:
@@ -119,6 +131,76 @@ class Skipped:
 def load_rows(path: str | Path) -> list[dict[str, Any]]:
     text = Path(path).read_text(encoding="utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+# A setup whose output tokens/s grows less than STALL_GROWTH× when its concurrency is raised
+# STALL_USERS× or more, from at least STALL_FROM users at similar lengths, is bound by
+# something outside the engine step (a per-request cost that grows with the batch): every
+# other published setup grows ≥ 2× over such a step. It is scored, never fitted on.
+STALL_GROWTH = 1.5
+STALL_USERS = 4
+STALL_FROM = 4
+_SIMILAR_LENGTHS = 1.5  # two runs' mean input and output lengths within this factor
+
+
+def _setup(row: dict[str, Any]) -> tuple[str, ...]:
+    """One server setup of a page: engine, version, model, GPUs, layout, speculation."""
+    keys = (
+        "engine",
+        "engine_version",
+        "model_id",
+        "gpu_key",
+        "gpu_count",
+        "tensor_parallel",
+        "pipeline_parallel",
+        "expert_parallel",
+        "data_parallel",
+        "parallel_notes",
+        "speculative_decoding",
+        "weight_precision",
+    )
+    return (_page(str(row["source_url"])), *(str(row.get(k)) for k in keys))
+
+
+def throughput_stalls(rows: list[dict[str, Any]]) -> dict[tuple[str, ...], str]:
+    """Setups (``_setup``) whose online output tokens/s stalls as users are added, with the
+    evidence: measured figures only."""
+    runs: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("scenario") == "online_serving" and r.get("concurrency") and r.get("output_tps"):
+            runs.setdefault(_setup(r), []).append(r)
+    out: dict[tuple[str, ...], str] = {}
+    for setup, items in runs.items():
+        items.sort(key=lambda r: int(r["concurrency"]))
+        for i, lo in enumerate(items):
+            for hi in items[i + 1 :]:
+                c_lo, c_hi = int(lo["concurrency"]), int(hi["concurrency"])
+                similar = all(
+                    max(lo[k], hi[k]) <= _SIMILAR_LENGTHS * min(lo[k], hi[k])
+                    for k in ("input_tokens", "output_tokens")
+                    if lo.get(k) and hi.get(k)
+                )
+                growth = float(hi["output_tps"]) / float(lo["output_tps"])
+                if c_lo >= STALL_FROM and c_hi >= STALL_USERS * c_lo and similar and growth < STALL_GROWTH:
+                    out.setdefault(
+                        setup,
+                        f"output tokens/s {float(lo['output_tps']):.0f} at {c_lo} users, "
+                        f"{float(hi['output_tps']):.0f} at {c_hi} ({growth:.2f}x)",
+                    )
+    return out
+
+
+def serving_cases(rows: list[dict[str, Any]], known_models: set[str]) -> list[ServingCase | Skipped]:
+    """Every row read (``serving_case``), the runs of a setup whose throughput stalls marked
+    scored-not-fitted (``throughput_stalls``)."""
+    stalls = throughput_stalls(rows)
+    out: list[ServingCase | Skipped] = []
+    for row in rows:
+        case = serving_case(row, known_models)
+        if isinstance(case, ServingCase) and _setup(row) in stalls:
+            case = replace(case, fitted=False)
+        out.append(case)
+    return out
 
 
 def _launch(notes: str) -> str:

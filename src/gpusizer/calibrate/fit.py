@@ -116,6 +116,8 @@ class CaseData:
     speculative: bool = False
     # False: TTFT scored, not fitted on (a wait outside the engine: calibrate/aic.TTFT_NOT_FITTED)
     ttft_fitted: bool = True
+    # False: scored, never fitted on (its throughput stalls: calibrate/cases.throughput_stalls)
+    fitted: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -218,7 +220,7 @@ def fit_rows(cases: Sequence[CaseData], min_cases: int = 3) -> list[FittedRow]:
     Runs with speculative decoding are left out of every fit and only scored: the draft's
     own per-pass costs are not a fitted term, and fitted on, four such runs moved the shared
     MoE/MLA costs enough to raise the DeepSeek leave-one-source-out TPOT error from 39 to 48 %."""
-    cases = [c for c in cases if not c.speculative]
+    cases = [c for c in cases if not c.speculative and c.fitted]
     pooled = _fit_one(cases, START, None)
     rows = [FittedRow(group=None, factors=pooled, cases=len(cases))]
     groups: dict[tuple[str, str], list[CaseData]] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from gpusizer.calibrate.cases import ServingCase, Skipped, load_rows, serving_case
+from gpusizer.calibrate.cases import ServingCase, Skipped, load_rows, serving_cases
 from gpusizer.calibrate.fit import CaseData, Scored, summarize_errors
 from gpusizer.calibrate.simulate_case import run_case
 from gpusizer.catalog.load import model_catalogue
@@ -41,6 +41,7 @@ def case_data(case: ServingCase) -> CaseData:
         output_tps=m.output_tps,
         speculative=bool(case.fit_kwargs.get("spec_tokens")),
         ttft_fitted=case.ttft_fitted,
+        fitted=case.fitted,
     )
 
 
@@ -69,7 +70,7 @@ def record_all(
 ) -> tuple[list[CaseData], list[Skipped]]:
     """Every row of a ``serving_cases.jsonl`` file, mapped and simulated."""
     known = {e.id for e in model_catalogue()}
-    return record_cases((serving_case(row, known) for row in load_rows(path)), progress)
+    return record_cases(serving_cases(load_rows(path), known), progress)
 
 
 def cv_tables(scored: Sequence[Scored]) -> list[tuple[str, dict[str, dict[str, float] | None]]]:
@@ -81,6 +82,7 @@ def cv_tables(scored: Sequence[Scored]) -> list[tuple[str, dict[str, dict[str, f
         ("DeepSeek", lambda s: s.case.deepseek),
         ("DeepSeek online", lambda s: s.case.deepseek and s.case.online),
         ("speculative (never fitted)", lambda s: s.case.speculative),
+        ("throughput stalls (never fitted)", lambda s: not s.case.fitted),
     ]
 
     def where(attr: Callable[[Scored], str], value: str) -> Callable[[Scored], bool]:

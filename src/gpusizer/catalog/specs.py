@@ -18,6 +18,7 @@ __all__ = [
     "CloudPrice",
     "EfficiencyFactor",
     "EfficiencyFile",
+    "EngineAllReduce",
     "EngineCommand",
     "EngineDefaults",
     "EngineFile",
@@ -216,6 +217,23 @@ class EngineFile(_Strict):
 
 
 # ------------------------------------------------------------------ interconnects, efficiency
+class EngineAllReduce(_Strict):
+    """The serving engines' own all-reduce kernel on a link (vLLM's, SGLang's and TensorRT-LLM's
+    custom all-reduce, captured in a CUDA graph): per group size, ``latency_s + bytes /
+    bandwidth_bps``. It beats NCCL by several times on a decode step's small messages."""
+
+    latency_s: dict[int, float] = Field(description="fixed cost of one all-reduce by group size, seconds")
+    bandwidth_bps: dict[int, float] = Field(description="message bytes per second by group size")
+    source: str
+
+    def seconds(self, n: int, message_bytes: float) -> float:
+        """One all-reduce of ``message_bytes`` over ``n`` GPUs (the nearest measured group size
+        at or above ``n``, else the largest)."""
+        sizes = sorted(self.latency_s)
+        k = next((m for m in sizes if m >= n), sizes[-1])
+        return self.latency_s[k] + message_bytes / self.bandwidth_bps[k]
+
+
 class LinkSpec(_Strict):
     """A GPU-to-GPU link as all-reduce sees it."""
 
@@ -227,6 +245,9 @@ class LinkSpec(_Strict):
         description="how small-message all-reduce latency grows with n GPUs: switched NVLink "
         "≈ α·(1 + log2(n/2)); PCIe ≈ α·n/2 (facts.md C.8.1: H100 7.3/11.3/18.7 µs, "
         "RTX PRO 6000 PCIe 9.2/16.9/34.2 µs at 2/4/8 GPUs)",
+    )
+    engine_allreduce: EngineAllReduce | None = Field(
+        default=None, description="the engines' custom all-reduce on this link; absent: NCCL's figures only"
     )
     source: str
 

@@ -9,8 +9,9 @@ For a batch — some sequences prefilling chunks, some decoding one token each �
 * do ``2 · active linear parameters`` FLOPs per token (lm_head only for rows that sample)
   plus attention ``2 · heads · (d_qk + d_v) · context`` per token per layer (MLA decode in
   its absorbed form: d_qk = kv_lora_rank + rope, d_v = kv_lora_rank);
-* with TP, all-reduce the hidden state twice per layer: ``α + bytes · 2(n−1)/n / busbw``
-  (estimate/collectives.py: that, EP all-to-alls and PP hand-offs).
+* with TP, all-reduce the hidden state twice per layer: NCCL's ``α + bytes · 2(n−1)/n / busbw``
+  or, on NVLink, the engines' own kernel where it is faster (a few µs per decode all-reduce;
+  estimate/collectives.py: that, EP all-to-alls and PP hand-offs).
 
 ``time = max(compute / (peak · η_compute), weights / (bandwidth · η_bw) + KV / (bandwidth · η_kv))
 + comm + overhead`` with the η factors named in data/efficiency.yaml: streaming weights reaches
