@@ -46,8 +46,10 @@ SAVED_AIC = ROOT / "tests" / "golden" / "aic_predictions_0.12.0.jsonl"
 
 # Regression guard (--check, and cv_serving.py --check): gpusizer's mean |error| over the
 # headline rows, leave one set out, with a little slack. README holds the figures (today TTFT
-# 37 %, TPOT 33 %: Llama-3.1-8B on TensorRT-LLM, left out, is still predicted a third slow).
-CHECKS = {"ttft": 0.42, "tpot": 0.38}
+# 43 %, TPOT 26 %: Llama-3.1-8B on TensorRT-LLM, left out, is predicted a quarter slow, and its
+# TTFT, which waits for completions outside the engine, 50 % off since TensorRT-LLM's fitted
+# API-server share of a TTFT is 127 ms).
+CHECKS = {"ttft": 0.47, "tpot": 0.30}
 
 
 def _record(case: ServingCase) -> CaseData | Skipped:

@@ -170,6 +170,7 @@ class PerfResult:
     uncertainty: float | None  # median |relative error| of the factors' fit; None: not fitted
     bandwidth_fraction: float = 1.0
     compute_fraction: float = 1.0
+    request_overhead_s: float = 0.0  # the API server's share of each TTFT (Efficiency.request_overhead_s)
 
 
 MAX_BATCH = 4096
@@ -221,6 +222,7 @@ def perf(
         uncertainty=_band(eff.uncertainty, dep),
         bandwidth_fraction=eff.bandwidth_fraction,
         compute_fraction=eff.compute_fraction,
+        request_overhead_s=eff.request_overhead_s,
     )
 
 
@@ -346,6 +348,7 @@ def simulate(
         efficiency_row=row,
         uncertainty=_band(eff.uncertainty, res.deployment),
         warnings=tuple(line for p in points if (line := sim_warning(p, requests)) is not None),
+        request_overhead_s=eff.request_overhead_s,
     )
 
 

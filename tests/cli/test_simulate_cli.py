@@ -148,7 +148,11 @@ def test_prefix_caching_and_duration_flags() -> None:
     off = json.loads(CliRunner().invoke(app, [*base, "--no-prefix-caching"]).output)
     assert on["requests"] == off["requests"] == 120  # 4/s × 30 s
     assert on["prefix_cache_hit_tokens"] > 100 * 2048 and off["prefix_cache_hit_tokens"] == 0
-    assert on["ttft_ms"]["p50"] < 0.5 * off["ttft_ms"]["p50"]
+    # cached prompts skip most of the prefill; the API server's share of each TTFT stays
+    from gpusizer.api import efficiency_of, fit
+
+    api_ms = efficiency_of(fit("deepseek-r1-distill-qwen-7b", "H100").deployment)[0].request_overhead_s * 1e3
+    assert on["ttft_ms"]["p50"] - api_ms < 0.5 * (off["ttft_ms"]["p50"] - api_ms)
     closed = CliRunner().invoke(
         app, ["simulate", "deepseek-r1-distill-qwen-7b", "--gpu", "H100", "--users", "4", "--duration", "30"]
     )

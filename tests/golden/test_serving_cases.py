@@ -56,7 +56,8 @@ def test_retiming_reproduces_the_simulator(cid: str) -> None:
     ttft = tr.first_token_s[done] - tr.arrival_s[done]
     span = tr.finish_s[done].max() - tr.arrival_s[done].min()
     assert p.tpot_s == pytest.approx(float(np.median(tpot)), rel=1e-9)
-    assert p.ttft_s == pytest.approx(float(np.median(ttft)), rel=1e-9)
+    # the API server's share of a TTFT is outside the trace's steps (simulate/stats.py adds it)
+    assert p.ttft_s == pytest.approx(float(np.median(ttft)) + run.efficiency.request_overhead_s, rel=1e-9)
     assert p.output_tokens_per_s == pytest.approx(float(outs.sum()) / span, rel=1e-9)
 
 
@@ -160,3 +161,29 @@ def test_only_the_setup_whose_throughput_stalls_is_left_unfitted() -> None:
     unfitted = {c.case_id for c in cases if not c.fitted}
     assert unfitted == {c.case_id for c in cases if c.case_id.startswith("sglcookbook-kimik25-h200-")}
     assert len(unfitted) == 8  # the page's 4×MI350X runs, another setup, are fitted
+
+
+def test_the_api_servers_share_of_a_ttft_costs_no_engine_step() -> None:
+    """Efficiency.request_overhead_s (HTTP, chat template and tokenisation outside the engine)
+    adds to every TTFT once and to no step: TPOT and output tokens/s stay where they were,
+    in the re-timed runs the fit scores and in `perf`'s analytic rows."""
+    from gpusizer.estimate.perf import perf_rows
+
+    run = run_case(case("sglcookbook-dsr1-0528-b200-tp8-chat-c16"))
+    f = Factors.from_efficiency(run.efficiency)
+    base, slower = (
+        retime(run.recording, f),
+        retime(run.recording, replace(f, request_overhead_s=f.request_overhead_s + 0.05)),
+    )
+    assert slower.ttft_s == pytest.approx(base.ttft_s + 0.05, rel=1e-9)
+    assert (slower.tpot_s, slower.output_tokens_per_s) == (base.tpot_s, base.output_tokens_per_s)
+    dep = fit("deepseek-ai/DeepSeek-R1", "B200", gpus=8, engine="sglang", max_model_len=32_768, suggest=False)
+    eff = replace(efficiency_of(dep.deployment)[0], request_overhead_s=0.0)
+    kw = dict(input_len=1024, output_len=512, batches=[1, 16], chunk=8192)
+    plain = perf_rows(dep.deployment, eff, **kw)  # type: ignore[arg-type]
+    api = perf_rows(dep.deployment, replace(eff, request_overhead_s=0.05), **kw)  # type: ignore[arg-type]
+    for a, b in zip(plain, api, strict=True):
+        assert b.ttft_s == pytest.approx(a.ttft_s + 0.05)
+        # loaded: the same wait, less a hair of queueing (users arrive a little less often)
+        assert b.ttft_loaded_s == pytest.approx(a.ttft_loaded_s + 0.05, rel=0.01)
+        assert (b.tpot_s, b.prefill_tokens_per_s) == pytest.approx((a.tpot_s, a.prefill_tokens_per_s))

@@ -37,7 +37,7 @@ def _run(rate=None, users=None, n=200, inp=1024, out=64, limits=LIMITS, seed=0, 
         **kw,
     )
     trace = run_engine(MODEL, sample_requests(w, np.random.default_rng(seed)), limits, closed_users=users)
-    return trace, summarize(trace)
+    return trace, summarize(trace, api_s=EFF.request_overhead_s)
 
 
 def test_low_load_agrees_with_the_analytic_model_within_5_percent() -> None:

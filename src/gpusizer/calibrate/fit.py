@@ -56,6 +56,9 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "mla_layer_overhead_s": (1e-7, 1e-3),
     # eager PyTorch launches of one layer's kernels: tens of microseconds to a few milliseconds
     "eager_layer_overhead_s": (1e-6, 3e-3),
+    # the API server's share of a TTFT (HTTP, chat template, tokenisation, the first token's way
+    # back): a few to some tens of milliseconds, paid once per request and by no engine step
+    "request_overhead_s": (1e-5, 0.2),
 }
 START = Factors(
     bandwidth_fraction=0.7,
@@ -70,6 +73,7 @@ START = Factors(
     prefill_moe_layer_overhead_s=1e-4,
     mla_layer_overhead_s=2e-5,
     eager_layer_overhead_s=2e-4,
+    request_overhead_s=1e-2,
 )
 TTFT_WEIGHT = 0.5  # TTFT of a burst is mostly queueing: it counts, but less than the speed terms
 # A burst (every request sent at once) measures the API server and the client as much as the

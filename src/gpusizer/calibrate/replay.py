@@ -40,6 +40,7 @@ FACTOR_NAMES = (
     "prefill_moe_layer_overhead_s",
     "mla_layer_overhead_s",
     "eager_layer_overhead_s",
+    "request_overhead_s",
 )
 
 
@@ -59,6 +60,7 @@ class Factors:
     prefill_moe_layer_overhead_s: float
     mla_layer_overhead_s: float
     eager_layer_overhead_s: float
+    request_overhead_s: float
 
     def as_tuple(self) -> tuple[float, ...]:
         return tuple(float(getattr(self, n)) for n in FACTOR_NAMES)
@@ -222,7 +224,8 @@ def retime(rec: Recording, f: Factors) -> Prediction:
     }
     return Prediction(
         tpot_s=float(np.median(tpot)) if tpot.size else float("nan"),
-        ttft_s=float(np.median(first - arrival)) if ok.any() else float("nan"),
+        # the API server's own share of every TTFT, outside the steps (Efficiency.request_overhead_s)
+        ttft_s=float(np.median(first - arrival)) + f.request_overhead_s if ok.any() else float("nan"),
         output_tokens_per_s=float(outs.sum()) / span,
         bound=max(parts, key=lambda k: parts[k]),
     )

@@ -277,6 +277,7 @@ class EfficiencyFactor(_Strict):
     prefill_moe_layer_overhead_s: Sourced | None = None  # per MoE layer of a prefilling step; absent: 0
     mla_layer_overhead_s: Sourced | None = None  # extra per MLA layer per step; absent: 0
     eager_layer_overhead_s: Sourced | None = None  # per layer of a decode step with no CUDA graph; absent: 0
+    request_overhead_s: Sourced | None = None  # API server's share of each TTFT, outside the steps; absent: 0
     uncertainty: float | None = Field(default=None, ge=0, description="median |error| of the fit (fraction)")
 
 

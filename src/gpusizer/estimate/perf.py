@@ -86,6 +86,7 @@ def efficiency_for(
                     eager_layer_overhead_s=f.eager_layer_overhead_s.value
                     if f.eager_layer_overhead_s
                     else 0.0,
+                    request_overhead_s=f.request_overhead_s.value if f.request_overhead_s else 0.0,
                     uncertainty=f.uncertainty,
                     link=link,
                 )
@@ -184,7 +185,8 @@ def perf_rows(
     if mixed_prefill is None:
         mixed_prefill = engine_spec(dep.engine).mixed_prefill
     rows: list[PerfRow] = []
-    ttft = _prefill_alone(dep, eff, input_len, chunk)
+    api = eff.request_overhead_s  # outside the engine: every TTFT pays it, no step does
+    ttft = _prefill_alone(dep, eff, input_len, chunk) + api
     ctx = input_len + output_len // 2
     for b in batches:
         st = step_time(dep, Batch(decode=(ctx,) * b), eff)
@@ -192,15 +194,16 @@ def perf_rows(
         if mixed_prefill and b > 1:
             others = step_time(dep, Batch(decode=(ctx,) * (b - 1)), eff).total_s
             pre, extra = _prefill_among(dep, eff, input_len, chunk, (ctx,) * (b - 1), others)
+            pre += api
         else:
-            pre = extra = ttft
+            pre, extra = ttft, ttft - api
         ttft_loaded, tpot_loaded = _closed_loop(pre, extra, tpot, b, output_len)
         rows.append(
             PerfRow(
                 batch=b,
                 ttft_s=ttft,
                 tpot_s=tpot,
-                prefill_tokens_per_s=input_len / ttft if ttft else 0.0,
+                prefill_tokens_per_s=input_len / (ttft - api) if ttft > api else 0.0,
                 decode_tokens_per_s=1 / tpot,
                 output_tokens_per_s=b / tpot,
                 bound=st.bound,

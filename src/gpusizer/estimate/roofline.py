@@ -95,6 +95,9 @@ class Efficiency:
     )
     mla_layer_overhead_s: float = 0.0  # extra per MLA layer per step (low-rank projections, absorbed BMMs)
     eager_layer_overhead_s: float = 0.0  # extra per layer of a decode step run without a CUDA graph
+    # the API server's share of every request's TTFT, outside the engine's steps: HTTP, chat
+    # template and tokenisation before the engine sees the prompt, the first token's way back
+    request_overhead_s: float = 0.0
     uncertainty: float | None = None  # median |relative error| of the fit behind these factors
     link: LinkSpec | None = None  # None: a single GPU, no collectives
     node_link: LinkSpec | None = None  # between nodes (PP hand-offs past gpus_per_node)

@@ -41,6 +41,7 @@ class SimulateResult:
     efficiency_row: str
     uncertainty: float | None
     warnings: tuple[str, ...] = ()  # runs that ended with requests unfinished, and what to change
+    request_overhead_s: float = 0.0  # the API server's share of each TTFT, outside the trace's steps
 
 
 def sim_warning(point: SimPoint, requests: int) -> str | None:

@@ -76,6 +76,11 @@ def render_perf(res: PerfResult, console: Console) -> None:
     console.print(f"[dim]efficiency factors: {res.efficiency_row} (data/efficiency.yaml) · {band}{link}[/]")
     if dep.spec_tokens:
         console.print(f"[dim]{spec_line(dep)}[/]")
+    if res.request_overhead_s:
+        console.print(
+            f"[dim]each TTFT includes {res.request_overhead_s * 1e3:.0f} ms outside the engine's steps"
+            " (API server: HTTP, chat template, tokenisation; request_overhead_s, fitted)[/]"
+        )
     t = Table(
         title="Latency (ms) and throughput by batch size B, analytic. idle: one request alone; "
         "loaded: B closed-loop users, their prefills queued and interleaved with the decodes",

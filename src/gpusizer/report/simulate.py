@@ -83,7 +83,7 @@ def sim_charts(res: SimulateResult) -> list[tuple[str, str]]:
             f"{res.fit.model.name} · {tag}: engine state over time", "time (s)", "requests / %", series
         )
         done = ~np.isnan(tr.finish_s)
-        ttft = np.sort((tr.first_token_s[done] - tr.arrival_s[done]) * 1e3)
+        ttft = np.sort((tr.first_token_s[done] - tr.arrival_s[done] + res.request_overhead_s) * 1e3)
         multi = done & (tr.output_tokens > 1)
         tpot = np.sort((tr.finish_s[multi] - tr.first_token_s[multi]) / (tr.output_tokens[multi] - 1) * 1e3)
         cdf = [

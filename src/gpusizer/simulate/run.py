@@ -82,4 +82,7 @@ def simulate_deployment(
         think_time_s=workload.think_time_s,
     )
     warmup = workload.users if workload.users and workload.requests > 2 * workload.users else 0
-    return summarize(trace, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, warmup=warmup), trace
+    stats = summarize(
+        trace, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, warmup=warmup, api_s=eff.request_overhead_s
+    )
+    return stats, trace

@@ -62,15 +62,22 @@ class SimStats:
 
 
 def summarize(
-    trace: SimTrace, *, slo_ttft_s: float | None = None, slo_tpot_s: float | None = None, warmup: int = 0
+    trace: SimTrace,
+    *,
+    slo_ttft_s: float | None = None,
+    slo_tpot_s: float | None = None,
+    warmup: int = 0,
+    api_s: float = 0.0,
 ) -> SimStats:
     """Statistics over completed requests; the first ``warmup`` requests (a closed loop's
-    synchronized first wave) are left out, as a load test excludes its warm-up."""
+    synchronized first wave) are left out, as a load test excludes its warm-up. ``api_s``: the
+    API server's share of every TTFT and E2E, outside the engine's steps
+    (Efficiency.request_overhead_s)."""
     done = ~np.isnan(trace.finish_s)
     done[: min(warmup, len(done))] = False
     n = len(trace.finish_s) - min(warmup, len(trace.finish_s))
-    ttft = trace.first_token_s[done] - trace.arrival_s[done]
-    e2e = trace.finish_s[done] - trace.arrival_s[done]
+    ttft = trace.first_token_s[done] - trace.arrival_s[done] + api_s
+    e2e = trace.finish_s[done] - trace.arrival_s[done] + api_s
     outs = trace.output_tokens[done]
     multi = outs > 1
     tpot = (trace.finish_s[done][multi] - trace.first_token_s[done][multi]) / (outs[multi] - 1)
