@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gpusizer.catalog.load import interconnects
-from gpusizer.estimate.collectives import ACT_BYTES, Collectives
+from gpusizer.estimate.collectives import ACT_BYTES, Collectives, allreduce_latency
 
 # Measured by NVIDIA with SGLang 0.5.9's and vLLM 0.19.0's custom all-reduce under a CUDA graph
 # (aiconfigurator 0.12.0, systems/data/<system>/comm/<engine>/<version>/custom_allreduce_perf
@@ -57,7 +57,7 @@ def test_a_decode_step_all_reduces_at_the_engine_kernel_cost_not_nccl_cost() -> 
     all-reduce at ~20 µs (facts.md C.8.1, 64 KiB); the engines' kernel at ~5 µs."""
     one_layer = _collectives("nvlink4", 8).seconds(1) / 2
     assert 4e-6 < one_layer < 7e-6
-    nccl = interconnects()["nvlink4"].latency_s * 3  # log2 growth to 8 GPUs
+    nccl = allreduce_latency(interconnects()["nvlink4"], 8)
     assert one_layer < nccl / 3
 
 
@@ -66,7 +66,7 @@ def test_prefill_sized_messages_use_the_nccl_ring() -> None:
     link = interconnects()["nvlink4"]
     tokens = 8192
     msg = tokens * 7168 * ACT_BYTES
-    ring = link.latency_s * 3 + msg * 2 * 7 / 8 / (link.bandwidth_bps * link.busbw_fraction)
+    ring = allreduce_latency(link, 8) + msg * 2 * 7 / 8 / (link.bandwidth_bps * link.busbw_fraction)
     assert _collectives("nvlink4", 8).seconds(tokens) == pytest.approx(2 * ring)
 
 

@@ -185,8 +185,8 @@ def perf_rows(
     if mixed_prefill is None:
         mixed_prefill = engine_spec(dep.engine).mixed_prefill
     rows: list[PerfRow] = []
-    api = eff.request_overhead_s  # outside the engine: every TTFT pays it, no step does
-    ttft = _prefill_alone(dep, eff, input_len, chunk) + api
+    alone = _prefill_alone(dep, eff, input_len, chunk)
+    ttft = alone + eff.request_overhead_s  # the API server's share: every TTFT pays it, no step does
     ctx = input_len + output_len // 2
     for b in batches:
         st = step_time(dep, Batch(decode=(ctx,) * b), eff)
@@ -194,16 +194,16 @@ def perf_rows(
         if mixed_prefill and b > 1:
             others = step_time(dep, Batch(decode=(ctx,) * (b - 1)), eff).total_s
             pre, extra = _prefill_among(dep, eff, input_len, chunk, (ctx,) * (b - 1), others)
-            pre += api
+            pre += eff.request_overhead_s
         else:
-            pre, extra = ttft, ttft - api
+            pre, extra = ttft, alone
         ttft_loaded, tpot_loaded = _closed_loop(pre, extra, tpot, b, output_len)
         rows.append(
             PerfRow(
                 batch=b,
                 ttft_s=ttft,
                 tpot_s=tpot,
-                prefill_tokens_per_s=input_len / (ttft - api) if ttft > api else 0.0,
+                prefill_tokens_per_s=input_len / alone if alone else 0.0,
                 decode_tokens_per_s=1 / tpot,
                 output_tokens_per_s=b / tpot,
                 bound=st.bound,
