@@ -101,3 +101,41 @@ def test_dp_attention_trades_replicated_attention_weights_for_kv_capacity() -> N
     assert dp.limiting.weights_bytes > tp.limiting.weights_bytes
     assert dp.max_concurrency > 4 * tp.max_concurrency
     assert dp.fits and not tp.fits
+
+
+def test_fp8_weights_halve_the_linear_layers_time_not_the_attentions() -> None:
+    """FP8 GEMMs run at twice the BF16 tensor rate on Hopper; the serving engines' attention
+    kernels stay 16-bit, so a deep-context prefill chunk gains far less from FP8 weights than
+    a short one."""
+    fp8 = fit("deepseek-r1-distill-qwen-7b", "H100", quant="fp8", max_model_len=32768).deployment
+    bf16 = fit("deepseek-r1-distill-qwen-7b", "H100", max_model_len=32768).deployment
+
+    def ratio(chunk: tuple[int, int]) -> float:
+        b = Batch(prefill=(chunk,))
+        return step_time(fp8, b, EFF).compute_s / step_time(bf16, b, EFF).compute_s
+
+    short, deep = ratio((512, 0)), ratio((4096, 28672))
+    assert 0.5 <= short < 0.55  # almost all linear FLOPs: FP8 halves them
+    assert deep > 0.7  # most FLOPs are attention over 28K cached tokens: still 16-bit
+
+
+def test_routed_experts_run_at_their_own_fraction_of_peak() -> None:
+    """DeepSeek-V3 multiplies 58 MoE layers x 8 routed experts x 3 x 7168 x 2048 expert
+    parameters per token (config.json: 61 layers, first_k_dense_replace 3, num_experts_per_tok
+    8, hidden_size 7168, moe_intermediate_size 2048); only those FLOPs slow down when the
+    grouped GEMMs reach a lower share of peak, on MoE models and never on dense ones."""
+    from gpusizer.estimate.roofline import build_step_model
+
+    ds = fit("deepseek-r1", "H200", tp=8, max_model_len=8192).deployment
+    model = build_step_model(ds, EFF)
+    routed = sum(st.expert_params for st in model.stages) * 8
+    assert routed == 58 * 8 * 3 * 7168 * 2048
+    b = Batch(prefill=((8192, 0),))
+    for dep in (ds, MOE):
+        fast = step_time(dep, b, EFF).compute_s
+        slow = step_time(dep, b, replace(EFF, moe_compute_fraction=0.35)).compute_s
+        assert slow > fast * 1.2
+    assert (
+        step_time(BASE, b, replace(EFF, moe_compute_fraction=0.35)).compute_s
+        == step_time(BASE, b, EFF).compute_s
+    )

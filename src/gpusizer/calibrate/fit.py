@@ -43,6 +43,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "bandwidth_fraction": (0.15, 0.95),
     "kv_bandwidth_fraction": (0.10, 0.95),
     "compute_fraction": (0.10, 0.90),
+    "moe_compute_fraction": (0.02, 0.90),
     "step_overhead_s": (1e-5, 0.05),
     # a prompt chunk's set-up (request state, chunk metadata) is milliseconds, not the prefill
     # itself: left free to 0.2 s, DeepSeek's slow TensorRT-LLM prefill parked 0.12 s here, which
@@ -64,6 +65,7 @@ START = Factors(
     bandwidth_fraction=0.7,
     kv_bandwidth_fraction=0.5,
     compute_fraction=0.5,
+    moe_compute_fraction=0.3,
     step_overhead_s=1e-3,
     prefill_overhead_s=5e-3,
     layer_overhead_s=2e-5,
@@ -90,7 +92,7 @@ PRIOR_WEIGHT = 0.3  # pull of a group's factors towards the pooled fit (per fact
 # cases' eager steps) DeepSeek-V3 on TensorRT-LLM left out went from 125 % to 30 %. Holding MLA's
 # cost as well cost SGLang its DeepSeek fit (FlashMLA is faster than the pooled engines' MLA
 # path; DeepSeek-R1 on 8xB200 at one user 61 % slow in sample), so MLA stays per engine.
-SHARED_FACTORS = ("moe_layer_overhead_s", "prefill_moe_layer_overhead_s")
+SHARED_FACTORS = ("moe_layer_overhead_s", "prefill_moe_layer_overhead_s", "moe_compute_fraction")
 # Held at their floors (BOUNDS), not fitted: a per-step and a per-sequence host cost. Fitted on
 # every run they land on those floors anyway (the per-layer and per-sequence-per-layer terms
 # carry the fixed costs), but a fold without NVIDIA's 177 Llama-3.1-8B TensorRT-LLM runs raised

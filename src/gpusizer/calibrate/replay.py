@@ -31,6 +31,7 @@ FACTOR_NAMES = (
     "bandwidth_fraction",
     "kv_bandwidth_fraction",
     "compute_fraction",
+    "moe_compute_fraction",
     "step_overhead_s",
     "prefill_overhead_s",
     "layer_overhead_s",
@@ -51,6 +52,7 @@ class Factors:
     bandwidth_fraction: float
     kv_bandwidth_fraction: float
     compute_fraction: float
+    moe_compute_fraction: float
     step_overhead_s: float
     prefill_overhead_s: float
     layer_overhead_s: float
@@ -73,6 +75,7 @@ class Factors:
     def from_efficiency(cls, eff: Efficiency) -> Factors:
         values = {n: getattr(eff, n) for n in FACTOR_NAMES}
         values["kv_bandwidth_fraction"] = eff.kv_bandwidth_fraction or eff.bandwidth_fraction
+        values["moe_compute_fraction"] = eff.moe_compute_fraction or eff.compute_fraction
         return cls(**values)
 
     def apply(self, eff: Efficiency) -> Efficiency:
@@ -125,13 +128,15 @@ class _RecordingModel(StepModel):
     def seconds(
         self, tokens: int, rows: int, decode_ctx: float, prefill_kv: float, prefill_work: float, prefills: int
     ) -> float:
-        c, _m, comm, _o, _f, w, kv = self.parts(tokens, rows, decode_ctx, prefill_kv, prefill_work, prefills)
+        c, _m, comm, _o, _f, w, kv, e = self.parts(
+            tokens, rows, decode_ctx, prefill_kv, prefill_work, prefills
+        )
         bw = self.bandwidth_bps
         eager = float(self.eager(rows, prefills))
-        row = (c, w / bw, kv / bw, comm, float(rows), float(prefills), eager)
+        row = (c - e, w / bw, kv / bw, comm, float(rows), e, float(prefills), eager)
         self._rows.append(row)  # type: ignore[attr-defined]
         shape = (self.num_layers, self.moe_layer_total, self.mla_layers)
-        one = _step_times(np.array([row[:5]]), np.array([row[5]]), np.array([eager]), shape, self._real)  # type: ignore[attr-defined]
+        one = _step_times(np.array([row[:6]]), np.array([row[6]]), np.array([eager]), shape, self._real)  # type: ignore[attr-defined]
         return float(one[0])
 
 
@@ -142,8 +147,11 @@ def _step_times(
     ``eager`` marks decode steps without a CUDA graph; ``shape`` is (layers, MoE layers, MLA
     layers)."""
     layers, moe, mla = shape
-    c, w, kv, comm, rows = terms[:, 0], terms[:, 1], terms[:, 2], terms[:, 3], terms[:, 4]
-    busy = np.maximum(c / f.compute_fraction, w / f.bandwidth_fraction + kv / f.kv_bandwidth_fraction)
+    c, w, kv, comm, rows, e = (terms[:, i] for i in range(6))
+    busy = np.maximum(
+        c / f.compute_fraction + e / f.moe_compute_fraction,
+        w / f.bandwidth_fraction + kv / f.kv_bandwidth_fraction,
+    )
     fixed = (
         f.step_overhead_s
         + layers * f.layer_overhead_s
@@ -168,9 +176,9 @@ def record_engine(dep: Any, eff: Efficiency, run: Any) -> tuple[Recording, Any]:
     model = _RecordingModel(build_step_model(dep, eff), eff)
     trace = run(model)
     rows = model._rows  # type: ignore[attr-defined]
-    terms = np.array([r[:5] for r in rows], dtype=np.float64).reshape(-1, 5)
-    pre = np.array([r[5] for r in rows], dtype=np.float64)
-    eager = np.array([r[6] for r in rows], dtype=np.float64)
+    terms = np.array([r[:6] for r in rows], dtype=np.float64).reshape(-1, 6)
+    pre = np.array([r[6] for r in rows], dtype=np.float64)
+    eager = np.array([r[7] for r in rows], dtype=np.float64)
     ends = trace.step_end_s
 
     def step_of(times: FloatArray) -> IntArray:
@@ -214,7 +222,9 @@ def retime(rec: Recording, f: Factors) -> Prediction:
         + rec.mla_layers * f.mla_layer_overhead_s
     )
     parts = {
-        "compute": float(np.median(rec.terms[:, 0] / f.compute_fraction)),
+        "compute": float(
+            np.median(rec.terms[:, 0] / f.compute_fraction + rec.terms[:, 5] / f.moe_compute_fraction)
+        ),
         "weight reads": float(np.median(rec.terms[:, 1] / f.bandwidth_fraction)),
         "KV reads": float(np.median(rec.terms[:, 2] / f.kv_bandwidth_fraction)),
         "communication": float(np.median(rec.terms[:, 3])),

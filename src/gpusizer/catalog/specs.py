@@ -269,6 +269,7 @@ class EfficiencyFactor(_Strict):
     compute_fraction: Sourced
     step_overhead_s: Sourced
     prefill_overhead_s: Sourced | None = None  # extra fixed cost of a step that prefills
+    moe_compute_fraction: Sourced | None = None  # routed experts' grouped GEMMs; absent: compute_fraction
     kv_bandwidth_fraction: Sourced | None = None  # KV reads by attention; absent: as bandwidth_fraction
     layer_overhead_s: Sourced | None = None  # fixed cost per layer per step; absent: 0
     moe_layer_overhead_s: Sourced | None = None  # extra fixed cost per MoE layer per step; absent: 0

@@ -72,6 +72,7 @@ def efficiency_for(
                     compute_fraction=f.compute_fraction.value,
                     step_overhead_s=f.step_overhead_s.value,
                     prefill_overhead_s=f.prefill_overhead_s.value if f.prefill_overhead_s else 0.0,
+                    moe_compute_fraction=f.moe_compute_fraction.value if f.moe_compute_fraction else None,
                     kv_bandwidth_fraction=f.kv_bandwidth_fraction.value if f.kv_bandwidth_fraction else None,
                     layer_overhead_s=f.layer_overhead_s.value if f.layer_overhead_s else 0.0,
                     moe_layer_overhead_s=f.moe_layer_overhead_s.value if f.moe_layer_overhead_s else 0.0,

@@ -8,14 +8,17 @@ For a batch — some sequences prefilling chunks, some decoding one token each �
   (uniform routing); plus every sequence's cached K/V (engine layout, per rank);
 * do ``2 · active linear parameters`` FLOPs per token (lm_head only for rows that sample)
   plus attention ``2 · heads · (d_qk + d_v) · context`` per token per layer (MLA decode in
-  its absorbed form: d_qk = kv_lora_rank + rope, d_v = kv_lora_rank);
+  its absorbed form: d_qk = kv_lora_rank + rope, d_v = kv_lora_rank), the linear FLOPs at
+  the weight format's tensor rate (FP8, FP4, INT8) and the attention FLOPs at 16-bit's;
 * with TP, all-reduce the hidden state twice per layer: NCCL's ``α + bytes · 2(n−1)/n / busbw``
   or, on NVLink, the engines' own kernel where it is faster (a few µs per decode all-reduce;
   estimate/collectives.py: that, EP all-to-alls and PP hand-offs).
 
-``time = max(compute / (peak · η_compute), weights / (bandwidth · η_bw) + KV / (bandwidth · η_kv))
-+ comm + overhead`` with the η factors named in data/efficiency.yaml: streaming weights reaches
-a higher share of peak bandwidth than paged attention reading many sequences' KV blocks.
+``time = max(compute / (peak · η_compute) + experts / (peak · η_moe), weights / (bandwidth · η_bw)
++ KV / (bandwidth · η_kv)) + comm + overhead`` with the η factors named in data/efficiency.yaml:
+streaming weights reaches a higher share of peak bandwidth than paged attention reading many
+sequences' KV blocks, and the routed experts' grouped GEMMs (a few dozen tokens per expert,
+each expert split across the TP ranks) a lower share of the tensor peak than dense GEMMs.
 
 ``overhead`` is what a step costs however little it computes: a per-step floor (scheduler,
 sampling, graph launch); per-layer floors (each layer's chain of small kernels — at batch 1 a
@@ -52,6 +55,7 @@ __all__ = [
     "Efficiency",
     "StepModel",
     "StepTime",
+    "attention_dtype",
     "build_step_model",
     "compute_peak_flops",
     "step_time",
@@ -80,6 +84,9 @@ class Efficiency:
     bandwidth_fraction: float  # weights streamed per step (large GEMV/GEMM reads)
     compute_fraction: float
     step_overhead_s: float
+    # the routed experts' grouped GEMMs (many small per-expert matrices, narrow TP shards,
+    # block-scaled FP8): their own achieved fraction of the tensor peak; None: compute_fraction
+    moe_compute_fraction: float | None = None
     prefill_overhead_s: float = 0.0  # per prompt chunk in the step (request set-up, chunk metadata)
     kv_bandwidth_fraction: float | None = None  # KV-cache reads by the attention kernels; None: as weights
     layer_overhead_s: float = 0.0  # fixed cost per transformer layer per step (kernel floors)
@@ -144,6 +151,14 @@ def compute_peak_flops(gpu: GpuSpec, compute_dtype: str) -> tuple[float, str]:
     return float(gpu.memory_bandwidth_bps), "none"  # no tensor table: treat as 1 FLOP/byte
 
 
+def attention_dtype(compute_dtype: str) -> str:
+    """The math of the attention products under weights computed in ``compute_dtype``: 8-bit
+    and 4-bit formats quantize the linear layers' GEMMs only; the engines' default attention
+    kernels (FlashAttention, FlashInfer, FlashMLA, TensorRT-LLM's FMHA with a 16-bit KV cache)
+    multiply 16-bit queries and keys, at half the FP8 tensor rate on Hopper and Blackwell."""
+    return compute_dtype if compute_dtype in ("bf16", "fp16", "fp32") else "bf16"
+
+
 def _expert_fraction(experts: int, topk: int, tokens: int) -> float:
     """Expected share of experts hit at least once by ``tokens`` tokens (uniform routing)."""
     if experts <= 0 or tokens <= 0:
@@ -157,6 +172,7 @@ class _Stage:
     expert_bytes: float  # all routed experts on this rank
     kv_per_token: float  # KV bytes per cached token over this stage's layers
     linear_params: float  # active linear parameters per token on this rank
+    expert_params: float  # of which routed-expert parameters (top-k experts) per token
     head_params: float  # lm_head parameters on this rank (last stage only)
     layers: int
     moe_layers: int
@@ -183,6 +199,9 @@ class StepModel:
     stages: tuple[_Stage, ...]
     peak_flops: float
     peak_dtype: str
+    # the rate of the attention products (QK^T, PV): the engines run them in 16-bit whatever
+    # the weights' format (FP8/FP4/INT8 GEMMs, BF16 FlashAttention/FlashMLA); None: peak_flops
+    attn_peak_flops: float | None = None
     bandwidth_bps: float
     eff: Efficiency
     decode_width: float  # heads × (d_qk + d_v) per rank, decode (MLA absorbed)
@@ -233,8 +252,9 @@ class StepModel:
 
     def parts(
         self, tokens: int, rows: int, decode_ctx: float, prefill_kv: float, prefill_work: float, prefills: int
-    ) -> tuple[float, float, float, float, float, float, float]:
-        """(compute_s, memory_s, comm_s, overhead_s, flops, weight_bytes, kv_bytes) of a step."""
+    ) -> tuple[float, float, float, float, float, float, float, float]:
+        """(compute_s, memory_s, comm_s, overhead_s, flops, weight_bytes, kv_bytes, expert_s) of
+        a step; ``expert_s`` is the routed experts' share of ``compute_s``."""
         eff = self.eff
         drafting = rows - prefills if self.spec_tokens else 0
         logits, attn_ctx = rows, decode_ctx
@@ -246,19 +266,25 @@ class StepModel:
         frac = self._expert_frac(tokens)
         compute = memory = flops_t = w_t = kv_t = 0.0
         rate_c = self.peak_flops * eff.compute_fraction
+        rate_a = (self.attn_peak_flops or self.peak_flops) * eff.compute_fraction
+        rate_e = self.peak_flops * (eff.moe_compute_fraction or eff.compute_fraction)
+        expert_s = 0.0
         rate_m = self.bandwidth_bps * eff.bandwidth_fraction
         rate_kv = self.bandwidth_bps * (eff.kv_bandwidth_fraction or eff.bandwidth_fraction)
         for st in self.stages:
             w = st.dense_bytes + st.expert_bytes * frac
             kv = st.kv_per_token * (decode_ctx + prefill_kv) * st.attn_share
-            f = 2 * tokens * st.linear_params + 2 * logits * st.head_params
-            f += (
+            f_exp = 2 * tokens * st.expert_params
+            f_lin = 2 * tokens * (st.linear_params - st.expert_params) + 2 * logits * st.head_params
+            f_attn = (
                 2
                 * st.layers
                 * st.attn_share
                 * (self.decode_width * attn_ctx + self.prefill_width * prefill_work)
             )
-            compute += f / rate_c
+            f = f_lin + f_exp + f_attn
+            compute += f_lin / rate_c + f_exp / rate_e + f_attn / rate_a
+            expert_s += f_exp / rate_e
             memory += w / rate_m + kv / rate_kv
             flops_t += f
             w_t += w
@@ -285,7 +311,7 @@ class StepModel:
             + rows * (self.num_layers * eff.sequence_layer_overhead_s + eff.sequence_overhead_s)
             + (self.num_layers * eff.eager_layer_overhead_s if self.eager(rows, prefills) else 0.0)
         )
-        return compute, memory, comm, overhead, flops_t, w_t, kv_t
+        return compute, memory, comm, overhead, flops_t, w_t, kv_t, expert_s
 
     def seconds(
         self, tokens: int, rows: int, decode_ctx: float, prefill_kv: float, prefill_work: float, prefills: int
@@ -298,7 +324,7 @@ class StepModel:
         rows = len(batch.decode) + len(batch.prefill)  # rows that produce logits
         prefill_kv = float(sum(n + c for n, c in batch.prefill))
         prefill_work = float(sum(n * (c + (n + 1) / 2) for n, c in batch.prefill))
-        compute_s, memory_s, comm_s, overhead_s, flops, wbytes, kvbytes = self.parts(
+        compute_s, memory_s, comm_s, overhead_s, flops, wbytes, kvbytes, _ = self.parts(
             tokens, rows, float(sum(batch.decode)), prefill_kv, prefill_work, len(batch.prefill)
         )
         parts: dict[Bound, float] = {
@@ -387,6 +413,12 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
     )
     kv = kv_layout(a, dep.engine, dep.kv_dtype, tp=1 if dep.layout.attention_dp else shard)
     peak, dtype_used = compute_peak_flops(dep.gpu, dep.quant.fmt.compute_dtype)
+    # the serving engines' attention runs in 16-bit whatever the weights (attention_dtype);
+    # llama.cpp's factors are fitted with its attention at the format's rate, which its
+    # llama-bench rows favour (leave-one-source-out prefill 9.5 % vs 9.8 % at 16-bit)
+    attn_peak = (
+        compute_peak_flops(dep.gpu, attention_dtype(dep.quant.fmt.compute_dtype))[0] if serving else peak
+    )
     heads_rank = a.num_attention_heads / (1 if dp_attn else shard)
     if a.mla is not None:
         m = a.mla
@@ -396,6 +428,14 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
         decode_width = prefill_width = heads_rank * (a.head_dim + a.v_head_dim)
     moe_set = set(a.moe_layers)
     counts = dep.param_counts
+    # routed-expert parameters one token multiplies per MoE layer (top-k of the experts)
+    routed = (
+        max((counts.layers[i].group("experts") for i in moe_set), default=0)
+        / a.moe.num_experts
+        * a.moe.experts_per_token
+        if a.moe and a.moe.num_experts
+        else 0.0
+    )
     stages = []
     for r in ranks:
         by = r.bytes_by_group
@@ -409,6 +449,7 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
                 expert_bytes=experts,
                 kv_per_token=kv.per_layer_bytes * len(r.layers),
                 linear_params=sum(counts.layers[i].active for i in r.layers) / shard,
+                expert_params=routed * sum(1 for i in r.layers if i in moe_set) / shard,
                 head_params=a.vocab_size * a.hidden_size / shard if last else 0.0,
                 layers=len(r.layers),
                 moe_layers=sum(1 for i in r.layers if i in moe_set),
@@ -430,6 +471,7 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
         stages=tuple(stages),
         peak_flops=peak,
         peak_dtype=dtype_used,
+        attn_peak_flops=attn_peak,
         bandwidth_bps=dep.gpu.memory_bandwidth_bps,
         eff=eff,
         decode_width=decode_width,
