@@ -89,8 +89,9 @@ class Recording:
     ``*_step`` arrays index the step at whose end the event happened (-1: before the first
     step, i.e. at t = 0)."""
 
-    # one row per step: FLOPs / peak FLOP/s, weight bytes / peak bandwidth, KV bytes / peak
-    # bandwidth, communication seconds, sequences in the step (decodes + prefill chunks)
+    # one row per step: FLOPs / peak FLOP/s (all but the routed experts'), weight bytes / peak
+    # bandwidth, KV bytes / peak bandwidth, communication seconds, sequences in the step
+    # (decodes + prefill chunks), the routed experts' FLOPs / peak FLOP/s
     terms: FloatArray
     prefills: FloatArray  # prompt chunks in the step
     eager: FloatArray  # 1 where the step is a decode step without a CUDA graph (StepModel.eager)
@@ -143,7 +144,8 @@ class _RecordingModel(StepModel):
 def _step_times(
     terms: FloatArray, prefills: FloatArray, eager: FloatArray, shape: tuple[int, int, int], f: Factors
 ) -> FloatArray:
-    """Step durations from the factor-free terms (columns: compute, weights, KV, comm, rows);
+    """Step durations from the factor-free terms (columns: compute, weights, KV, comm, rows,
+    routed-expert compute);
     ``eager`` marks decode steps without a CUDA graph; ``shape`` is (layers, MoE layers, MLA
     layers)."""
     layers, moe, mla = shape
