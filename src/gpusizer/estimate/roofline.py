@@ -199,9 +199,9 @@ class StepModel:
     stages: tuple[_Stage, ...]
     peak_flops: float
     peak_dtype: str
-    # the rate of the attention products (QK^T, PV): the engines run them in 16-bit whatever
-    # the weights' format (FP8/FP4/INT8 GEMMs, BF16 FlashAttention/FlashMLA); None: peak_flops
-    attn_peak_flops: float | None = None
+    # the rate of the attention products (QK^T, PV): the serving engines run them in 16-bit
+    # whatever the weights' format (FP8/FP4/INT8 GEMMs, BF16 FlashAttention/FlashMLA)
+    attn_peak_flops: float
     bandwidth_bps: float
     eff: Efficiency
     decode_width: float  # heads × (d_qk + d_v) per rank, decode (MLA absorbed)
@@ -266,7 +266,7 @@ class StepModel:
         frac = self._expert_frac(tokens)
         compute = memory = flops_t = w_t = kv_t = 0.0
         rate_c = self.peak_flops * eff.compute_fraction
-        rate_a = (self.attn_peak_flops or self.peak_flops) * eff.compute_fraction
+        rate_a = self.attn_peak_flops * eff.compute_fraction
         rate_e = self.peak_flops * (eff.moe_compute_fraction or eff.compute_fraction)
         expert_s = 0.0
         rate_m = self.bandwidth_bps * eff.bandwidth_fraction
@@ -354,7 +354,8 @@ class StepModel:
             )
         elif bound == "compute":
             reason = (
-                f"compute-bound: {flops / 1e12:.2f} TFLOP per step at {self.peak_dtype} "
+                f"compute-bound: {flops / 1e12:.2f} TFLOP per step at {self.peak_dtype}"
+                f"{' (attention at 16-bit)' if self.attn_peak_flops != self.peak_flops else ''} "
                 f"({intensity:.0f} FLOP/B > ridge {ridge:.0f})"
             )
         elif bound == "communication":
