@@ -85,12 +85,14 @@ def admit_waiting(
         hit = cache.lookup(r, int(inp[r]))
         k = int(min(inp[r] - hit, budget))
         need_b = math.ceil(k / b)
-        if need_b > batch.free_blocks:
-            batch.free_blocks += cache.evict(need_b - batch.free_blocks, running)
+        if need_b + held > batch.free_blocks:  # short of blocks: drop unused cached prefixes
+            batch.free_blocks += cache.evict(math.ceil(need_b + held - batch.free_blocks), running)
             if hit and not cache.holds(r):  # its own prefix was evicted: compute it all
                 hit = 0
                 k = int(min(inp[r], budget))
                 need_b = math.ceil(k / b)
+                if need_b + held > batch.free_blocks:
+                    batch.free_blocks += cache.evict(math.ceil(need_b + held - batch.free_blocks), running)
         if need_b + held > batch.free_blocks:
             break
         waiting.popleft()
