@@ -60,8 +60,18 @@ def test_many_groups_hit_less_than_one() -> None:
 class _Flat:
     """A step model where a step costs its token count, for invariants on the scheduler."""
 
+    attn_window = 0  # dense attention
+
     def seconds(
-        self, tokens: int, seqs: int, decode_ctx: float, prefill_kv: float, prefill_work: float, chunks: int
+        self,
+        tokens: int,
+        seqs: int,
+        decode_ctx: float,
+        prefill_kv: float,
+        prefill_work: float,
+        chunks: int,
+        window_ctx: float | None = None,
+        window_work: float | None = None,
     ) -> float:
         return 1e-3 + 1e-5 * tokens
 

@@ -48,6 +48,8 @@ def test_pydantic_field_takes_the_cli_forms() -> None:
 class _ConstantStep:
     """A step-time model: every step lasts 10 ms."""
 
+    attn_window = 0  # dense attention
+
     def seconds(self, *args: float) -> float:
         return 0.01
 

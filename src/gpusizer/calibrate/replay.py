@@ -127,10 +127,18 @@ class _RecordingModel(StepModel):
         object.__setattr__(self, "_rows", [])
 
     def seconds(
-        self, tokens: int, rows: int, decode_ctx: float, prefill_kv: float, prefill_work: float, prefills: int
+        self,
+        tokens: int,
+        rows: int,
+        decode_ctx: float,
+        prefill_kv: float,
+        prefill_work: float,
+        prefills: int,
+        window_ctx: float | None = None,
+        window_work: float | None = None,
     ) -> float:
         c, _m, comm, _o, _f, w, kv, e = self.parts(
-            tokens, rows, decode_ctx, prefill_kv, prefill_work, prefills
+            tokens, rows, decode_ctx, prefill_kv, prefill_work, prefills, window_ctx, window_work
         )
         bw = self.bandwidth_bps
         eager = float(self.eager(rows, prefills))

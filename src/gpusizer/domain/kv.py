@@ -125,6 +125,14 @@ class KvLayout:
         return total
 
 
+def indexer_key_bytes(a: ModelArch) -> int:
+    """Bytes per token per layer of DeepSeek-V3.2's indexer key cache (FP8 keys plus one fp32
+    scale per 128-element block: 132 B); 0 for models without the lightning indexer."""
+    if not a.index_n_heads:
+        return 0
+    return a.index_head_dim + a.index_head_dim // INDEXER_BLOCK * 4
+
+
 def kv_layout(
     a: ModelArch,
     engine: Engine,
@@ -166,8 +174,8 @@ def kv_layout(
             per = latent * elem
             what = f"MLA latent {m.kv_lora_rank}+{m.qk_rope_head_dim} = {latent} × {elem:g} B"
         if sparse:
-            per += a.index_head_dim + a.index_head_dim // INDEXER_BLOCK * 4
-            what += f" + {a.index_head_dim + a.index_head_dim // INDEXER_BLOCK * 4} B indexer keys"
+            per += indexer_key_bytes(a)
+            what += f" + {indexer_key_bytes(a)} B indexer keys"
         what += f", replicated on every one of {tp} TP ranks" if tp > 1 else ""
         return KvLayout(per_layer_bytes=per, layer_attention=layers, replicated_over_tp=True, what=what)
     heads = a.num_kv_heads

@@ -42,7 +42,7 @@ from functools import cached_property
 from typing import Literal
 
 from gpusizer.catalog.specs import GpuSpec, LinkSpec
-from gpusizer.domain.kv import kv_layout
+from gpusizer.domain.kv import indexer_key_bytes, kv_layout
 from gpusizer.domain.scenario import Deployment
 from gpusizer.domain.weights import rank_weights
 from gpusizer.engines import engine_spec
@@ -159,6 +159,20 @@ def attention_dtype(compute_dtype: str) -> str:
     return compute_dtype if compute_dtype in ("bf16", "fp16", "fp32") else "bf16"
 
 
+def window_pairs(n: int, done: int, window: int) -> float:
+    """Query-key pairs of a prompt chunk of ``n`` tokens after ``done`` cached ones when each
+    query attends to at most ``window`` keys (DeepSeek-V3.2's sparse attention keeps the
+    indexer's top-k); ``window`` 0: every causal pair, n·(done + (n+1)/2)."""
+    if n <= 0:
+        return 0.0
+    if window <= 0 or done + n <= window:
+        return n * (done + (n + 1) / 2)
+    if done >= window:
+        return float(n * window)
+    below = window - done  # queries whose causal prefix is still within the window
+    return below * (done + (below + 1) / 2) + (n - below) * window
+
+
 def _expert_fraction(experts: int, topk: int, tokens: int) -> float:
     """Expected share of experts hit at least once by ``tokens`` tokens (uniform routing)."""
     if experts <= 0 or tokens <= 0:
@@ -171,6 +185,9 @@ class _Stage:
     dense_bytes: float  # weights streamed every step (not experts, not the embedding)
     expert_bytes: float  # all routed experts on this rank
     kv_per_token: float  # KV bytes per cached token over this stage's layers
+    # of which the DeepSeek-V3.2 indexer's keys, read over the whole context every step
+    # (the rest, the MLA latent, only over the top-k tokens the indexer keeps)
+    index_kv_per_token: float = 0.0
     linear_params: float  # active linear parameters per token on this rank
     expert_params: float  # of which routed-expert parameters (top-k experts) per token
     head_params: float  # lm_head parameters on this rank (last stage only)
@@ -188,6 +205,7 @@ class _Draft:
     expert_bytes: float  # per rank: the layer's routed experts (MoE drafts)
     params: float  # active parameters per token per rank (layer and head)
     kv_per_token: float  # the draft layer's KV bytes per cached token
+    index_kv_per_token: float = 0.0  # of which indexer keys (sparse attention: whole context)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,6 +242,13 @@ class StepModel:
     # passes of a one-layer draft (``draft``); 0: off
     spec_tokens: int = 0
     draft: _Draft | None = None
+    # DeepSeek Sparse Attention (V3.2): the main attention of a query reads at most
+    # ``attn_window`` keys (index_topk), picked by a lightning indexer that scores every cached
+    # key with ``index_width`` = index_n_heads × index_head_dim multiply-adds per pair at
+    # ``index_peak_flops`` (FP8 in DeepGEMM's indexer kernels); 0: dense attention
+    attn_window: int = 0
+    index_width: float = 0.0
+    index_peak_flops: float = 0.0
 
     def eager(self, rows: int, prefills: int) -> bool:
         """A decode-only step whose batch size has no captured CUDA graph runs eagerly (a step
@@ -251,17 +276,30 @@ class StepModel:
         )
 
     def parts(
-        self, tokens: int, rows: int, decode_ctx: float, prefill_kv: float, prefill_work: float, prefills: int
+        self,
+        tokens: int,
+        rows: int,
+        decode_ctx: float,
+        prefill_kv: float,
+        prefill_work: float,
+        prefills: int,
+        window_ctx: float | None = None,
+        window_work: float | None = None,
     ) -> tuple[float, float, float, float, float, float, float, float]:
         """(compute_s, memory_s, comm_s, overhead_s, flops, weight_bytes, kv_bytes, expert_s) of
-        a step; ``expert_s`` is the routed experts' share of ``compute_s``."""
+        a step; ``expert_s`` is the routed experts' share of ``compute_s``. With sparse
+        attention (``attn_window``), ``window_ctx`` and ``window_work`` are ``decode_ctx`` and
+        ``prefill_work`` with every query's keys capped at the window (``window_pairs``)."""
         eff = self.eff
+        win_ctx = decode_ctx if window_ctx is None else window_ctx
+        win_work = prefill_work if window_work is None else window_work
         drafting = rows - prefills if self.spec_tokens else 0
-        logits, attn_ctx = rows, decode_ctx
+        logits, attn_ctx, index_ctx = rows, win_ctx, decode_ctx
         if drafting:  # the verify pass runs spec_tokens more query tokens per decoding sequence
             extra = drafting * self.spec_tokens
             tokens += extra
             attn_ctx *= 1 + self.spec_tokens  # each verified token attends to the context (read once)
+            index_ctx *= 1 + self.spec_tokens
             logits += extra  # and each is scored by the lm_head
         frac = self._expert_frac(tokens)
         compute = memory = flops_t = w_t = kv_t = 0.0
@@ -271,19 +309,26 @@ class StepModel:
         expert_s = 0.0
         rate_m = self.bandwidth_bps * eff.bandwidth_fraction
         rate_kv = self.bandwidth_bps * (eff.kv_bandwidth_fraction or eff.bandwidth_fraction)
+        rate_i = (self.index_peak_flops or self.attn_peak_flops) * eff.compute_fraction
         for st in self.stages:
             w = st.dense_bytes + st.expert_bytes * frac
-            kv = st.kv_per_token * (decode_ctx + prefill_kv) * st.attn_share
+            # the indexer's keys over the whole context; the attention's own cache over the
+            # window the indexer keeps (all of it without sparse attention); a prompt chunk's
+            # queries pick different keys, so a prefill reads its whole context
+            kv = (
+                st.index_kv_per_token * (decode_ctx + prefill_kv)
+                + (st.kv_per_token - st.index_kv_per_token) * (win_ctx + prefill_kv)
+            ) * st.attn_share
             f_exp = 2 * tokens * st.expert_params
             f_lin = 2 * tokens * (st.linear_params - st.expert_params) + 2 * logits * st.head_params
             f_attn = (
-                2
-                * st.layers
-                * st.attn_share
-                * (self.decode_width * attn_ctx + self.prefill_width * prefill_work)
+                2 * st.layers * st.attn_share * (self.decode_width * attn_ctx + self.prefill_width * win_work)
             )
-            f = f_lin + f_exp + f_attn
-            compute += f_lin / rate_c + f_exp / rate_e + f_attn / rate_a
+            f_index = 2 * st.layers * st.attn_share * self.index_width * (index_ctx + prefill_work)
+            f = f_lin + f_exp + f_attn + f_index
+            compute += (
+                f_lin / rate_c + f_exp / rate_e + f_attn / rate_a + (f_index / rate_i if f_index else 0.0)
+            )
             expert_s += f_exp / rate_e
             memory += w / rate_m + kv / rate_kv
             flops_t += f
@@ -293,7 +338,7 @@ class StepModel:
         if drafting and self.draft is not None:  # spec_tokens passes of the draft, a token each
             d, n = self.draft, self.spec_tokens
             w = n * (d.dense_bytes + d.expert_bytes * self._expert_frac(drafting))
-            kv = n * d.kv_per_token * decode_ctx
+            kv = n * (d.index_kv_per_token * decode_ctx + (d.kv_per_token - d.index_kv_per_token) * win_ctx)
             f = n * 2 * drafting * d.params
             compute += f / rate_c
             memory += w / rate_m + kv / rate_kv
@@ -314,18 +359,36 @@ class StepModel:
         return compute, memory, comm, overhead, flops_t, w_t, kv_t, expert_s
 
     def seconds(
-        self, tokens: int, rows: int, decode_ctx: float, prefill_kv: float, prefill_work: float, prefills: int
+        self,
+        tokens: int,
+        rows: int,
+        decode_ctx: float,
+        prefill_kv: float,
+        prefill_work: float,
+        prefills: int,
+        window_ctx: float | None = None,
+        window_work: float | None = None,
     ) -> float:
-        c, m, comm, o, *_ = self.parts(tokens, rows, decode_ctx, prefill_kv, prefill_work, prefills)
+        c, m, comm, o, *_ = self.parts(
+            tokens, rows, decode_ctx, prefill_kv, prefill_work, prefills, window_ctx, window_work
+        )
         return max(c, m) + comm + o
 
     def step(self, batch: Batch) -> StepTime:
         tokens = batch.tokens
         rows = len(batch.decode) + len(batch.prefill)  # rows that produce logits
         prefill_kv = float(sum(n + c for n, c in batch.prefill))
-        prefill_work = float(sum(n * (c + (n + 1) / 2) for n, c in batch.prefill))
+        prefill_work = float(sum(window_pairs(n, c, 0) for n, c in batch.prefill))
+        win = self.attn_window
         compute_s, memory_s, comm_s, overhead_s, flops, wbytes, kvbytes, _ = self.parts(
-            tokens, rows, float(sum(batch.decode)), prefill_kv, prefill_work, len(batch.prefill)
+            tokens,
+            rows,
+            float(sum(batch.decode)),
+            prefill_kv,
+            prefill_work,
+            len(batch.prefill),
+            float(sum(min(c, win) for c in batch.decode)) if win else None,
+            float(sum(window_pairs(n, c, win) for n, c in batch.prefill)) if win else None,
         )
         parts: dict[Bound, float] = {
             "compute": compute_s,
@@ -348,9 +411,15 @@ class StepModel:
                 if self.experts and total_bytes
                 else f"{wbytes / total_bytes if total_bytes else 0:.0%} weights"
             )
+            sparse = (
+                f", the latent of the top {self.attn_window:,} keys and every key's indexer entry"
+                if self.attn_window and any(c > self.attn_window for c in batch.decode)
+                else ""
+            )
             reason = (
                 f"memory-bound: {total_bytes / 1e9:.2f} GB read per step ({split}, "
-                f"{kvbytes / total_bytes if total_bytes else 0:.0%} KV); {intensity:.0f} FLOP/B < ridge {ridge:.0f}"
+                f"{kvbytes / total_bytes if total_bytes else 0:.0%} KV{sparse}); "
+                f"{intensity:.0f} FLOP/B < ridge {ridge:.0f}"
             )
         elif bound == "compute":
             reason = (
@@ -427,6 +496,11 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
         prefill_width = heads_rank * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)
     else:
         decode_width = prefill_width = heads_rank * (a.head_dim + a.v_head_dim)
+    # DeepSeek Sparse Attention: the serving engines run V3.2's indexer and top-k attention
+    # (SGLang's NSA backend, vLLM's FlashMLA-sparse, TensorRT-LLM); its indexer projections are
+    # replicated on every attention rank (SGLang's ReplicatedLinear), its scores in FP8
+    sparse = serving and a.mla is not None and a.index_n_heads > 0 and a.index_topk > 0
+    index_kv = float(indexer_key_bytes(a)) if sparse else 0.0
     moe_set = set(a.moe_layers)
     counts = dep.param_counts
     # routed-expert parameters one token multiplies per MoE layer (top-k of the experts)
@@ -449,6 +523,7 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
                 dense_bytes=dense,
                 expert_bytes=experts,
                 kv_per_token=kv.per_layer_bytes * len(r.layers),
+                index_kv_per_token=index_kv * len(r.layers),
                 linear_params=sum(counts.layers[i].active for i in r.layers) / shard,
                 expert_params=routed * sum(1 for i in r.layers if i in moe_set) / shard,
                 head_params=a.vocab_size * a.hidden_size / shard if last else 0.0,
@@ -467,6 +542,7 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
             expert_bytes=sum(st.expert_bytes for st in stages) / max(1, sum(st.moe_layers for st in stages)),
             params=sum(st.linear_params for st in stages) / layers + head_params,
             kv_per_token=sum(st.kv_per_token for st in stages) / layers,
+            index_kv_per_token=index_kv,
         )
     return StepModel(
         stages=tuple(stages),
@@ -492,6 +568,9 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
         moe_layer_total=sum(st.moe_layers for st in stages) + (n_spec if a.moe else 0),
         spec_tokens=n_spec,
         draft=draft,
+        attn_window=a.index_topk if sparse else 0,
+        index_width=float(a.index_n_heads * a.index_head_dim) if sparse else 0.0,
+        index_peak_flops=compute_peak_flops(dep.gpu, "fp8")[0] if sparse else 0.0,
         # enforce_eager is left out on purpose: the eager cost is fitted on TensorRT-LLM's
         # PyTorch-backend runs only, and would not transfer to vLLM's eager mode
         graph_batches=frozenset(dep.cuda_graph_batches) if dep.cuda_graph_batches is not None else None,

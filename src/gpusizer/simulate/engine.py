@@ -35,7 +35,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from gpusizer.estimate.roofline import StepModel
+from gpusizer.estimate.roofline import StepModel, window_pairs
 from gpusizer.simulate.admission import AdmissionReserve, admit_waiting
 from gpusizer.simulate.batch import Batch
 from gpusizer.simulate.preemption import fit_decodes, new_blocks
@@ -216,21 +216,25 @@ def _admission_reserve(limits: EngineLimits) -> AdmissionReserve:
     )
 
 
-def _decode_phase(batch: Batch, cache: PrefixCache, *, skip: bool) -> tuple[IntArray, int, int]:
+def _decode_phase(
+    batch: Batch, cache: PrefixCache, *, skip: bool, window: int = 0
+) -> tuple[IntArray, int, int, int]:
     """1. One decode token (with speculative decoding, the tokens it keeps) for every running
     request past its prompt (none if ``skip``), with block growth and, when blocks run out,
-    preemption. Returns the decoding requests, their summed context and the number of
-    requests preempted."""
+    preemption. Returns the decoding requests, their summed context, that sum with each
+    context capped at ``window`` (sparse attention; 0: uncapped) and the number of requests
+    preempted."""
     dec = batch.decoders()
     if skip or not len(dec):
-        return dec[:0], 0, 0
+        return dec[:0], 0, 0, 0
     dec, ctx, preempted = fit_decodes(batch, cache, dec)
     if not len(dec):
-        return dec, 0, preempted
+        return dec, 0, 0, preempted
     grow = new_blocks(batch, dec, ctx)
     batch.blocks[dec] += grow
     batch.free_blocks -= int(grow.sum())
-    return dec, int(np.sum(ctx)), preempted
+    total = int(np.sum(ctx))
+    return dec, total, int(np.minimum(ctx, window).sum()) if window else total, preempted
 
 
 def _continue_prefills(batch: Batch, cache: PrefixCache, chunks: list[tuple[int, int]], budget: int) -> int:
@@ -257,15 +261,28 @@ def _continue_prefills(batch: Batch, cache: PrefixCache, chunks: list[tuple[int,
 
 
 def _step_seconds(
-    model: StepModel, batch: Batch, n_dec: int, decode_ctx: float, chunks: list[tuple[int, int]]
+    model: StepModel,
+    batch: Batch,
+    n_dec: int,
+    decode_ctx: float,
+    chunks: list[tuple[int, int]],
+    window_ctx: float,
 ) -> float:
     """The duration of the step: its decodes and prompt chunks, through the step model."""
     done_prompt = batch.done_prompt
     prefill_tokens = sum(k for _, k in chunks)
     prefill_kv = float(sum(done_prompt[r] + k for r, k in chunks))
     prefill_work = float(sum(k * (done_prompt[r] + (k + 1) / 2) for r, k in chunks))
+    win = model.attn_window
     return model.seconds(
-        n_dec + prefill_tokens, n_dec + len(chunks), decode_ctx, prefill_kv, prefill_work, len(chunks)
+        n_dec + prefill_tokens,
+        n_dec + len(chunks),
+        decode_ctx,
+        prefill_kv,
+        prefill_work,
+        len(chunks),
+        window_ctx if win else None,
+        float(sum(window_pairs(k, int(done_prompt[r]), win) for r, k in chunks)) if win else None,
     )
 
 
@@ -337,7 +354,9 @@ def run_engine(
             and (bool(batch.prefilling) or (bool(batch.waiting) and len(batch.running) < limits.max_num_seqs))
         )
         force_decode = False
-        dec, decode_ctx, preempted = _decode_phase(batch, cache, skip=prefill_only)
+        dec, decode_ctx, window_ctx, preempted = _decode_phase(
+            batch, cache, skip=prefill_only, window=model.attn_window
+        )
         if preempted:
             preemptions += preempted
             reserve.reset()
@@ -360,7 +379,7 @@ def run_engine(
                 break
             t = max(t, upcoming)
             continue
-        dt = _step_seconds(model, batch, n_dec, float(decode_ctx), chunks)
+        dt = _step_seconds(model, batch, n_dec, float(decode_ctx), chunks, float(window_ctx))
         t += dt
         gone, emitted = _apply_step(batch, cache, dec, chunks, t, step_no)
         if len(gone):
