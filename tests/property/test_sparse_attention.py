@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpusizer.api import fit
 from gpusizer.catalog.load import efficiency_factors
+from gpusizer.errors import BadInputError
 from gpusizer.estimate.perf import efficiency_for
 from gpusizer.estimate.roofline import Batch, build_step_model, window_pairs
 from gpusizer.simulate.engine import run_engine
@@ -97,3 +99,25 @@ def test_the_simulator_caps_each_sequence_at_the_window_like_the_step_model() ->
     for i, dt in enumerate(decode_steps):
         ctx = prompt + 1 + i
         assert dt == model.step(Batch(decode=(ctx,))).total_s
+
+
+def test_serving_engines_refuse_v32_where_its_sparse_kernels_are_not_built() -> None:
+    """FlashMLA's sparse kernels and DeepGEMM's indexer exist for SM90 and SM100 only (vLLM
+    issues 35021: A100/A800, 31936: RTX PRO 6000); SGLang serves V3.2 on MI300/MI350 ROCm."""
+    for gpu, engine in (
+        ("A100", "vllm"),
+        ("RTX PRO 6000", "sglang"),
+        ("L40S", "tensorrt-llm"),
+        ("MI300X", "vllm"),
+    ):
+        with pytest.raises(BadInputError, match="sparse attention") as err:
+            fit("deepseek-v3.2", gpu, gpus=8, engine=engine, max_model_len=8192)
+        assert err.value.field == "gpu"
+    for gpu, engine in (("H100", "vllm"), ("H20", "sglang"), ("B200", "tensorrt-llm"), ("MI300X", "sglang")):
+        assert (
+            fit("deepseek-v3.2", gpu, gpus=8, engine=engine, max_model_len=8192).deployment.engine == engine
+        )
+    # DeepSeek-V3.1 (dense MLA) keeps running on Ampere
+    assert fit(
+        "deepseek-v3.1", "A100", gpus=8, quant="awq", max_model_len=8192
+    ).deployment.gpu.key.startswith("a100")

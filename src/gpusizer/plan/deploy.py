@@ -165,6 +165,38 @@ def _check_quant_on_gpu(q: AppliedQuant, gpu: GpuSpec, engine: Engine) -> tuple[
     )
 
 
+# Where the serving engines run DeepSeek Sparse Attention (DeepSeek-V3.2's lightning indexer
+# and top-k MLA). FlashMLA's sparse kernels (deepseek-ai/FlashMLA PR 98) and DeepGEMM's indexer
+# logits are built for SM90 and SM100 only: vLLM's FLASHMLA_SPARSE backend, the one backend
+# with sparse MLA, declares capability 9.x/10.x (vllm issues 30644, 31936: SM120 RTX PRO 6000
+# fails; 35021: SM80 A100/A800 fails on the DeepGEMM indexer), SGLang's sparse kernels raise
+# "only supported on SM90a and SM100f", and TensorRT-LLM's DSA path is its DeepSeek-V3 path on
+# Hopper/Blackwell (PR 9141). On AMD, SGLang ships ROCm images that serve V3.2 on MI300 and
+# MI350 (docs.sglang.io, DeepSeek V3.2 usage); vLLM's AMD support was announced as planned.
+_SPARSE_ATTENTION_CAPABILITIES = ("9.", "10.")
+_SPARSE_ATTENTION_AMD = {"sglang": ("cdna3", "cdna4")}
+
+
+def _check_sparse_attention(resolved: ResolvedModel, gpu: GpuSpec, engine: Engine) -> None:
+    """Refuse a serving engine on a GPU its DeepSeek Sparse Attention kernels do not run on."""
+    a = resolved.arch
+    if not (a.index_n_heads and a.index_topk and engine_spec(engine).serving):
+        return
+    cap = gpu.compute_capability or ""
+    if gpu.vendor == "nvidia" and cap.startswith(_SPARSE_ATTENTION_CAPABILITIES):
+        return
+    if gpu.vendor == "amd" and gpu.architecture in _SPARSE_ATTENTION_AMD.get(engine, ()):
+        return
+    # one message for every GPU it refuses, so that plan's rejections group into one line
+    raise BadInputError(
+        "gpu",
+        f"{resolved.name}'s sparse attention (lightning indexer + top-{a.index_topk} MLA) has "
+        f"{engine_spec(engine).label} kernels only for Hopper and data-centre Blackwell GPUs "
+        "(compute capability 9.x/10.x: FlashMLA's sparse kernels, DeepGEMM's indexer)",
+        "H100, H200, H20, H800, GH200, B200, GB200; or SGLang on MI300X, MI325X, MI355X",
+    )
+
+
 def _engine(resolved: ResolvedModel, gpu: GpuSpec, engine: str | None, quant: str | None) -> Engine:
     """The user's engine, else llama.cpp for a GGUF file, a GGUF type name or an Apple GPU,
     else vLLM."""
@@ -262,6 +294,7 @@ def deploy(
             "engines: " + ", ".join(applied.fmt.engines),
         )
     qnotes = (*qnotes, *_check_quant_on_gpu(applied, gpu, engine_name))
+    _check_sparse_attention(resolved, gpu, engine_name)
     if o.dp_attention and (tp_ < 2 or not engine_spec(engine_name).serving):
         raise BadInputError("dp_attention", "needs TP ≥ 2 on vLLM, SGLang or TensorRT-LLM")
     if o.spec_tokens and not engine_spec(engine_name).serving:
