@@ -68,10 +68,35 @@ def test_sparse_attention_only_pays_off_past_the_window() -> None:
     assert sparse.step(long).kv_bytes < dense.step(long).kv_bytes / 3
     assert sparse.step(long).total_s < dense.step(long).total_s
     # the last chunk of a 64K prompt: the indexer, replicated on all 8 ranks (64 heads x 128),
-    # does more multiply-adds than the head-sharded MLA over the whole prefix (16 heads x 320
-    # per rank), but in FP8 at twice the 16-bit rate; the MLA itself sees 2,048 keys a query
+    # does more multiply-adds than the head-sharded dense MLA over the whole prefix (16 heads x
+    # 320 per rank), but in FP8 at twice the 16-bit rate; the sparse MLA multiplies 2,048 keys
+    # a query, absorbed (576 + 512) over 64 padded heads
     prompt = Batch(prefill=((8192, 57344),))
     assert sparse.step(prompt).compute_s < dense.step(prompt).compute_s
+
+
+def test_sparse_kernels_multiply_every_index_slot_over_padded_heads() -> None:
+    """FlashMLA's sparse kernels take 64 or 128 query heads and all ``index_topk`` slots of a
+    query (unused ones masked): at TP 8 a rank's 16 heads are padded to 64 (vLLM's
+    FlashMLASparse backend, SGLang's NSA backend), and the attention's multiply-adds do not
+    shrink with the context, only the indexer's grow with it. DP attention keeps the 128
+    heads on one rank for an eighth of the sequences."""
+    absorbed = 2 * 512 + 64  # kv_lora_rank (QK and PV) + qk_rope_head_dim
+    _, dep, eff = _v32()
+    assert not dep.layout.attention_dp
+    model = build_step_model(dep, eff)
+    assert model.decode_width == model.prefill_width == 64 * absorbed
+    short, longer = model.step(Batch(decode=(100,) * 4)), model.step(Batch(decode=(1500,) * 4))
+    index_per_key = 2 * LAYERS * 64 * 128  # indexer heads x head dim, on every rank
+    assert longer.flops - short.flops == pytest.approx(4 * 1400 * index_per_key)
+    attention = 2 * LAYERS * 64 * absorbed * TOPK  # per query token, whatever its context
+    dense = replace(model, attn_window=0, index_width=0.0, decode_width=0.0, prefill_width=0.0)
+    assert short.flops - dense.step(Batch(decode=(100,) * 4)).flops == pytest.approx(
+        4 * (attention + 100 * index_per_key)
+    )
+    res = fit("deepseek-v3.2", "H200", gpus=8, engine="sglang", dp_attention=True, max_model_len=32768)
+    dp = build_step_model(res.deployment, eff)
+    assert dp.attention_dp and dp.decode_width == 128 * absorbed
 
 
 def test_llamacpp_runs_v32_dense() -> None:

@@ -8,8 +8,9 @@ For a batch — some sequences prefilling chunks, some decoding one token each �
   (uniform routing); plus every sequence's cached K/V (engine layout, per rank);
 * do ``2 · active linear parameters`` FLOPs per token (lm_head only for rows that sample)
   plus attention ``2 · heads · (d_qk + d_v) · context`` per token per layer (MLA decode in
-  its absorbed form: d_qk = kv_lora_rank + rope, d_v = kv_lora_rank), the linear FLOPs at
-  the weight format's tensor rate (FP8, FP4, INT8) and the attention FLOPs at 16-bit's;
+  its absorbed form: d_qk = kv_lora_rank + rope, d_v = kv_lora_rank; DeepSeek-V3.2's sparse
+  MLA over its ``index_topk`` slots and padded heads, ``sparse_attention_heads``), the linear
+  FLOPs at the weight format's tensor rate (FP8, FP4, INT8) and the attention FLOPs at 16-bit's;
 * with TP, all-reduce the hidden state twice per layer: NCCL's ``α + bytes · 2(n−1)/n / busbw``
   or, on NVLink, the engines' own kernel where it is faster (a few µs per decode all-reduce;
   estimate/collectives.py: that, EP all-to-alls and PP hand-offs).
@@ -37,6 +38,7 @@ another for a single step. Pure: plain values in, plain values out.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -159,6 +161,15 @@ def attention_dtype(compute_dtype: str) -> str:
     return compute_dtype if compute_dtype in ("bf16", "fp16", "fp32") else "bf16"
 
 
+def sparse_attention_heads(heads: float) -> int:
+    """The query heads a rank's sparse-MLA kernel multiplies for ``heads`` of its own:
+    FlashMLA's sparse kernels take 64 or 128 heads only, so the engines pad a tensor-parallel
+    rank's share up (vLLM's FlashMLASparse backend: "padding num_heads to 64 due to sparse
+    attn kernel requirement"; its FP8 decode path and SGLang's NSA backend: 64 if ≤ 64, else
+    128). DP attention keeps all 128 of DeepSeek-V3.2's heads on a rank: no padding."""
+    return 64 if heads <= 64 else max(128, math.ceil(heads))
+
+
 def window_pairs(n: int, done: int, window: int) -> float:
     """Query-key pairs of a prompt chunk of ``n`` tokens after ``done`` cached ones when each
     query attends to at most ``window`` keys (DeepSeek-V3.2's sparse attention keeps the
@@ -245,7 +256,11 @@ class StepModel:
     # DeepSeek Sparse Attention (V3.2): the main attention of a query reads at most
     # ``attn_window`` keys (index_topk), picked by a lightning indexer that scores every cached
     # key with ``index_width`` = index_n_heads × index_head_dim multiply-adds per pair at
-    # ``index_peak_flops`` (FP8 in DeepGEMM's indexer kernels); 0: dense attention
+    # ``index_peak_flops`` (FP8 in DeepGEMM's indexer kernels); 0: dense attention. The
+    # sparse kernels multiply every one of a query's ``attn_window`` index slots, the unused
+    # ones masked (``sparse_attention_heads``: and over padded heads), so the attention's
+    # FLOPs are ``decode_width · attn_window`` per query token whatever its context; only the
+    # latent reads stop at the context
     attn_window: int = 0
     index_width: float = 0.0
     index_peak_flops: float = 0.0
@@ -321,9 +336,11 @@ class StepModel:
             ) * st.attn_share
             f_exp = 2 * tokens * st.expert_params
             f_lin = 2 * tokens * (st.linear_params - st.expert_params) + 2 * logits * st.head_params
-            f_attn = (
-                2 * st.layers * st.attn_share * (self.decode_width * attn_ctx + self.prefill_width * win_work)
-            )
+            if self.attn_window:
+                f_attn = 2 * st.layers * st.attn_share * self.decode_width * self.attn_window * tokens
+            else:
+                width_ctx = self.decode_width * attn_ctx + self.prefill_width * win_work
+                f_attn = 2 * st.layers * st.attn_share * width_ctx
             f_index = 2 * st.layers * st.attn_share * self.index_width * (index_ctx + prefill_work)
             f = f_lin + f_exp + f_attn + f_index
             compute += (
@@ -501,6 +518,10 @@ def build_step_model(dep: Deployment, eff: Efficiency) -> StepModel:
     # replicated on every attention rank (SGLang's ReplicatedLinear), its scores in FP8
     sparse = serving and a.mla is not None and a.index_n_heads > 0 and a.index_topk > 0
     index_kv = float(indexer_key_bytes(a)) if sparse else 0.0
+    if sparse and a.mla is not None:  # prompt and decode tokens alike run the absorbed kernel
+        decode_width = prefill_width = sparse_attention_heads(heads_rank) * (
+            2 * a.mla.kv_lora_rank + a.mla.qk_rope_head_dim
+        )
     moe_set = set(a.moe_layers)
     counts = dep.param_counts
     # routed-expert parameters one token multiplies per MoE layer (top-k of the experts)
