@@ -27,11 +27,12 @@ from gpusizer.estimate.roofline import StepModel, build_step_model
 
 HERE = Path(__file__).parent
 ROWS = {r["case_id"]: r for r in load_rows(HERE / "serving_cases.jsonl")}
+ALL_ROWS = ROWS | {r["case_id"]: r for r in load_rows(HERE / "serving_cases_more.jsonl")}
 KNOWN = {e.id for e in model_catalogue()}
 
 
 def case(cid: str) -> ServingCase:
-    c = serving_case(ROWS[cid], KNOWN)
+    c = serving_case(ALL_ROWS[cid], KNOWN)
     assert not isinstance(c, Skipped), c
     return c
 
@@ -73,7 +74,14 @@ DEEPSEEK_ONLINE = [
     "sglcookbook-dsv31-mi300x-tp8-chat-c1",
     "sglcookbook-dsv31-mi300x-tp8-chat-c16",
     "sglcookbook-dsv31-mi300x-tp8-chat-c100",
+    "inferencex-dsr1-fp8-mi300x-sglang-tp8-1k1k-c4-2026-05-18",
+    "inferencex-dsr1-fp8-mi300x-sglang-tp8-1k1k-c64-2026-02-27",
 ]
+# SGLang's ROCm builds disagree more than one band allows: InferenceX measured DeepSeek-R1 on
+# 8×MI300X at 4 users stepping 24.4 ms on SGLang 0.5.9 and 14.6 ms on 0.5.12, the SGLang
+# cookbook DeepSeek-V3.1 at one user 23.9 ms; one AMD row of factors sits between them
+BAND = {"nvidia": 0.30, "amd": 0.35}
+OTPS_BAND = {"nvidia": 0.35, "amd": 0.60}  # at one user, 35 % fast on TPOT is 54 % high on tokens/s
 
 
 @pytest.mark.parametrize("cid", DEEPSEEK_ONLINE)
@@ -83,8 +91,16 @@ def test_deepseek_online_runs_within_band(cid: str) -> None:
     p = retime(run.recording, Factors.from_efficiency(run.efficiency))
     m = c.measured
     assert m.tpot_ms and m.output_tps
-    assert abs(p.tpot_s * 1e3 / m.tpot_ms - 1) <= 0.30, (p.tpot_s * 1e3, m.tpot_ms, ROWS[cid]["source_url"])
-    assert abs(p.output_tokens_per_s / m.output_tps - 1) <= 0.35, (p.output_tokens_per_s, m.output_tps)
+    band = BAND[c.vendor]
+    assert abs(p.tpot_s * 1e3 / m.tpot_ms - 1) <= band, (
+        p.tpot_s * 1e3,
+        m.tpot_ms,
+        ALL_ROWS[cid]["source_url"],
+    )
+    assert abs(p.output_tokens_per_s / m.output_tps - 1) <= OTPS_BAND[c.vendor], (
+        p.output_tokens_per_s,
+        m.output_tps,
+    )
 
 
 DEPLOYMENTS = [
@@ -187,3 +203,38 @@ def test_the_api_servers_share_of_a_ttft_costs_no_engine_step() -> None:
         # loaded: the same wait, less a hair of queueing (users arrive a little less often)
         assert b.ttft_loaded_s == pytest.approx(a.ttft_loaded_s + 0.05, rel=0.01)
         assert (b.tpot_s, b.prefill_tokens_per_s) == pytest.approx((a.tpot_s, a.prefill_tokens_per_s))
+
+
+MORE = load_rows(HERE / "serving_cases_more.jsonl")
+
+
+def test_every_gathered_run_carries_its_page_and_verbatim_evidence() -> None:
+    """serving_cases_more.jsonl: runs the project read off further public pages (dstack's
+    raw CSVs, InferenceX's results, TensorRT-LLM's and vLLM's guides), each with its page and
+    the lines it was read from."""
+    assert len(MORE) >= 100
+    assert not set(ROWS) & {r["case_id"] for r in MORE}
+    for r in MORE:
+        assert r["source_url"].startswith("https://github.com/"), r["case_id"]
+        assert r["evidence"] and r["figures_as_printed"], r["case_id"]
+        assert r["is_deepseek"] and r["engine"] in ("sglang", "vllm", "tensorrt-llm")
+
+
+def test_runs_on_builds_older_than_the_factors_are_scored_not_fitted() -> None:
+    """dstack's February 2025 runs (SGLang 0.4.3, vLLM 0.7.4) and pages that do not state a
+    build are never fitted on; InferenceX's SGLang 0.5.9/0.5.12 runs are."""
+    by_id = {r["case_id"]: r for r in MORE}
+    old = serving_case(by_id["dstack-dsr1-h200-sglang-tp8-in3200-out800-c4"], KNOWN)
+    new = serving_case(by_id["inferencex-dsr1-fp8-mi300x-sglang-tp8-1k1k-c4-2026-05-18"], KNOWN)
+    unstated = serving_case(by_id["trtllm-bestperf-dsr1-fp8-h200-dep8-c1024"], KNOWN)
+    assert isinstance(old, ServingCase) and isinstance(new, ServingCase) and isinstance(unstated, ServingCase)
+    assert not old.current_release and not unstated.current_release and new.current_release
+    # the page's own layout: DP attention on for dstack's SGLang, off for InferenceX's TP 8
+    assert old.fit_kwargs["dp_attention"] and not new.fit_kwargs["dp_attention"]
+    assert not new.fit_kwargs["ep"] and new.fit_kwargs["gpu_memory_utilization"] == 0.8
+    assert new.fit_kwargs["gpu"] == "MI300X"
+    mi355 = serving_case(by_id["inferencex-dsr1-fp8-mi355x-sglang-tp8-1k1k-c4-2026-05-27"], KNOWN)
+    assert isinstance(mi355, ServingCase) and mi355.fit_kwargs["gpu"] == "MI355X"
+    # AMD's MXFP4 repack (weights and activations) has no format of its own here: not modelled
+    fp4 = serving_case(by_id["inferencex-dsr1-fp4-mi355x-sglang-tp4-1k1k-c4-2026-06-11"], KNOWN)
+    assert isinstance(fp4, Skipped) and "MXFP4" in fp4.reason

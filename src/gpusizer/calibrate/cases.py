@@ -54,8 +54,18 @@ GPUS = {
     "b200": "B200",
     "h800-80gb": "H800",
     "mi300x": "MI300X",
+    "mi325x": "MI325X",
     "mi350x": "MI350X",
+    "mi355x": "MI355X",
 }
+
+# The engine releases the efficiency factors describe: every run of the calibration file is on
+# one (SGLang 0.5.3–0.5.9, vLLM 0.10.2–0.13, TensorRT-LLM 1.0–1.2), mid-2025 on. Engines sped
+# DeepSeek up severalfold over 2025 (DeepGEMM, DP attention, FlashMLA, overlap scheduling: the
+# dstack runs of February 2025 step 2–3x slower than the same model and GPUs a year on), so a
+# run on an older build, or one whose page does not state its build, is scored in a slice of
+# its own and never fitted on: its gap is the release's, not the step model's.
+CURRENT_RELEASES = {"sglang": (0, 5, 0), "vllm": (0, 10, 0), "tensorrt-llm": (1, 0, 0)}
 
 
 def _quant(precision: str) -> tuple[str | None, str | None]:
@@ -67,6 +77,8 @@ def _quant(precision: str) -> tuple[str | None, str | None]:
         return "bf16", None
     if p.startswith("fp8"):
         return "fp8-block", None
+    if p.startswith("mxfp4") and "activations" in p:
+        return None, "MXFP4 weights and activations (AMD Quark repack): not in the format catalogue"
     if p.startswith("mxfp4"):
         return None, None  # gpt-oss ships MXFP4 experts: the checkpoint's own format
     if p.startswith("int4 (awq"):
@@ -112,6 +124,9 @@ class ServingCase:
     # False: scored, never fitted on — the server's throughput stalls as users are added
     # (throughput_stalls): its bottleneck is not an engine step gpusizer's factors describe
     fitted: bool = True
+    # False: the engine build is older than CURRENT_RELEASES or not stated: scored in its own
+    # slice, never fitted on
+    current_release: bool = True
 
     @property
     def band(self) -> str:
@@ -251,6 +266,8 @@ def _serving_case(cid: str, row: dict[str, Any], known_models: set[str]) -> Serv
     if re.search(r"(^|\s)(--dp|--dp-size|--data-parallel-size)\b", launch) and not layout.dp_attention:
         raise _Unmodelled("data-parallel replicas without DP attention not mapped")
     users = _users(row)
+    if "shared-prefix" in str(row.get("dataset") or "").lower():
+        raise _Unmodelled("shared-prefix prompts (prefix caching) not mapped")
     if not row.get("input_tokens") or not row.get("output_tokens"):
         raise _Unmodelled("no mean input/output length")
     measured = _measured(row)
@@ -276,7 +293,17 @@ def _serving_case(cid: str, row: dict[str, Any], known_models: set[str]) -> Serv
         measured=measured,
         source_url=str(row["source_url"]),
         default_graphs=not re.search(r"cuda_graph|padding", launch + str(row.get("evidence") or "")),
+        current_release=current_release(engine, row.get("engine_version")),
     )
+
+
+def current_release(engine: str, version: object) -> bool:
+    """Whether ``version`` (as the page printed it) is one of CURRENT_RELEASES; a version the
+    page does not state, or states unreadably, is not."""
+    m = re.match(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?", str(version or ""))
+    if not m:
+        return False
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) >= CURRENT_RELEASES[engine]
 
 
 def _speculation(text: str) -> dict[str, Any]:
@@ -386,6 +413,9 @@ def _fit_kwargs(
     m = re.search(r"--chunked-prefill-size[ =](\d+)", launch)
     if m and engine == "sglang":
         kwargs["max_num_batched_tokens"] = int(m.group(1))
+    m = re.search(r"--(?:mem-fraction-static|gpu-memory-utilization)[ =]([\d.]+)", launch)
+    if m:
+        kwargs["gpu_memory_utilization"] = float(m.group(1))
     if re.search(r"--kv[-_]cache[-_]dtype[ =]fp8", launch):
         kwargs["kv_dtype"] = "fp8"
     if row.get("engine_version") and engine_spec(engine).versioned:

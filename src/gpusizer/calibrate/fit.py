@@ -124,6 +124,9 @@ class CaseData:
     ttft_fitted: bool = True
     # False: scored, never fitted on (its throughput stalls: calibrate/cases.throughput_stalls)
     fitted: bool = True
+    # False: an engine build older than the factors describe (calibrate/cases.CURRENT_RELEASES):
+    # scored in its own slice, never fitted on
+    current_release: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -226,7 +229,7 @@ def fit_rows(cases: Sequence[CaseData], min_cases: int = 3) -> list[FittedRow]:
     Runs with speculative decoding are left out of every fit and only scored: the draft's
     own per-pass costs are not a fitted term, and fitted on, four such runs moved the shared
     MoE/MLA costs enough to raise the DeepSeek leave-one-source-out TPOT error from 39 to 48 %."""
-    cases = [c for c in cases if not c.speculative and c.fitted]
+    cases = [c for c in cases if not c.speculative and c.fitted and c.current_release]
     pooled = _fit_one(cases, START, None)
     rows = [FittedRow(group=None, factors=pooled, cases=len(cases))]
     groups: dict[tuple[str, str], list[CaseData]] = {}

@@ -42,6 +42,7 @@ def case_data(case: ServingCase) -> CaseData:
         speculative=bool(case.fit_kwargs.get("spec_tokens")),
         ttft_fitted=case.ttft_fitted,
         fitted=case.fitted,
+        current_release=case.current_release,
     )
 
 
@@ -66,15 +67,20 @@ def record_cases(
 
 
 def record_all(
-    path: str | Path, progress: Callable[[str], None] | None = None
+    *paths: str | Path, progress: Callable[[str], None] | None = None
 ) -> tuple[list[CaseData], list[Skipped]]:
-    """Every row of a ``serving_cases.jsonl`` file, mapped and simulated."""
+    """Every row of the ``serving_cases*.jsonl`` files, mapped and simulated."""
     known = {e.id for e in model_catalogue()}
-    return record_cases(serving_cases(load_rows(path), known), progress)
+    rows = [row for path in paths for row in load_rows(path)]
+    return record_cases(serving_cases(rows, known), progress)
 
 
 def cv_tables(scored: Sequence[Scored]) -> list[tuple[str, dict[str, dict[str, float] | None]]]:
-    """(slice name, {metric: summary}) for the slices the README reports."""
+    """(slice name, {metric: summary}) for the slices the README reports: every slice holds
+    the runs on the engine releases the factors describe (cases.CURRENT_RELEASES), the last
+    one the runs on older or unstated builds."""
+    older = [s for s in scored if not s.case.current_release]
+    scored = [s for s in scored if s.case.current_release]
     slices: list[tuple[str, Callable[[Scored], bool]]] = [
         ("all", lambda s: True),
         ("online (concurrency cap)", lambda s: s.case.online),
@@ -99,4 +105,7 @@ def cv_tables(scored: Sequence[Scored]) -> list[tuple[str, dict[str, dict[str, f
         chosen = [s for s in scored if keep(s)]
         if chosen:
             out.append((name, {m: summarize_errors(chosen, m) for m in METRICS}))
+    if older:
+        name = "older or unstated engine builds (never fitted)"
+        out.append((name, {m: summarize_errors(older, m) for m in METRICS}))
     return out
