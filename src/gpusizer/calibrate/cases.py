@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gpusizer.engines import engine_spec
+from gpusizer.engines.base import parse_version
+from gpusizer.errors import BadInputError
 
 __all__ = [
     "STALL_GROWTH",
@@ -300,10 +302,11 @@ def _serving_case(cid: str, row: dict[str, Any], known_models: set[str]) -> Serv
 def current_release(engine: str, version: object) -> bool:
     """Whether ``version`` (as the page printed it) is one of CURRENT_RELEASES; a version the
     page does not state, or states unreadably, is not."""
-    m = re.match(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?", str(version or ""))
-    if not m:
-        return False
-    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) >= CURRENT_RELEASES[engine]
+    try:
+        parsed = parse_version(str(version)) if version else None
+    except BadInputError:  # "not printed", a commit hash
+        parsed = None
+    return parsed is not None and parsed >= CURRENT_RELEASES[engine]
 
 
 def _speculation(text: str) -> dict[str, Any]:
