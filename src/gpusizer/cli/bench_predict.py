@@ -7,7 +7,24 @@ from typing import Any
 
 from gpusizer.errors import BadInputError
 
-__all__ = ["predict_point"]
+__all__ = ["HELD_FACTORS", "predict_point"]
+
+# The efficiency row's terms besides the two `calibrate` rescales (bandwidth and compute
+# fraction) and the step overhead it copies: stored with a prediction so a calibrated row keeps
+# them (a serving engine's fixed per-layer costs are most of a DeepSeek decode step).
+HELD_FACTORS = (
+    "kv_bandwidth_fraction",
+    "moe_compute_fraction",
+    "prefill_overhead_s",
+    "layer_overhead_s",
+    "moe_layer_overhead_s",
+    "sequence_layer_overhead_s",
+    "sequence_overhead_s",
+    "prefill_moe_layer_overhead_s",
+    "mla_layer_overhead_s",
+    "eager_layer_overhead_s",
+    "request_overhead_s",
+)
 
 
 def predict_point(
@@ -58,5 +75,7 @@ def predict_point(
         "bandwidth_fraction": eff.bandwidth_fraction,
         "compute_fraction": eff.compute_fraction,
         "step_overhead_s": eff.step_overhead_s,
+        # the row's other terms, which `calibrate` carries over unchanged
+        "held": {name: getattr(eff, name) for name in HELD_FACTORS if getattr(eff, name) is not None},
     }
     return result

@@ -4,7 +4,8 @@ For every stored run that has gpusizer's prediction beside it (``bench --predict
 ``compare``), the ratio predicted/measured of the median TPOT rescales the bandwidth
 fraction (decode is memory-bound) and that of the median TTFT the compute fraction (prefill
 is compute-bound); the median ratio per engine × GPU vendor × class gives the new factor,
-clamped to (0, 1]. A group needs at least ``MIN_RUNS`` runs and ``MIN_REQUESTS`` completed
+clamped to (0, 1]; the row's other terms (per-layer and per-sequence costs, the MoE and KV
+fractions) are kept as the predictions used them. A group needs at least ``MIN_RUNS`` runs and ``MIN_REQUESTS`` completed
 requests, or it is refused: one short run is noise. The residuals — each run's error after
 the fit — are printed. The result is a YAML file in the shape of data/efficiency.yaml,
 saved as a named profile (``--profile NAME``, used by ``perf``/``simulate``/``plan
@@ -109,6 +110,14 @@ def fit_factors(
                     "value": base["step_overhead_s"],
                     "unit": "s",
                     "source": "unchanged from the catalogue",
+                },
+                **{
+                    name: {
+                        "value": value,
+                        "unit": "fraction" if name.endswith("fraction") else "s",
+                        "source": f"unchanged from the catalogue row {base.get('row', '')}".rstrip(),
+                    }
+                    for name, value in base.get("held", {}).items()
                 },
                 "uncertainty": round(spread, 4),
             }
