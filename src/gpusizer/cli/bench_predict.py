@@ -76,6 +76,6 @@ def predict_point(
         "compute_fraction": eff.compute_fraction,
         "step_overhead_s": eff.step_overhead_s,
         # the row's other terms, which `calibrate` carries over unchanged
-        "held": {name: getattr(eff, name) for name in HELD_FACTORS if getattr(eff, name) is not None},
+        "held": {name: getattr(eff, name) for name in HELD_FACTORS if getattr(eff, name)},  # 0 = absent
     }
     return result
