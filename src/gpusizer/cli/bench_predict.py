@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpusizer.calibrate.replay import FACTOR_NAMES
 from gpusizer.errors import BadInputError
 
 __all__ = ["HELD_FACTORS", "predict_point"]
@@ -12,18 +13,8 @@ __all__ = ["HELD_FACTORS", "predict_point"]
 # The efficiency row's terms besides the two `calibrate` rescales (bandwidth and compute
 # fraction) and the step overhead it copies: stored with a prediction so a calibrated row keeps
 # them (a serving engine's fixed per-layer costs are most of a DeepSeek decode step).
-HELD_FACTORS = (
-    "kv_bandwidth_fraction",
-    "moe_compute_fraction",
-    "prefill_overhead_s",
-    "layer_overhead_s",
-    "moe_layer_overhead_s",
-    "sequence_layer_overhead_s",
-    "sequence_overhead_s",
-    "prefill_moe_layer_overhead_s",
-    "mla_layer_overhead_s",
-    "eager_layer_overhead_s",
-    "request_overhead_s",
+HELD_FACTORS = tuple(
+    n for n in FACTOR_NAMES if n not in ("bandwidth_fraction", "compute_fraction", "step_overhead_s")
 )
 
 
