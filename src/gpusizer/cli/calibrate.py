@@ -5,8 +5,8 @@ For every stored run that has gpusizer's prediction beside it (``bench --predict
 fraction (decode is memory-bound) and that of the median TTFT the compute fraction (prefill
 is compute-bound); the median ratio per engine × GPU vendor × class gives the new factor,
 clamped to (0, 1]; the row's other terms (per-layer and per-sequence costs, the MoE and KV
-fractions) are kept as the predictions used them. A group needs at least ``MIN_RUNS`` runs and ``MIN_REQUESTS`` completed
-requests, or it is refused: one short run is noise. The residuals — each run's error after
+fractions) are kept as the predictions used them. A group needs at least ``MIN_RUNS`` runs
+and ``MIN_REQUESTS`` completed requests, or it is refused: one short run is noise. The residuals — each run's error after
 the fit — are printed. The result is a YAML file in the shape of data/efficiency.yaml,
 saved as a named profile (``--profile NAME``, used by ``perf``/``simulate``/``plan
 --profile NAME``) or written to ``--out FILE``.
