@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from gpusizer.api import efficiency_of, fit
 from gpusizer.calibrate.cases import ServingCase, Skipped, load_rows, serving_case
-from gpusizer.calibrate.replay import Factors, retime
+from gpusizer.calibrate.fit import BOUNDS
+from gpusizer.calibrate.replay import FACTOR_NAMES, Factors, Recording, _step_times, retime
 from gpusizer.calibrate.simulate_case import run_case
 from gpusizer.catalog.load import model_catalogue
 from gpusizer.estimate.roofline import StepModel, build_step_model
@@ -60,6 +61,50 @@ def test_retiming_reproduces_the_simulator(cid: str) -> None:
     # the API server's share of a TTFT is outside the trace's steps (simulate/stats.py adds it)
     assert p.ttft_s == pytest.approx(float(np.median(ttft)) + run.efficiency.request_overhead_s, rel=1e-9)
     assert p.output_tokens_per_s == pytest.approx(float(outs.sum()) / span, rel=1e-9)
+
+
+def _per_step(rec: Recording, f: Factors) -> tuple[float, float, float]:
+    """TPOT, TTFT and output tokens/s re-timed step by step, as the simulator times them."""
+    dt = _step_times(rec.terms, rec.prefills, rec.eager, (rec.layers, rec.moe_layers, rec.mla_layers), f)
+    ends = np.concatenate([[0.0], np.cumsum(dt)])
+    ok = rec.completed
+    arrival, first, finish = (ends[s[ok] + 1] for s in (rec.arrival_step, rec.first_step, rec.finish_step))
+    outs = rec.output_tokens[ok]
+    multi = outs > 1
+    tpot = (finish[multi] - first[multi]) / (outs[multi] - 1)
+    span = float(finish.max() - arrival.min())
+    return float(np.median(tpot)), float(np.median(first - arrival)), float(outs.sum()) / span
+
+
+@pytest.mark.parametrize(
+    "cid",
+    [
+        "gpustack-glm-4.5-air-a100-vllm-tp4-L332",  # MoE, requests at once
+        "gpustack-deepseek-v3.2-h200-sglang-tp8-dp8-dpattn-L1099",  # MLA, DP attention
+    ],
+)
+def test_runs_of_steps_retime_as_their_steps_do(cid: str) -> None:
+    """retime() times runs of steps between request events at once (replay.Segments); under
+    any factors inside the fit's bounds it gives what timing each step would, also where a
+    run turns from memory- to compute-bound part way."""
+    rec = run_case(case(cid)).recording
+    seg = rec.segments
+    assert len(seg.steps) < len(rec.terms) and seg.steps.sum() == len(rec.terms)
+    rng = np.random.default_rng(7)
+    turned = 0
+    for _ in range(40):
+        f = Factors.of(rng.uniform(lo, hi) for lo, hi in (BOUNDS[n] for n in FACTOR_NAMES))
+        p = retime(rec, f)
+        tpot, ttft, otps = _per_step(rec, f)
+        assert p.tpot_s == pytest.approx(tpot, rel=1e-9)
+        assert p.ttft_s == pytest.approx(ttft + f.request_overhead_s, rel=1e-9)
+        assert p.output_tokens_per_s == pytest.approx(otps, rel=1e-9)
+        inv = np.array([1 / f.compute_fraction, 1 / f.moe_compute_fraction])
+        inv_mem = np.array([1 / f.bandwidth_fraction, 1 / f.kv_bandwidth_fraction])
+        d0 = seg.first[:, :2] @ inv - seg.first[:, 2:] @ inv_mem
+        d1 = seg.last[:, :2] @ inv - seg.last[:, 2:] @ inv_mem
+        turned += int(((d0 > 0) != (d1 > 0)).sum())
+    assert turned > 0  # the crossing branch was exercised
 
 
 # DeepSeek runs at a concurrency cap (sgl-cookbook, SGLang 0.5.x). In sample: the shipped
