@@ -46,10 +46,9 @@ SAVED_AIC = ROOT / "tests" / "golden" / "aic_predictions_0.12.0.jsonl"
 
 # Regression guard (--check, and cv_serving.py --check): gpusizer's mean |error| over the
 # headline rows, leave one set out, with a little slack. README holds the figures (today TTFT
-# 43 %, TPOT 24 %: Llama-3.1-8B on TensorRT-LLM, left out, is predicted a quarter slow, and its
-# TTFT, which waits for completions outside the engine, 49 % off since TensorRT-LLM's fitted
-# API-server share of a TTFT is 134 ms).
-CHECKS = {"ttft": 0.47, "tpot": 0.28}
+# 33 %, TPOT 13 %: DeepSeek-V3 on SGLang, left out, is predicted a third slow, and Llama-3.1-8B's
+# TTFT, which waits for completions outside the engine, 36 % off).
+CHECKS = {"ttft": 0.37, "tpot": 0.17}
 
 
 def _record(case: ServingCase) -> CaseData | Skipped:

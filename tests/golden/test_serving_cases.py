@@ -107,6 +107,37 @@ def test_runs_of_steps_retime_as_their_steps_do(cid: str) -> None:
     assert turned > 0  # the crossing branch was exercised
 
 
+@pytest.mark.parametrize(
+    ("model", "gpu", "kw"),
+    [
+        ("deepseek-ai/DeepSeek-R1", "B200", {"gpus": 8, "engine": "sglang"}),  # MoE + MLA
+        ("qwen3-32b", "h100-sxm", {"engine": "tensorrt-llm", "users": 64}),  # eager batches
+    ],
+)
+def test_the_recording_step_model_times_steps_as_the_step_model_does(
+    model: str, gpu: str, kw: dict[str, object]
+) -> None:
+    """record_engine's step model keeps the factor-free terms and must hand the simulator the
+    step times the real step model would: prefill, decode, mixed and eager steps."""
+    from gpusizer.calibrate.replay import _RecordingModel
+
+    dep = fit(model, gpu, max_model_len=8192, suggest=False, **kw).deployment  # type: ignore[arg-type]
+    dep = replace(dep, cuda_graph_batches=(*range(1, 33), 64, 128))
+    eff = efficiency_of(dep)[0]
+    real = build_step_model(dep, eff)
+    recording = _RecordingModel(real, eff)
+    steps = [
+        (1, 1, 900.0, 0.0, 0.0, 0),
+        (48, 48, 48 * 3000.0, 0.0, 0.0, 0),  # not a graphed batch: eager where graphs are partial
+        (64, 64, 64 * 3000.0, 0.0, 0.0, 0),
+        (2048 + 7, 8, 7 * 500.0, 2048.0 * 1024, 2048.0 * 1024, 1),
+        (8192, 1, 0.0, 8192.0 * 4096, 8192.0 * 4096, 1),
+    ]
+    assert any(real.eager(a[1], a[5]) for a in steps)
+    for args in steps:
+        assert recording.seconds(*args) == pytest.approx(real.seconds(*args), rel=1e-12)
+
+
 # DeepSeek runs at a concurrency cap (sgl-cookbook, SGLang 0.5.x). In sample: the shipped
 # (full-data) factors were fitted on these rows, so this guards against a refit or a model
 # change that stops reproducing them (TPOT within 30 %, output tokens/s within 35 %). The

@@ -212,9 +212,25 @@ class _RecordingModel(StepModel):
         eager = float(self.eager(rows, prefills))
         row = (c - e, w / bw, kv / bw, comm, float(rows), e, float(prefills), eager)
         self._rows.append(row)  # type: ignore[attr-defined]
-        shape = (self.num_layers, self.moe_layer_total, self.mla_layers)
-        one = _step_times(np.array([row[:6]]), np.array([row[6]]), np.array([eager]), shape, self._real)  # type: ignore[attr-defined]
-        return float(one[0])
+        f: Factors = self._real  # type: ignore[attr-defined]
+        layers, moe, mla = self.num_layers, self.moe_layer_total, self.mla_layers
+        # _step_times for one step, in scalars (a step of the simulator costs microseconds)
+        busy = max(
+            (c - e) / f.compute_fraction + e / f.moe_compute_fraction,
+            w / bw / f.bandwidth_fraction + kv / bw / f.kv_bandwidth_fraction,
+        )
+        return (
+            busy
+            + comm
+            + f.step_overhead_s
+            + layers * f.layer_overhead_s
+            + moe * f.moe_layer_overhead_s
+            + mla * f.mla_layer_overhead_s
+            + rows * (layers * f.sequence_layer_overhead_s + f.sequence_overhead_s)
+            + prefills * f.prefill_overhead_s
+            + (moe * f.prefill_moe_layer_overhead_s if prefills > 0 else 0.0)
+            + eager * (layers * f.eager_layer_overhead_s)
+        )
 
 
 def _step_times(
