@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from gpusizer.api import efficiency_of, fit
 from gpusizer.calibrate.cases import ServingCase, Skipped, load_rows, serving_case
 from gpusizer.calibrate.fit import BOUNDS
-from gpusizer.calibrate.replay import FACTOR_NAMES, Factors, Recording, _step_times, retime
+from gpusizer.calibrate.replay import FACTOR_NAMES, Factors, Recording, retime, step_time
 from gpusizer.calibrate.simulate_case import run_case
 from gpusizer.catalog.load import model_catalogue
 from gpusizer.estimate.roofline import StepModel, build_step_model
@@ -65,7 +65,9 @@ def test_retiming_reproduces_the_simulator(cid: str) -> None:
 
 def _per_step(rec: Recording, f: Factors) -> tuple[float, float, float]:
     """TPOT, TTFT and output tokens/s re-timed step by step, as the simulator times them."""
-    dt = _step_times(rec.terms, rec.prefills, rec.eager, (rec.layers, rec.moe_layers, rec.mla_layers), f)
+    shape = (rec.layers, rec.moe_layers, rec.mla_layers)
+    rows = np.column_stack([rec.terms, rec.prefills, rec.eager])
+    dt = np.array([step_time(tuple(r), shape, f) for r in rows])
     ends = np.concatenate([[0.0], np.cumsum(dt)])
     ok = rec.completed
     arrival, first, finish = (ends[s[ok] + 1] for s in (rec.arrival_step, rec.first_step, rec.finish_step))

@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from gpusizer.estimate.roofline import Efficiency, StepModel, build_step_model
 
-__all__ = ["FACTOR_NAMES", "Factors", "Prediction", "Recording", "record_engine", "retime"]
+__all__ = ["FACTOR_NAMES", "Factors", "Prediction", "Recording", "record_engine", "retime", "step_time"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -212,56 +212,33 @@ class _RecordingModel(StepModel):
         eager = float(self.eager(rows, prefills))
         row = (c - e, w / bw, kv / bw, comm, float(rows), e, float(prefills), eager)
         self._rows.append(row)  # type: ignore[attr-defined]
-        f: Factors = self._real  # type: ignore[attr-defined]
-        layers, moe, mla = self.num_layers, self.moe_layer_total, self.mla_layers
-        # _step_times for one step, in scalars (a step of the simulator costs microseconds)
-        busy = max(
-            (c - e) / f.compute_fraction + e / f.moe_compute_fraction,
-            w / bw / f.bandwidth_fraction + kv / bw / f.kv_bandwidth_fraction,
-        )
-        return (
-            busy
-            + comm
-            + f.step_overhead_s
-            + layers * f.layer_overhead_s
-            + moe * f.moe_layer_overhead_s
-            + mla * f.mla_layer_overhead_s
-            + rows * (layers * f.sequence_layer_overhead_s + f.sequence_overhead_s)
-            + prefills * f.prefill_overhead_s
-            + (moe * f.prefill_moe_layer_overhead_s if prefills > 0 else 0.0)
-            + eager * (layers * f.eager_layer_overhead_s)
-        )
+        shape = (self.num_layers, self.moe_layer_total, self.mla_layers)
+        return step_time(row, shape, self._real)  # type: ignore[attr-defined]
 
 
-def _step_times(
-    terms: FloatArray, prefills: FloatArray, eager: FloatArray, shape: tuple[int, int, int], f: Factors
-) -> FloatArray:
-    """Step durations from the factor-free terms (columns: compute, weights, KV, comm, rows,
-    routed-expert compute);
-    ``eager`` marks decode steps without a CUDA graph; ``shape`` is (layers, MoE layers, MLA
-    layers)."""
+def step_time(row: tuple[float, ...], shape: tuple[int, int, int], f: Factors) -> float:
+    """One step's duration from its recorded factor-free terms ``row`` (compute but the routed
+    experts', weight reads, KV reads — seconds at peak —, communication seconds, sequences,
+    routed-expert compute, prompt chunks, 1 if run without a CUDA graph) under factors ``f``;
+    ``shape`` is (layers, MoE layers, MLA layers). Scalars: the simulator calls it every step."""
+    c, w, kv, comm, rows, e, prefills, eager = row
     layers, moe, mla = shape
-    c, w, kv, comm, rows, e = (terms[:, i] for i in range(6))
-    busy = np.maximum(
+    busy = max(
         c / f.compute_fraction + e / f.moe_compute_fraction,
         w / f.bandwidth_fraction + kv / f.kv_bandwidth_fraction,
     )
-    fixed = (
-        f.step_overhead_s
+    return (
+        busy
+        + comm
+        + f.step_overhead_s
         + layers * f.layer_overhead_s
         + moe * f.moe_layer_overhead_s
         + mla * f.mla_layer_overhead_s
-    )
-    out: FloatArray = (
-        busy
-        + comm
-        + fixed
         + rows * (layers * f.sequence_layer_overhead_s + f.sequence_overhead_s)
         + prefills * f.prefill_overhead_s
-        + np.where(prefills > 0, moe * f.prefill_moe_layer_overhead_s, 0.0)
+        + (moe * f.prefill_moe_layer_overhead_s if prefills > 0 else 0.0)
         + eager * (layers * f.eager_layer_overhead_s)
     )
-    return out
 
 
 def record_engine(dep: Any, eff: Efficiency, run: Any) -> tuple[Recording, Any]:
@@ -299,7 +276,7 @@ def record_engine(dep: Any, eff: Efficiency, run: Any) -> tuple[Recording, Any]:
 
 def _run_times(seg: Segments, shape: tuple[int, int, int], f: Factors) -> FloatArray:
     """Durations of the recorded runs of steps (:class:`Segments`) under factors ``f``: the
-    sum of :func:`_step_times` over each run's steps."""
+    sum of :func:`step_time` over each run's steps."""
     layers, moe, mla = shape
     s = seg.sums
     inv = np.array([1 / f.compute_fraction, 1 / f.moe_compute_fraction])
