@@ -13,7 +13,7 @@ source), simulates every case gpusizer can model once, then:
    tokens/s, overall and by slice; and, for the aiconfigurator rows, gpusizer's mean
    |error| beside aiconfigurator's own predictions (tests/golden/aic_predictions_0.12.0.jsonl).
 
-    python benchmarks/cv_serving.py            # both CVs (~25 min on 2 cores)
+    python benchmarks/cv_serving.py            # both CVs (~14 min on 2 cores)
     python benchmarks/cv_serving.py --quick    # LOFO only
     python benchmarks/cv_serving.py --yaml     # also the full-data fit as efficiency.yaml rows
     python benchmarks/cv_serving.py --check    # CI: exit 1 if the LOSO figures regress
