@@ -67,7 +67,8 @@ def record_aic(cases: list[ServingCase], workers: int) -> tuple[list[CaseData], 
 def leave_one_set_out(published: list[CaseData], aic: list[CaseData]) -> list[Scored]:
     scored: list[Scored] = []
     for held in sorted({c.source for c in aic}):
-        rows = fit_rows(published + [c for c in aic if c.source != held])
+        # a campaign is left out whole: InferenceX's published runs go with its aiconfigurator sets
+        rows = fit_rows([c for c in published + aic if c.source != held])
         scored.extend(predict(rows, c) for c in aic if c.source == held)
     return scored
 

@@ -10,6 +10,7 @@ falls as concurrency rises."""
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpusizer.api import efficiency_of, fit
-from gpusizer.calibrate.cases import ServingCase, Skipped, load_rows, serving_case
+from gpusizer.calibrate.aic import aic_case, read_rows
+from gpusizer.calibrate.cases import INFERENCEX, ServingCase, Skipped, load_rows, serving_case
 from gpusizer.calibrate.fit import BOUNDS
 from gpusizer.calibrate.replay import FACTOR_NAMES, Factors, Recording, retime, step_time
 from gpusizer.calibrate.simulate_case import run_case
@@ -316,3 +318,47 @@ def test_runs_on_builds_older_than_the_factors_are_scored_not_fitted() -> None:
     # AMD's MXFP4 repack (weights and activations) has no format of its own here: not modelled
     fp4 = serving_case(by_id["inferencex-dsr1-fp4-mi355x-sglang-tp4-1k1k-c4-2026-06-11"], KNOWN)
     assert isinstance(fp4, Skipped) and "MXFP4" in fp4.reason
+
+
+def test_inferencex_nvidia_runs_read_as_their_launch_scripts_ran_them() -> None:
+    """InferenceX's SGLang scripts pass --data-parallel-size=1 (one replica: not the DP
+    replicas gpusizer does not model); its TensorRT-LLM scripts set the FP8 KV cache and the
+    token budget in the extra LLM API options and --max_num_tokens."""
+    by_id = {r["case_id"]: r for r in MORE}
+    h200 = serving_case(by_id["inferencex-dsr1-fp8-h200-sglang-tp8-1k1k-c4-2026-05-17"], KNOWN)
+    assert isinstance(h200, ServingCase) and h200.current_release
+    assert h200.fit_kwargs["gpu"] == "H200" and not h200.fit_kwargs["dp_attention"]
+    assert h200.fit_kwargs["max_num_batched_tokens"] == 32768 and "kv_dtype" not in h200.fit_kwargs
+    b200 = serving_case(by_id["inferencex-dsr1-fp8-b200-sglang-tp8-1k1k-c4-2026-03-25"], KNOWN)
+    assert isinstance(b200, ServingCase) and b200.fit_kwargs["kv_dtype"] == "fp8"
+    trt = serving_case(by_id["inferencex-dsr1-fp8-b200-trt-tp8-ep8-dpattn-1k1k-c64-2025-12-15"], KNOWN)
+    assert isinstance(trt, ServingCase) and trt.engine == "tensorrt-llm" and trt.current_release
+    assert trt.fit_kwargs["kv_dtype"] == "fp8" and trt.fit_kwargs["max_num_batched_tokens"] == 1152
+    assert trt.fit_kwargs["ep"] and trt.fit_kwargs["dp_attention"]
+    assert not trt.default_graphs  # cuda_graph_config with padding: every decode batch graphed
+    # a second replica is still refused
+    two = dict(by_id["inferencex-dsr1-fp8-h200-sglang-tp8-1k1k-c4-2026-05-17"])
+    two["notes"] = two["notes"].replace("--data-parallel-size=1", "--data-parallel-size=2")
+    refused = serving_case(two, KNOWN)
+    assert isinstance(refused, Skipped) and "data-parallel replicas" in refused.reason
+
+
+def test_pages_that_republish_a_campaign_are_left_out_with_it() -> None:
+    """InferenceX PR 3318 quotes InferenceX's API, and aiconfigurator's DeepSeek rows are
+    InferenceX runs (the same TPOTs): each is cross-validated as InferenceX's campaign."""
+    by_id = {r["case_id"]: r for r in MORE}
+    fixture = serving_case(by_id["inferencex-dsr1-fp8-mi300x-sglang-tp8-1k1k-c4-2026-05-18"], KNOWN)
+    pr = serving_case(by_id["inferencex-pr3318-dsr1-fp8-mi325x-sglang-tp8-8k1k-c4-2026-09-10"], KNOWN)
+    assert isinstance(fixture, ServingCase) and isinstance(pr, ServingCase)
+    assert fixture.source == pr.source == INFERENCEX
+    aic_rows = read_rows((HERE / "aic_silicon_sample.csv").read_text(encoding="utf-8"))
+    aic = {r["id"]: aic_case(r, KNOWN) for r in aic_rows}
+    deepseek = [c for c in aic.values() if isinstance(c, ServingCase) and c.deepseek]
+    others = [c for c in aic.values() if isinstance(c, ServingCase) and not c.deepseek]
+    assert len(deepseek) == 30 and all(c.source == INFERENCEX for c in deepseek)
+    assert others and all(c.source.startswith("aiconfigurator silicon_sample.csv: ") for c in others)
+    # their source names InferenceX's workflow run and image (the 0.5.9 runs are not repeated in MORE)
+    sglang = [r for r in aic_rows if r["backend"] == "sglang" and r["model_path"].startswith("deepseek")]
+    assert len(sglang) == 15
+    assert all(re.search(r"workflow_run_id=\d+; lmsysorg/sglang:v0.5.9-cu130", r["silicon_data_source"]) for r in sglang)
+    assert not any(c.startswith("inferencex-dsr1-fp8-h200-sglang") and c.endswith("2026-03-25") for c in by_id)

@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from gpusizer.calibrate.cases import Measured, ServingCase, Skipped
+from gpusizer.calibrate.cases import INFERENCEX, Measured, ServingCase, Skipped
 
 __all__ = [
     "HEADLINE_SETS",
@@ -183,6 +183,14 @@ def _int(row: dict[str, str], key: str, default: int = 1) -> int:
     return int(float(v)) if v.strip() else default
 
 
+def _campaign(row: dict[str, str]) -> str:
+    """The cross-validation group of a row: one set is one campaign, except the runs that
+    InferenceX measured (their source names an InferenceX workflow run: cases.INFERENCEX)."""
+    if "workflow_run_id=" in (row.get("silicon_data_source") or ""):
+        return INFERENCEX
+    return f"aiconfigurator silicon_sample.csv: {set_of(row)}"
+
+
 def aic_case(row: dict[str, str], known_models: Iterable[str]) -> ServingCase | Skipped:
     """One ``silicon_sample.csv`` row as a closed-loop serving case."""
     cid = row["id"]
@@ -240,7 +248,7 @@ def aic_case(row: dict[str, str], known_models: Iterable[str]) -> ServingCase | 
         return Skipped(case_id=cid, reason="no TTFT/TPOT or lengths")
     return ServingCase(
         case_id=cid,
-        source=f"aiconfigurator silicon_sample.csv: {set_of(row)}",  # one set = one campaign
+        source=_campaign(row),
         publisher="aiconfigurator",
         family=_family(model),
         engine=engine,

@@ -22,10 +22,12 @@ from gpusizer.engines.base import parse_version
 from gpusizer.errors import BadInputError
 
 __all__ = [
+    "INFERENCEX",
     "STALL_GROWTH",
     "Measured",
     "ServingCase",
     "Skipped",
+    "campaign",
     "load_rows",
     "serving_case",
     "serving_cases",
@@ -69,6 +71,20 @@ GPUS = {
 # run on an older build, or one whose page does not state its build, is scored in a slice of
 # its own and never fitted on: its gap is the release's, not the step model's.
 CURRENT_RELEASES = {"sglang": (0, 5, 0), "vllm": (0, 10, 0), "tensorrt-llm": (1, 0, 0)}
+
+
+# InferenceX (SemiAnalysis) publishes its runs through its API; the app's test fixture snapshots
+# it. Other pages republish some of those runs: InferenceX PR 3318 quotes the API's 2026-09-10
+# baseline, and aiconfigurator's silicon_sample.csv holds InferenceX's DeepSeek runs on 8×H200
+# (its rows name an InferenceX workflow run, and all 15 SGLang 0.5.9 TPOTs of 2026-03-25 equal
+# the API's to 0.01 ms). Cross-validation leaves a campaign out with every copy of its runs.
+INFERENCEX = "SemiAnalysisAI/InferenceX-app:packages/app/cypress/fixtures/api/benchmarks.json"
+SAME_CAMPAIGN = {"https://github.com/SemiAnalysisAI/InferenceX/pull/3318": INFERENCEX}
+
+
+def campaign(page: str) -> str:
+    """The cross-validation group of a page: the campaign whose runs it publishes."""
+    return SAME_CAMPAIGN.get(page, page)
 
 
 def _quant(precision: str) -> tuple[str | None, str | None]:
@@ -266,7 +282,8 @@ def _serving_case(cid: str, row: dict[str, Any], known_models: set[str]) -> Serv
     quant = _weight_format(row)
     layout = _layout(row)
     launch = _launch(str(row.get("notes") or ""))
-    if re.search(r"(^|\s)(--dp|--dp-size|--data-parallel-size)\b", launch) and not layout.dp_attention:
+    replicas = re.search(r"(?:^|\s)--(?:dp|dp-size|data-parallel-size)[ =](\d+)", launch)
+    if replicas and int(replicas.group(1)) > 1 and not layout.dp_attention:
         raise _Unmodelled("data-parallel replicas without DP attention not mapped")
     users = _users(row)
     if "shared-prefix" in str(row.get("dataset") or "").lower():
@@ -281,7 +298,7 @@ def _serving_case(cid: str, row: dict[str, Any], known_models: set[str]) -> Serv
     kwargs.update(spec)
     return ServingCase(
         case_id=cid,
-        source=_page(str(row["source_url"])),
+        source=campaign(_page(str(row["source_url"]))),
         publisher=str(row["source_group"]),
         family=str(row["model_family"]),
         engine=engine,
@@ -411,7 +428,10 @@ def _fit_kwargs(
     }
     if quant:
         kwargs["quant"] = quant
+    # vLLM's batch token budget; TensorRT-LLM's is --max_num_tokens (SGLang's chunk: below)
     m = re.search(r"--max[-_]num[-_]batched[-_]tokens[ =](\d+)", launch)
+    if m is None and engine == "tensorrt-llm":
+        m = re.search(r"--max_num_tokens[ =](\d+)", launch)
     if m:
         kwargs["max_num_batched_tokens"] = int(m.group(1))
     m = re.search(r"--chunked-prefill-size[ =](\d+)", launch)
@@ -420,7 +440,8 @@ def _fit_kwargs(
     m = re.search(r"--(?:mem-fraction-static|gpu-memory-utilization)[ =]([\d.]+)", launch)
     if m:
         kwargs["gpu_memory_utilization"] = float(m.group(1))
-    if re.search(r"--kv[-_]cache[-_]dtype[ =]fp8", launch):
+    # the flag (vLLM, SGLang), or TensorRT-LLM's extra_llm_api_options kv_cache_config dtype
+    if re.search(r"--kv[-_]cache[-_]dtype[ =]fp8|kv_cache_config: \{[^}]*dtype: fp8", launch):
         kwargs["kv_dtype"] = "fp8"
     if row.get("engine_version") and engine_spec(engine).versioned:
         kwargs["engine_version"] = str(row["engine_version"])
