@@ -42,6 +42,7 @@ from gpusizer.calibrate.serving_cv import case_data, record_all
 from gpusizer.catalog.load import model_catalogue
 
 CASES = ROOT / "tests" / "golden" / "serving_cases.jsonl"
+MORE_CASES = ROOT / "tests" / "golden" / "serving_cases_more.jsonl"  # runs read off further pages
 SAVED_AIC = ROOT / "tests" / "golden" / "aic_predictions_0.12.0.jsonl"
 
 # Regression guard (--check, and cv_serving.py --check): gpusizer's mean |error| over the
@@ -191,7 +192,7 @@ def main() -> int:
     if args.cache and args.cache.is_file():
         published, aic, refused = pickle.loads(args.cache.read_bytes())
     else:
-        published, _ = record_all(CASES)
+        published, _ = record_all(CASES, MORE_CASES)  # every published run, as cv_serving.py fits
         aic, refused = record_aic(cases, args.workers)
         if args.cache:
             args.cache.write_bytes(pickle.dumps((published, aic, refused)))

@@ -119,7 +119,7 @@ class ServingCase:
     """One published run as gpusizer inputs. ``users`` None: every request sent at once."""
 
     case_id: str
-    source: str  # the published page (LOSO group)
+    source: str  # the published page, or the campaign it republishes (cases.campaign): the LOSO group
     publisher: str  # source_group: gpustack-performance-lab, sgl-cookbook, …
     family: str  # model_family (LOFO group)
     engine: str

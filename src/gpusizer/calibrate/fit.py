@@ -132,6 +132,7 @@ class CaseData:
     # False: an engine build older than the factors describe (calibrate/cases.CURRENT_RELEASES):
     # scored in its own slice, never fitted on
     current_release: bool = True
+    moe: bool = False  # a mixture-of-experts model (scored into its row's moe_uncertainty)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -43,6 +43,7 @@ def case_data(case: ServingCase) -> CaseData:
         ttft_fitted=case.ttft_fitted,
         fitted=case.fitted,
         current_release=case.current_release,
+        moe=run.moe,
     )
 
 

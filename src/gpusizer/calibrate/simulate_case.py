@@ -37,6 +37,7 @@ class CaseRun:
     kv_tokens: int
     max_num_seqs: int
     trace: SimTrace  # the simulator's own run (at the catalogue factors)
+    moe: bool  # the model is a mixture of experts
 
 
 def _lengths(mean: int, dataset: str) -> LengthDist:
@@ -88,4 +89,5 @@ def run_case(case: ServingCase, seed: int = 0) -> CaseRun:
         kv_tokens=res.estimate.kv_cache_tokens,
         max_num_seqs=limits.max_num_seqs,
         trace=trace,
+        moe=dep.model.moe is not None,
     )

@@ -280,6 +280,9 @@ class EfficiencyFactor(_Strict):
     eager_layer_overhead_s: Sourced | None = None  # per layer of a decode step with no CUDA graph; absent: 0
     request_overhead_s: Sourced | None = None  # API server's share of each TTFT, outside the steps; absent: 0
     uncertainty: float | None = Field(default=None, ge=0, description="median |error| of the fit (fraction)")
+    moe_uncertainty: float | None = Field(
+        default=None, ge=0, description="median |error| on the row's MoE runs (fraction); absent: uncertainty"
+    )
 
 
 class EfficiencyFile(_Strict):

@@ -89,6 +89,7 @@ def efficiency_for(
                     else 0.0,
                     request_overhead_s=f.request_overhead_s.value if f.request_overhead_s else 0.0,
                     uncertainty=f.uncertainty,
+                    moe_uncertainty=f.moe_uncertainty,
                     link=link,
                 )
                 fmt = f"/{weight_format}" if f.weight_formats else ""

@@ -108,6 +108,8 @@ class Efficiency:
     # template and tokenisation before the engine sees the prompt, the first token's way back
     request_overhead_s: float = 0.0
     uncertainty: float | None = None  # median |relative error| of the fit behind these factors
+    # the same on the row's mixture-of-experts runs alone; None: as uncertainty
+    moe_uncertainty: float | None = None
     link: LinkSpec | None = None  # None: a single GPU, no collectives
     node_link: LinkSpec | None = None  # between nodes (PP hand-offs past gpus_per_node)
 

@@ -93,6 +93,9 @@ def efficiency_of(
         weight_format=dep.quant.fmt.key,
     )
     name = next((k for k, v in links.items() if v is lk), None) if lk else None
+    if dep.model.moe is not None and eff.moe_uncertainty is not None:
+        # a MoE model's ± band is the row's error on MoE runs (DeepSeek's is wider than a dense 8B's)
+        eff = replace(eff, uncertainty=eff.moe_uncertainty)
     return replace(eff, node_link=node_link_for(dep, links)), row, name
 
 
