@@ -163,7 +163,9 @@ def print_yaml(data: list[CaseData], loso: list[Scored] | None = None) -> None:
                 band = _band(mine, moe)
                 if band is not None:
                     what = f"{whose}{', MoE models only' if moe else ''}"
-                    print(f"    {field}: {band:.2f}  # leave-one-source-out median |TPOT error| of {what} (cv_serving.py)")
+                    print(
+                        f"    {field}: {band:.2f}  # leave-one-source-out median |TPOT error| of {what} (cv_serving.py)"
+                    )
 
 
 # Regression guard for CI (--check): the leave-one-source-out figures the README reports (655
