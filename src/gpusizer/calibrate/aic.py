@@ -220,6 +220,8 @@ def aic_case(row: dict[str, str], known_models: Iterable[str]) -> ServingCase | 
         # MoE TP 8 × EP 8 — 64 GPUs — in a set of one 8-GPU node, and every TPOT they record
         # equals config 83's 8-GPU TP 8 run at the same lengths and concurrency to within
         # 3 %: the layout column is not what ran. Such a row is not simulated on a guess.
+        # (InferenceX's own records of config 181's runs, 2025-12-15, say TP 8 × EP 8 on one
+        # 8×H200 node: tests/golden/serving_cases_more.jsonl, inferencex-dsr1-fp8-h200-trt-tp8-ep8-*.)
         return Skipped(
             case_id=cid, reason=f"layout of {gpus} GPUs recorded for a {node}-GPU {row['system']} node"
         )
