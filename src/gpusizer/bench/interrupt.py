@@ -8,6 +8,13 @@ a ``raising()`` section (blocking work with nothing to save, such as sizing prom
 ``KeyboardInterrupt`` straight away. The handler never raises inside a load point, so a
 signal can never land half-way through storing a request, and is never swallowed.
 
+Python runs a signal handler between any two bytecodes, including inside a weakref callback
+or a finaliser (the import system's module-lock callback, say), where an exception cannot
+propagate: Python prints it as "Exception ignored in …" with a traceback and carries on. While
+the handlers are installed such a stray ``KeyboardInterrupt`` is dropped quietly, and the
+``raising()`` section it was meant for raises on leaving instead, so the stop is neither lost
+nor shown to the user as a crash.
+
 A second signal does not wait for anything: ``on_second`` (the CLI's: close the run as
 ``interrupted`` with a short lock wait, then end the process) is called from the handler.
 
@@ -72,13 +79,27 @@ class Interrupt:
             yield self
             return
         before: dict[signal.Signals, Any] = {sig: signal.getsignal(sig) for sig in SIGNALS}
+        hook_before = sys.unraisablehook
         for sig in SIGNALS:
             signal.signal(sig, self.handle)
+        sys.unraisablehook = self._unraisable(hook_before)
         try:
             yield self
         finally:
             for sig, handler in before.items():
                 signal.signal(sig, handler)
+            sys.unraisablehook = hook_before
+
+    def _unraisable(self, chain: Callable[[Any], object]) -> Callable[[Any], object]:
+        """A ``sys.unraisablehook`` that drops the ``KeyboardInterrupt`` this handler raised
+        where it could not propagate; anything else goes to the hook that was there."""
+
+        def hook(unraisable: Any) -> object:
+            if isinstance(unraisable.exc_value, KeyboardInterrupt) and self.requested:
+                return None
+            return chain(unraisable)
+
+        return hook
 
     def exit_now(self) -> NoReturn:
         """End an interrupted command with ``exit_code`` once its work is stored and shown:
@@ -93,7 +114,8 @@ class Interrupt:
     @contextmanager
     def raising(self) -> Iterator[None]:
         """A block where a signal raises ``KeyboardInterrupt`` at once (blocking work that
-        stores nothing); one that came before the block raises on entry."""
+        stores nothing); one that came before the block raises on entry, and one whose
+        ``KeyboardInterrupt`` was lost (raised where Python cannot propagate it) on leaving."""
         if self.requested:
             raise KeyboardInterrupt
         self._raising = True
@@ -101,6 +123,8 @@ class Interrupt:
             yield
         finally:
             self._raising = False
+        if self.requested:
+            raise KeyboardInterrupt
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> asyncio.Event:
         """The event a load point waits on; set already when a signal came first."""
