@@ -24,6 +24,7 @@ from gpusizer.calibrate.aic import aic_case, read_rows
 from gpusizer.calibrate.cases import INFERENCEX, ServingCase, Skipped, load_rows, serving_case
 from gpusizer.calibrate.fit import BOUNDS
 from gpusizer.calibrate.replay import FACTOR_NAMES, Factors, Recording, retime, step_time
+from gpusizer.calibrate.serving_cv import series_of
 from gpusizer.calibrate.simulate_case import run_case
 from gpusizer.catalog.load import model_catalogue
 from gpusizer.estimate.roofline import StepModel, build_step_model
@@ -369,3 +370,27 @@ def test_pages_that_republish_a_campaign_are_left_out_with_it() -> None:
     assert not any(
         c.startswith("inferencex-dsr1-fp8-h200-sglang") and c.endswith("2026-03-25") for c in by_id
     )
+
+
+def test_a_series_is_one_source_s_runs_of_one_engine_on_one_gpu() -> None:
+    """The leave-one-series-out pass: aiconfigurator's DeepSeek SGLang rows (InferenceX's 8×H200
+    runs of 2026-03-25) fall in InferenceX's SGLang-on-H200 series with the fixture's own H200
+    runs, never in its B200 or TensorRT-LLM series; pages of other publishers stay apart."""
+    by_id = {r["case_id"]: r for r in MORE}
+    h200 = serving_case(by_id["inferencex-dsr1-fp8-h200-sglang-tp8-1k1k-c4-2026-05-17"], KNOWN)
+    b200 = serving_case(by_id["inferencex-dsr1-fp8-b200-sglang-tp8-1k1k-c1-2026-05-22"], KNOWN)
+    assert isinstance(h200, ServingCase) and isinstance(b200, ServingCase)
+    aic_rows = read_rows((HERE / "aic_silicon_sample.csv").read_text(encoding="utf-8"))
+    aic = [c for c in (aic_case(r, KNOWN) for r in aic_rows) if isinstance(c, ServingCase) and c.deepseek]
+    sglang = {series_of(c) for c in aic if c.engine == "sglang"}
+    trt = {series_of(c) for c in aic if c.engine == "tensorrt-llm"}
+    assert sglang == {series_of(h200)}
+    assert series_of(b200) != series_of(h200) and trt.isdisjoint(sglang)
+    assert series_of(h200).startswith(INFERENCEX)
+    # GPUStack's DeepSeek-R1 page on 8×H200 measured three engines: one source, three series
+    gpustack = [
+        serving_case(r, KNOWN) for r in ROWS.values() if r["source_url"].endswith("deepseek-r1/h200.md")
+    ]
+    cases = [c for c in gpustack if isinstance(c, ServingCase)]
+    assert len({c.source for c in cases}) == 1
+    assert {series_of(c).split(" | ")[1] for c in cases} == {"vllm", "sglang", "tensorrt-llm"}

@@ -133,6 +133,9 @@ class CaseData:
     # scored in its own slice, never fitted on
     current_release: bool = True
     moe: bool = False  # a mixture-of-experts model (scored into its row's moe_uncertainty)
+    # one measurement series: the source's runs of one engine on one GPU (serving_cv.series_of),
+    # the group of the leave-one-series-out pass; "" where not recorded
+    series: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

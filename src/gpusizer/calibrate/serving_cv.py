@@ -18,9 +18,18 @@ from gpusizer.calibrate.simulate_case import run_case
 from gpusizer.catalog.load import model_catalogue
 from gpusizer.errors import GpusizerError
 
-__all__ = ["METRICS", "case_data", "cv_tables", "record_all", "record_cases"]
+__all__ = ["METRICS", "case_data", "cv_tables", "record_all", "record_cases", "series_of"]
 
 METRICS = ("tpot", "ttft", "otps")
+
+
+def series_of(case: ServingCase) -> str:
+    """The case's measurement series: its source (a page, or a whole campaign) × engine × GPU.
+    Leaving one series out keeps the source's other engines and GPUs in the fit — the same
+    engine builds and harness — so it measures how the factors carry to a GPU or engine a
+    publisher did not measure, where leaving the whole source out also measures how they
+    carry to builds and tuning no other source ran."""
+    return f"{case.source} | {case.engine} | {case.fit_kwargs.get('gpu', '?')}"
 
 
 def case_data(case: ServingCase) -> CaseData:
@@ -44,6 +53,7 @@ def case_data(case: ServingCase) -> CaseData:
         fitted=case.fitted,
         current_release=case.current_release,
         moe=run.moe,
+        series=series_of(case),
     )
 
 
