@@ -93,6 +93,14 @@ def cross_validate_parallel(data: list[CaseData], attr: str, workers: int) -> li
         return [s for part in parts for s in part]
 
 
+def cv_pass(data: list[CaseData], attr: str, title: str, workers: int) -> list[Scored]:
+    """One cross-validation pass (leave each ``attr`` group out), printed with its duration."""
+    t = time.perf_counter()
+    scored = cross_validate_parallel(data, attr, workers)
+    print_tables(f"{title} ({time.perf_counter() - t:.0f} s)", scored)
+    return scored
+
+
 def print_tables(title: str, scored: list[Scored]) -> None:
     print(f"\n{title}")
     head = "".join(f"{m.upper():>26}" for m in METRICS)
@@ -233,24 +241,16 @@ def main() -> int:
     if args.yaml and args.quick:
         print_yaml(data)  # no leave-one-source-out pass: no ± bands
     if args.series or not (args.check or args.quick):  # ~14 min; printed for the README, not checked
-        t = time.perf_counter()
-        loseries = cross_validate_parallel(data, "series", args.workers)
-        print_tables(
-            f"Leave one series out: a source's runs of one engine on one GPU ({time.perf_counter() - t:.0f} s)",
-            loseries,
+        cv_pass(
+            data, "series", "Leave one series out: a source's runs of one engine on one GPU", args.workers
         )
         if args.series:
             return 0
     if not args.check:  # CI checks the leave-one-source-out figures only (LOFO takes ~9 min more)
-        t = time.perf_counter()
-        lofo = cross_validate_parallel(data, "family", args.workers)
-        print_tables(f"Leave one model family out ({time.perf_counter() - t:.0f} s)", lofo)
+        cv_pass(data, "family", "Leave one model family out", args.workers)
     if not args.quick:
-        t = time.perf_counter()
-        loso = cross_validate_parallel(data, "source", args.workers)
-        print_tables(
-            f"Leave one source out: a page, or every page of one campaign ({time.perf_counter() - t:.0f} s)",
-            loso,
+        loso = cv_pass(
+            data, "source", "Leave one source out: a page, or every page of one campaign", args.workers
         )
         if args.yaml:
             print_yaml(data, loso)
